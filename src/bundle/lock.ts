@@ -1,0 +1,376 @@
+/**
+ * Per-container mutation lock across processes: `<state>/.locks/<ns>/<id>.lock`, created
+ * exclusively and holding its owner `{pid, startTime, host}`. A lock whose owner is dead, or
+ * whose pid now belongs to another process (different start time), is stale and broken.
+ * Reads of containers are lock-free; create, delete and the restore loader take this lock so a
+ * shim being created is never reaped by a concurrent `load` or `gc`.
+ *
+ * The lock is not re-entrant: taking it twice in one process waits for the first holder.
+ *
+ * @module
+ */
+
+import { hostname } from "node:os";
+import { join } from "node:path";
+import * as fsp from "node:fs/promises";
+import { AbortedError, CanceledError, InvalidArgumentError, kindOf } from "../errors.ts";
+
+/** The hidden directory under the state dir that holds the lock files (loaders skip hidden names). */
+export const LOCKS_DIR = ".locks";
+const LOCK_SUFFIX = ".lock";
+
+/** Who holds a lock, as written in the lock file. */
+export interface LockOwner {
+  /** Process id of the holder. */
+  pid: number;
+  /** The holder's start time in clock ticks since boot (`/proc/<pid>/stat` field 22); tells pid reuse apart. */
+  startTime: number;
+  /** Host name of the holder; a lock from another host is never judged stale. */
+  host: string;
+}
+
+/** What is known now about the process a lock names; the input of {@link isStaleLockOwner}. */
+export interface ProcessProbe {
+  /** True when a process with that pid exists and is not a zombie. */
+  alive: boolean;
+  /** Its start time when alive (field 22 of `/proc/<pid>/stat`). */
+  startTime?: number;
+}
+
+/** Options for {@link acquireContainerLock}. */
+export interface LockOptions {
+  /** How long to wait for a live holder, in ms (default 10000; 0 = try once). */
+  timeoutMs?: number;
+  /** First retry delay in ms; doubles up to 100 ms (default 10). */
+  retryMs?: number;
+  /** Aborts the wait. */
+  signal?: AbortSignal;
+}
+
+/** A held lock; release it exactly once (idempotent), or use `await using`. */
+export interface ContainerLock extends AsyncDisposable {
+  /** Path of the lock file. */
+  readonly path: string;
+  /** The owner written into the file (this process). */
+  readonly owner: LockOwner;
+  /** Removes the lock file if it is still ours. @returns when done */
+  release(): Promise<void>;
+}
+
+/**
+ * Returns the path of a container's lock file.
+ *
+ * @param state the state directory
+ * @param namespace the namespace
+ * @param id the container id
+ * @returns `<state>/.locks/<namespace>/<id>.lock`
+ * @throws InvalidArgumentError when the namespace or id could escape the lock directory
+ */
+export function lockPath(state: string, namespace: string, id: string): string {
+  for (const [what, v] of [["namespace", namespace], ["id", id]]) {
+    if (v === "" || v.includes("/") || v.includes("\0") || v.startsWith(".")) {
+      throw new InvalidArgumentError(`lock path: invalid ${what} "${v}"`);
+    }
+  }
+  return join(state, LOCKS_DIR, namespace, id + LOCK_SUFFIX);
+}
+
+/**
+ * Parses the start time (field 22) and state (field 3) out of `/proc/<pid>/stat` text.
+ * The command name (field 2) is in parentheses and may itself hold spaces and parentheses,
+ * so fields are counted from the last `)`.
+ *
+ * @param stat the file's text
+ * @returns start time in clock ticks and the one-letter state, or undefined when malformed
+ */
+export function parseProcStat(stat: string): { startTime: number; state: string } | undefined {
+  const close = stat.lastIndexOf(")");
+  if (close < 0) return undefined;
+  const rest = stat.slice(close + 2).split(" ");
+  // rest[0] is field 3 (state); field 22 is rest[19].
+  const startTime = Number(rest[19]);
+  if (!rest[0] || !Number.isSafeInteger(startTime)) return undefined;
+  return { startTime, state: rest[0] };
+}
+
+/**
+ * Reads what the kernel says about a pid right now: alive (not a zombie) and its start time.
+ *
+ * @param pid process id
+ * @returns the probe; `{alive: false}` when the pid is gone or a zombie
+ */
+export async function probeProcess(pid: number): Promise<ProcessProbe> {
+  let text: string;
+  try {
+    text = await fsp.readFile(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return { alive: false };
+  }
+  const st = parseProcStat(text);
+  if (!st) return { alive: true };
+  if (st.state === "Z" || st.state === "X" || st.state === "x") return { alive: false };
+  return { alive: true, startTime: st.startTime };
+}
+
+/**
+ * Decides whether a lock's owner is gone, so the lock may be broken: the pid is dead, or it
+ * was reused by a process with a different start time. A lock from another host is never stale.
+ *
+ * @param owner the owner recorded in the lock file
+ * @param host this host's name
+ * @param now what the kernel says about `owner.pid` now
+ * @returns true when the lock is stale
+ */
+export function isStaleLockOwner(owner: LockOwner, host: string, now: ProcessProbe): boolean {
+  if (owner.host !== host) return false;
+  if (!now.alive) return true;
+  return now.startTime !== undefined && now.startTime !== owner.startTime;
+}
+
+/**
+ * Parses a lock file's content.
+ *
+ * @param text the file's text
+ * @returns the owner, or undefined when the content is not a lock owner
+ */
+export function parseLockOwner(text: string): LockOwner | undefined {
+  try {
+    const v = JSON.parse(text) as Partial<LockOwner>;
+    if (!Number.isSafeInteger(v.pid) || (v.pid as number) <= 0) return undefined;
+    if (!Number.isSafeInteger(v.startTime) || typeof v.host !== "string") return undefined;
+    return { pid: v.pid as number, startTime: v.startTime as number, host: v.host };
+  } catch {
+    return undefined;
+  }
+}
+
+let selfOwner: LockOwner | undefined;
+async function ownOwner(): Promise<LockOwner> {
+  if (selfOwner) return selfOwner;
+  const p = await probeProcess(process.pid);
+  selfOwner = { pid: process.pid, startTime: p.startTime ?? 0, host: hostname() };
+  return selfOwner;
+}
+
+interface SeenLock {
+  owner?: LockOwner;
+  ino: number;
+  mtimeMs: number;
+}
+
+async function readOwnerAt(path: string): Promise<SeenLock | undefined> {
+  try {
+    const [text, st] = await Promise.all([fsp.readFile(path, "utf8"), fsp.stat(path)]);
+    return { owner: parseLockOwner(text), ino: st.ino, mtimeMs: st.mtimeMs };
+  } catch (err) {
+    if (kindOf(err) === "not_found") return undefined;
+    throw err;
+  }
+}
+
+/**
+ * Reads who holds a container's lock, without judging it.
+ *
+ * @param state the state directory
+ * @param namespace the namespace
+ * @param id the container id
+ * @returns the owner, or undefined when there is no (parsable) lock file
+ */
+export async function readLockOwner(state: string, namespace: string, id: string): Promise<LockOwner | undefined> {
+  return (await readOwnerAt(lockPath(state, namespace, id)))?.owner;
+}
+
+/**
+ * Returns the live holder of a container's lock: a lock file whose owner is not stale.
+ * The restore loader uses this to never touch a container that is being created or deleted.
+ *
+ * @param state the state directory
+ * @param namespace the namespace
+ * @param id the container id
+ * @returns the live owner, or undefined when the container is not locked (or only stale-locked)
+ */
+export async function liveLockOwner(state: string, namespace: string, id: string): Promise<LockOwner | undefined> {
+  const cur = await readOwnerAt(lockPath(state, namespace, id));
+  if (!cur || await isStale(cur)) return undefined;
+  // A young unparsable file is damaged or from a foreign writer: count it as held.
+  return cur.owner ?? { pid: 0, startTime: 0, host: "" };
+}
+
+/** How old an unparsable lock file must be before it is considered abandoned. */
+const UNPARSABLE_GRACE_MS = 2000;
+
+async function isStale(seen: SeenLock): Promise<boolean> {
+  if (!seen.owner) return Date.now() - seen.mtimeMs >= UNPARSABLE_GRACE_MS;
+  return isStaleLockOwner(seen.owner, hostname(), await probeProcess(seen.owner.pid));
+}
+
+async function breakIfStale(path: string, seen: SeenLock): Promise<boolean> {
+  if (!await isStale(seen)) return false;
+  // Rename to a private name, then check it is the file we judged: a rival breaker may have
+  // replaced it with a fresh live lock in between, which we must put back.
+  const aside = `${path}.stale.${process.pid}.${Math.random().toString(36).slice(2)}`;
+  try {
+    await fsp.rename(path, aside);
+  } catch (err) {
+    if (kindOf(err) === "not_found") return true;
+    throw err;
+  }
+  const st = await fsp.stat(aside).catch(() => undefined);
+  if (st && st.ino !== seen.ino) {
+    await fsp.link(aside, path).catch(() => {});
+  }
+  await fsp.rm(aside, { force: true });
+  return true;
+}
+
+async function tryCreate(path: string, content: string): Promise<number | undefined> {
+  // Write a private file, then link it into place: link(2) fails with EEXIST exactly as
+  // O_EXCL does, and a rival never sees a half-written owner.
+  const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  const fh = await fsp.open(tmp, "wx", 0o600);
+  try {
+    await fh.writeFile(content);
+  } finally {
+    await fh.close();
+  }
+  try {
+    await fsp.link(tmp, path);
+    return (await fsp.stat(path)).ino;
+  } catch (err) {
+    if (kindOf(err) === "already_exists") return undefined;
+    throw err;
+  } finally {
+    await fsp.rm(tmp, { force: true });
+  }
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    }
+    signal?.addEventListener("abort", done, { once: true });
+  });
+
+/**
+ * Takes a container's mutation lock, waiting (bounded) while a live process holds it and
+ * breaking it when its holder is dead or its pid was reused.
+ *
+ * @param state the state directory
+ * @param namespace the namespace
+ * @param id the container id
+ * @param opts wait bound and retry delay
+ * @returns the held lock
+ * @throws AbortedError when a live holder kept it past `timeoutMs`; CanceledError on abort;
+ *   InvalidArgumentError for a bad id
+ */
+export async function acquireContainerLock(
+  state: string,
+  namespace: string,
+  id: string,
+  opts: LockOptions = {},
+): Promise<ContainerLock> {
+  const path = lockPath(state, namespace, id);
+  const owner = await ownOwner();
+  const content = JSON.stringify(owner);
+  const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+  let delay = opts.retryMs ?? 10;
+  await fsp.mkdir(join(state, LOCKS_DIR, namespace), { recursive: true, mode: 0o700 });
+  for (;;) {
+    if (opts.signal?.aborted) throw new CanceledError(`lock container "${namespace}/${id}": canceled`);
+    const ino = await tryCreate(path, content);
+    if (ino !== undefined) return heldLock(path, owner, ino);
+    const seen = await readOwnerAt(path);
+    if (!seen || await breakIfStale(path, seen)) continue;
+    if (Date.now() >= deadline) {
+      const who = seen.owner ? `pid ${seen.owner.pid} on "${seen.owner.host}"` : "an unreadable owner";
+      throw new AbortedError(`lock container "${namespace}/${id}": held by ${who}`);
+    }
+    await sleep(Math.min(delay, Math.max(1, deadline - Date.now())), opts.signal);
+    delay = Math.min(delay * 2, 100);
+  }
+}
+
+function heldLock(path: string, owner: LockOwner, ino: number): ContainerLock {
+  let released = false;
+  const release = async () => {
+    if (released) return;
+    released = true;
+    const st = await fsp.stat(path).catch(() => undefined);
+    // Only remove the file we created: after a (wrong) break someone else may own the path.
+    if (st?.ino === ino) await fsp.rm(path, { force: true });
+  };
+  return { path, owner, release, [Symbol.asyncDispose]: release };
+}
+
+/**
+ * Runs `fn` while holding a container's mutation lock, releasing it afterwards either way.
+ *
+ * @param state the state directory
+ * @param namespace the namespace
+ * @param id the container id
+ * @param fn the mutation to run
+ * @param opts wait bound and retry delay
+ * @returns what `fn` returns
+ * @throws what {@link acquireContainerLock} or `fn` throws
+ * @example
+ * ```ts
+ * await withContainerLock("/run/shimkit", "default", "c1", () => manager.delete("default", "c1"));
+ * ```
+ */
+export async function withContainerLock<T>(
+  state: string,
+  namespace: string,
+  id: string,
+  fn: () => Promise<T>,
+  opts?: LockOptions,
+): Promise<T> {
+  const lock = await acquireContainerLock(state, namespace, id, opts);
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
+}
+
+/**
+ * Removes every stale lock file under `<state>/.locks` (owner dead or pid reused), plus empty
+ * namespace directories there. Live locks are left alone.
+ *
+ * @param state the state directory
+ * @param dryRun only list what would be removed
+ * @returns the paths removed (or that would be)
+ */
+export async function removeStaleLocks(state: string, dryRun = false): Promise<string[]> {
+  const removed: string[] = [];
+  const base = join(state, LOCKS_DIR);
+  const nss = await fsp.readdir(base, { withFileTypes: true }).catch(() => []);
+  for (const ns of nss) {
+    if (!ns.isDirectory()) continue;
+    const dir = join(base, ns.name);
+    for (const name of await fsp.readdir(dir).catch(() => [] as string[])) {
+      const path = join(dir, name);
+      if (!name.endsWith(LOCK_SUFFIX)) {
+        // Leftover temp or aside files from a crashed acquirer.
+        const st = await fsp.stat(path).catch(() => undefined);
+        if (st && Date.now() - st.mtimeMs > UNPARSABLE_GRACE_MS) {
+          if (!dryRun) await fsp.rm(path, { force: true });
+          removed.push(path);
+        }
+        continue;
+      }
+      const seen = await readOwnerAt(path);
+      if (!seen) continue;
+      if (dryRun) {
+        if (await isStale(seen)) removed.push(path);
+      } else if (await breakIfStale(path, seen)) {
+        removed.push(path);
+      }
+    }
+    if (!dryRun) await fsp.rmdir(dir).catch(() => {});
+  }
+  return removed;
+}

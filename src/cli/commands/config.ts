@@ -1,0 +1,90 @@
+/**
+ * `shimkit config default|dump|migrate [FILE]`: print the commented default
+ * config, the effective config (file + environment + flags), or a file
+ * migrated to the current version (warnings on stderr).
+ *
+ * @module
+ */
+
+import { readFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { stringify } from "smol-toml";
+import { defaultConfig, defaultConfigText, formatConfig, parseConfig, parseToml } from "../../config/config.ts";
+import { DEFAULT_CONFIG_PATH } from "../../config/load.ts";
+import { migrateConfigTable } from "../../config/migrate.ts";
+import { fromErrno, InvalidArgumentError } from "../../errors.ts";
+import type { CommandContext } from "../context.ts";
+import { EXIT_OK, UsageError } from "../exit_codes.ts";
+import { printJson } from "../output.ts";
+
+const USAGE = "usage: shimkit config default | dump | migrate [FILE|-]";
+
+/**
+ * Runs `shimkit config`.
+ *
+ * @param args `default`, `dump`, or `migrate [FILE]` (`-` reads stdin; default: the config in use)
+ * @param ctx the command context
+ * @returns 0
+ * @throws UsageError for a missing or unknown subcommand
+ * @throws NotFoundError when the file to migrate does not exist
+ * @throws InvalidArgumentError when it is not valid TOML or not valid after migration
+ */
+export async function main(args: string[], ctx: CommandContext): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args,
+    options: { help: { type: "boolean", short: "h" } },
+    allowPositionals: true,
+    strict: true,
+  });
+  if (values.help) {
+    ctx.stdout(USAGE + "\n");
+    return EXIT_OK;
+  }
+  const [sub, file, ...extra] = positionals;
+  if (extra.length > 0 || (file !== undefined && sub !== "migrate")) throw new UsageError(`too many arguments\n${USAGE}`);
+  switch (sub) {
+    case "default":
+      ctx.stdout(defaultConfigText());
+      return EXIT_OK;
+    case "dump": {
+      const config = ctx.config ?? defaultConfig();
+      if (ctx.global.json) printJson(ctx, config);
+      else ctx.stdout(formatConfig(config));
+      return EXIT_OK;
+    }
+    case "migrate":
+      return await migrate(file ?? ctx.global.config ?? DEFAULT_CONFIG_PATH, ctx);
+    case undefined:
+      throw new UsageError(`missing subcommand\n${USAGE}`);
+    default:
+      throw new UsageError(`unknown subcommand "${sub}"\n${USAGE}`);
+  }
+}
+
+async function migrate(file: string, ctx: CommandContext): Promise<number> {
+  let text: string;
+  const source = file === "-" ? "<stdin>" : file;
+  if (file === "-") text = new TextDecoder().decode(await ctx.stdin());
+  else {
+    try {
+      text = await readFile(file, "utf8");
+    } catch (e) {
+      throw fromErrno(e, `read config "${file}"`);
+    }
+  }
+  let result;
+  try {
+    result = migrateConfigTable(parseToml(text, source));
+  } catch (e) {
+    if (e instanceof InvalidArgumentError && !e.message.startsWith("config ")) {
+      throw new InvalidArgumentError(`config "${source}": ${e.message}`, { cause: e });
+    }
+    throw e;
+  }
+  const out = stringify(result.table).trimEnd() + "\n";
+  parseConfig(out, `${source} (migrated)`);
+  for (const w of result.warnings) ctx.logger.warn(w, { config: source });
+  if (ctx.global.json) printJson(ctx, result.table);
+  else ctx.stdout(out);
+  return EXIT_OK;
+}

@@ -1,0 +1,96 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { configPathOf, liftJsonFlag, parseGlobalArgs, resolveGlobalOptions } from "./global_args.ts";
+import { UsageError } from "./exit_codes.ts";
+import { DEFAULT_CONFIG } from "../config/config.ts";
+
+describe("parseGlobalArgs()", () => {
+  const cases: Array<[string, string[], ReturnType<typeof parseGlobalArgs>]> = [
+    ["no arguments", [], { flags: {}, command: undefined, args: [] }],
+    ["a bare command", ["ps"], { flags: {}, command: "ps", args: [] }],
+    [
+      "value flags in both forms",
+      ["--state", "/s", "--root=/r", "-n", "ns", "--config", "/c.toml", "ps", "-q"],
+      { flags: { state: "/s", root: "/r", namespace: "ns", config: "/c.toml" }, command: "ps", args: ["-q"] },
+    ],
+    [
+      "log flags and --json",
+      ["--log-level", "DEBUG", "--log-format=json", "--json", "state", "c1"],
+      { flags: { logLevel: "debug", logFormat: "json", json: true }, command: "state", args: ["c1"] },
+    ],
+    [
+      "the publish callback form",
+      ["--address", "/run/x.sock", "publish", "--topic", "/tasks/exit", "--namespace", "default"],
+      {
+        flags: { address: "/run/x.sock" },
+        command: "publish",
+        args: ["--topic", "/tasks/exit", "--namespace", "default"],
+      },
+    ],
+    ["help and version", ["-h", "-v"], { flags: { help: true, version: true }, command: undefined, args: [] }],
+    ["-- before the command", ["--", "run", "--rm"], { flags: {}, command: "run", args: ["--rm"] }],
+    ["command flags after the command are untouched", ["run", "--state", "x"], { flags: {}, command: "run", args: ["--state", "x"] }],
+  ];
+  for (const [name, argv, want] of cases) it(`parses ${name}`, () => assert.deepEqual(parseGlobalArgs(argv), want));
+
+  const bad: Array<[string[], RegExp]> = [
+    [["--nope", "ps"], /unknown global flag "--nope"/],
+    [["--state"], /flag "--state" needs a value/],
+    [["--state="], /flag "--state" needs a non-empty value/],
+    [["--log-level", "loud"], /invalid log level "loud"/],
+    [["--log-format", "xml"], /invalid log format "xml": want logfmt or json/],
+    [["--json=1"], /flag "--json" takes no value/],
+  ];
+  for (const [argv, re] of bad) {
+    it(`rejects ${argv.join(" ")}`, () => {
+      assert.throws(() => parseGlobalArgs(argv), (e: unknown) => e instanceof UsageError && re.test(e.message));
+    });
+  }
+});
+
+describe("liftJsonFlag()", () => {
+  it("removes --json before -- only", () => {
+    assert.deepEqual(liftJsonFlag(["c1", "--json"]), { args: ["c1"], json: true });
+    assert.deepEqual(liftJsonFlag(["c1", "--", "--json"]), { args: ["c1", "--", "--json"], json: false });
+    assert.deepEqual(liftJsonFlag([]), { args: [], json: false });
+  });
+});
+
+describe("resolveGlobalOptions()", () => {
+  const config = { state: "/cfg/state", root: "/cfg/root", namespace: "cfgns" };
+  it("uses the config's values when nothing overrides them", () => {
+    assert.deepEqual(resolveGlobalOptions({}, {}, DEFAULT_CONFIG), {
+      state: "/run/shimkit",
+      root: "/var/lib/shimkit",
+      namespace: "default",
+      logLevel: "info",
+      logFormat: "logfmt",
+      json: false,
+    });
+  });
+  it("lets the environment override the config and flags override both", () => {
+    const env = { SHIMKIT_STATE: "/env/state", SHIMKIT_ROOT: "/env/root", SHIMKIT_NAMESPACE: "envns" };
+    const fromEnv = resolveGlobalOptions({}, env, config, "/c.toml");
+    assert.equal(fromEnv.state, "/env/state");
+    assert.equal(fromEnv.root, "/env/root");
+    assert.equal(fromEnv.namespace, "envns");
+    assert.equal(fromEnv.config, "/c.toml");
+    const fromFlags = resolveGlobalOptions({ state: "/f", namespace: "fns", json: true, address: "/a" }, env, config);
+    assert.equal(fromFlags.state, "/f");
+    assert.equal(fromFlags.root, "/env/root");
+    assert.equal(fromFlags.namespace, "fns");
+    assert.equal(fromFlags.json, true);
+    assert.equal(fromFlags.address, "/a");
+  });
+  it("ignores empty environment values", () => {
+    assert.equal(resolveGlobalOptions({}, { SHIMKIT_STATE: "" }, config).state, "/cfg/state");
+  });
+});
+
+describe("configPathOf()", () => {
+  it("prefers --config over SHIMKIT_CONFIG", () => {
+    assert.equal(configPathOf({ config: "/a" }, { SHIMKIT_CONFIG: "/b" }), "/a");
+    assert.equal(configPathOf({}, { SHIMKIT_CONFIG: "/b" }), "/b");
+    assert.equal(configPathOf({}, {}), undefined);
+  });
+});

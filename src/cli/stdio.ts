@@ -1,0 +1,283 @@
+/**
+ * A container process's stdio for the CLI (`run`, `exec`, `start -a`), the
+ * way ctr's `cio` does it: three FIFOs in a private temp dir under the state
+ * dir, handed to the shim at Create/Exec; after the shim has opened its ends
+ * we open ours, copy stdout/stderr to our own streams and forward our stdin.
+ * The dir is always removed on close.
+ *
+ * Order matters (protocol-facts §4): the shim opens both ends of each FIFO
+ * during Create/Exec, so opening ours afterwards never blocks, and opening
+ * ours before Start means no output is lost. With a terminal the shim wants
+ * stderr empty: the pty's output all arrives on stdout.
+ *
+ * @module
+ */
+
+import { execFile } from "node:child_process";
+import { type FileHandle, mkdir, mkdtemp, open, rm, rmdir } from "node:fs/promises";
+import { join } from "node:path";
+import { fromErrno, withContext } from "../errors.ts";
+
+/** Name of the dir under the state dir that holds the CLI's FIFO dirs. */
+export const FIFO_DIR_NAME = ".fifo";
+
+/** The stdio paths passed to the shim (empty string = not connected). */
+export interface StdioPaths {
+  /** Stdin FIFO, or `""` without `-i`. */
+  stdin: string;
+  /** Stdout FIFO (with a terminal: the pty's output). */
+  stdout: string;
+  /** Stderr FIFO, or `""` with a terminal. */
+  stderr: string;
+  /** Whether the process gets a pty. */
+  terminal: boolean;
+}
+
+/** What {@link createFifoSet} needs to know. */
+export interface FifoSetOptions {
+  /** The state dir; FIFOs go under `<state>/.fifo/`. */
+  state: string;
+  /** Namespace of the container. */
+  namespace: string;
+  /** Container id. */
+  id: string;
+  /** Exec id, for an exec's FIFOs. */
+  execId?: string;
+  /** Connect stdin (`-i`). */
+  stdin: boolean;
+  /** Allocate a pty (`-t`): no stderr FIFO. */
+  terminal: boolean;
+}
+
+/** A byte sink with Node `Writable` backpressure semantics (process.stdout fits). */
+export interface ByteSink {
+  /** Writes a chunk; false means wait for `drain`. */
+  write(chunk: Uint8Array): boolean;
+  /** Subscribes to `drain`. */
+  once(event: "drain", cb: () => void): unknown;
+}
+
+/** A byte source with Node `Readable` event semantics (process.stdin fits). */
+export interface ByteSource {
+  /** Subscribes to data, end and error events. */
+  on(event: "data" | "end" | "error", cb: (arg?: unknown) => void): unknown;
+  /** Removes a listener. */
+  off(event: "data" | "end" | "error", cb: (arg?: unknown) => void): unknown;
+  /** Stops data events. */
+  pause(): unknown;
+  /** Restarts data events. */
+  resume(): unknown;
+}
+
+/** Our side of the copy: where output goes and where input comes from. */
+export interface AttachStreams {
+  /** Receives the container's stdout. */
+  stdout: ByteSink;
+  /** Receives the container's stderr. */
+  stderr: ByteSink;
+  /** Forwarded to the container's stdin when the set has a stdin FIFO. */
+  stdin?: ByteSource;
+  /** Called once our stdin has ended and its FIFO is closed (ctr calls CloseIO here). */
+  onStdinEnd?: () => Promise<void> | void;
+}
+
+const READ_CHUNK = 64 * 1024;
+
+function sanitize(s: string): string {
+  return s.replace(/[^A-Za-z0-9._-]/g, "_");
+}
+
+/**
+ * Runs `mkfifo -m 0600` for the given paths (Node has no mkfifo call).
+ *
+ * @param paths FIFOs to create
+ * @returns resolves once all exist
+ * @throws ShimkitError of the errno kind when mkfifo fails
+ */
+export function mkfifo(paths: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile("mkfifo", ["-m", "0600", ...paths], (err, _out, stderr) => {
+      if (err) reject(fromErrno(err, `mkfifo: ${String(stderr).trim() || err.message}`));
+      else resolve();
+    });
+  });
+}
+
+async function writeAll(sink: ByteSink, chunk: Uint8Array): Promise<void> {
+  if (!sink.write(chunk)) await new Promise<void>((r) => sink.once("drain", r));
+}
+
+/**
+ * A set of FIFOs for one process plus the copying between them and our own
+ * streams. Create with {@link createFifoSet}; always {@link FifoSet.close}.
+ */
+export class FifoSet {
+  /** The private dir holding the FIFOs. */
+  readonly dir: string;
+  /** The paths to pass to Create/Exec. */
+  readonly paths: StdioPaths;
+  #outputs: Promise<void>[] = [];
+  #stopStdin?: () => void;
+  #closed = false;
+
+  /**
+   * @param dir the FIFO dir (already created)
+   * @param paths the FIFO paths inside it
+   */
+  constructor(dir: string, paths: StdioPaths) {
+    this.dir = dir;
+    this.paths = paths;
+  }
+
+  /**
+   * Opens our ends and starts copying. Call after Create/Exec returned (the
+   * shim then holds its ends, so no open blocks) and before Start.
+   *
+   * @param streams our stdout/stderr sinks and optional stdin source
+   * @returns resolves once our ends are open
+   * @throws ShimkitError of the errno kind when a FIFO cannot be opened
+   */
+  async attach(streams: AttachStreams): Promise<void> {
+    if (this.paths.stdout) this.#outputs.push(this.#copyOut(await this.#open(this.paths.stdout, "r"), streams.stdout));
+    if (this.paths.stderr) this.#outputs.push(this.#copyOut(await this.#open(this.paths.stderr, "r"), streams.stderr));
+    if (this.paths.stdin && streams.stdin) {
+      this.#copyIn(await this.#open(this.paths.stdin, "w"), streams.stdin, streams.onStdinEnd);
+    }
+  }
+
+  /**
+   * Resolves once stdout and stderr reached end of file (the shim closed its
+   * ends: the process and everything holding its output exited), or after
+   * `timeoutMs`, whichever is first.
+   *
+   * @param timeoutMs how long to wait at most (undefined: no limit)
+   * @returns true when all output was copied, false on timeout
+   */
+  async drain(timeoutMs?: number): Promise<boolean> {
+    const all = Promise.all(this.#outputs).then(() => true);
+    if (timeoutMs === undefined) return await all;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<boolean>((r) => timer = setTimeout(() => r(false), timeoutMs));
+    try {
+      return await Promise.race([all, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Stops forwarding stdin and removes the FIFO dir. Output ends still in a
+   * read close themselves at end of file (a read blocked in the thread pool
+   * cannot be interrupted). Idempotent; never throws.
+   *
+   * @returns resolves when the dir is gone
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#stopStdin?.();
+    await rm(this.dir, { recursive: true, force: true }).catch(() => {});
+    // The parent `.fifo` dir goes too once the last set is closed.
+    await rmdir(join(this.dir, "..")).catch(() => {});
+  }
+
+  async #open(path: string, flags: "r" | "w"): Promise<FileHandle> {
+    try {
+      return await open(path, flags);
+    } catch (e) {
+      throw fromErrno(e, `open fifo "${path}"`);
+    }
+  }
+
+  async #copyOut(fh: FileHandle, sink: ByteSink): Promise<void> {
+    try {
+      for (;;) {
+        // A fresh buffer per read: the sink may keep the chunk (stdout is async on pipes).
+        const buf = new Uint8Array(READ_CHUNK);
+        const { bytesRead } = await fh.read(buf, 0, READ_CHUNK, null);
+        if (bytesRead === 0) break;
+        await writeAll(sink, buf.subarray(0, bytesRead));
+      }
+    } catch {
+      // The shim went away or the fifo was removed: what was copied is all there is.
+    } finally {
+      await fh.close().catch(() => {});
+    }
+  }
+
+  #copyIn(fh: FileHandle, source: ByteSource, onEnd?: () => Promise<void> | void): void {
+    let writing = Promise.resolve();
+    let stopped = false;
+    const stop = () => {
+      if (stopped) return;
+      stopped = true;
+      source.off("data", onData);
+      source.off("end", onEndEvent);
+      source.off("error", onEndEvent);
+      source.pause();
+    };
+    const finish = async () => {
+      await writing;
+      await fh.close().catch(() => {});
+      if (onEnd) await Promise.resolve(onEnd()).catch(() => {});
+    };
+    const onData = (chunk?: unknown) => {
+      const bytes = chunk as Uint8Array;
+      source.pause();
+      writing = writing
+        .then(() => fh.write(bytes).then(() => {}))
+        .then(() => {
+          if (!stopped) source.resume();
+        }, () => {
+          // The container closed its stdin: stop forwarding.
+          stop();
+        });
+    };
+    const onEndEvent = () => {
+      stop();
+      void finish();
+    };
+    source.on("data", onData);
+    source.on("end", onEndEvent);
+    source.on("error", onEndEvent);
+    source.resume();
+    this.#stopStdin = () => {
+      stop();
+      void writing.then(() => fh.close()).catch(() => {});
+    };
+  }
+}
+
+/**
+ * Creates the FIFOs for one process under `<state>/.fifo/<ns>-<id>[-<exec>]-<rand>/`.
+ *
+ * @param opts where, for whom, and which streams
+ * @returns the set; the caller must {@link FifoSet.close} it
+ * @throws ShimkitError of the errno kind when the dir or a FIFO cannot be created
+ */
+export async function createFifoSet(opts: FifoSetOptions): Promise<FifoSet> {
+  const parent = join(opts.state, FIFO_DIR_NAME);
+  const prefix = [opts.namespace, opts.id, opts.execId].filter((p) => p !== undefined).map((p) => sanitize(p!))
+    .join("-");
+  let dir: string;
+  try {
+    await mkdir(parent, { recursive: true, mode: 0o700 });
+    dir = await mkdtemp(join(parent, `${prefix}-`));
+  } catch (e) {
+    throw fromErrno(e, `create fifo dir in "${parent}"`);
+  }
+  const paths: StdioPaths = {
+    stdin: opts.stdin ? join(dir, "stdin") : "",
+    stdout: join(dir, "stdout"),
+    stderr: opts.terminal ? "" : join(dir, "stderr"),
+    terminal: opts.terminal,
+  };
+  const set = new FifoSet(dir, paths);
+  try {
+    await mkfifo([paths.stdin, paths.stdout, paths.stderr].filter((p) => p !== ""));
+  } catch (e) {
+    await set.close();
+    throw withContext(e, `create fifos for "${opts.id}"`);
+  }
+  return set;
+}

@@ -1,0 +1,131 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, statSync } from "node:fs";
+import { mkdtemp, open, readdir, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PassThrough } from "node:stream";
+import { createFifoSet, FIFO_DIR_NAME } from "./stdio.ts";
+
+/** A sink that records what it was given. */
+function collector() {
+  const chunks: Uint8Array[] = [];
+  return {
+    chunks,
+    text: () => Buffer.concat(chunks).toString(),
+    write(c: Uint8Array) {
+      chunks.push(c);
+      return true;
+    },
+    once(_e: "drain", cb: () => void) {
+      cb();
+    },
+  };
+}
+
+describe("createFifoSet()", () => {
+  let state = "";
+  before(async () => {
+    state = await mkdtemp(join(tmpdir(), "shimkit-stdio-"));
+  });
+  after(async () => {
+    await rm(state, { recursive: true, force: true });
+  });
+
+  it("createFifoSet() makes stdout and stderr FIFOs, no stdin without -i", async () => {
+    const set = await createFifoSet({ state, namespace: "default", id: "c1", stdin: false, terminal: false });
+    try {
+      assert.ok(set.dir.startsWith(join(state, FIFO_DIR_NAME, "default-c1-")), set.dir);
+      assert.equal(set.paths.stdin, "");
+      assert.equal(set.paths.terminal, false);
+      assert.ok(statSync(set.paths.stdout).isFIFO());
+      assert.ok(statSync(set.paths.stderr).isFIFO());
+      assert.deepEqual((await readdir(set.dir)).sort(), ["stderr", "stdout"]);
+    } finally {
+      await set.close();
+    }
+    assert.ok(!existsSync(set.dir));
+    assert.ok(!existsSync(join(state, FIFO_DIR_NAME)), "empty .fifo parent is removed");
+  });
+
+  it("createFifoSet() with a terminal leaves stderr empty", async () => {
+    const set = await createFifoSet({ state, namespace: "ns", id: "c2", execId: "e1", stdin: true, terminal: true });
+    try {
+      assert.equal(set.paths.stderr, "");
+      assert.equal(set.paths.terminal, true);
+      assert.ok(statSync(set.paths.stdin).isFIFO());
+      assert.ok(set.dir.includes("ns-c2-e1-"));
+    } finally {
+      await set.close();
+    }
+    assert.ok(!existsSync(set.dir));
+  });
+
+  it("FifoSet.attach() copies output until the writer closes", async () => {
+    const set = await createFifoSet({ state, namespace: "default", id: "c3", stdin: false, terminal: false });
+    // Play the shim: it holds both ends of each FIFO (O_RDWR never blocks on Linux).
+    const shimOut = await open(set.paths.stdout, "r+");
+    const shimErr = await open(set.paths.stderr, "r+");
+    try {
+      const out = collector();
+      const err = collector();
+      await set.attach({ stdout: out, stderr: err });
+      await shimOut.write("hello ");
+      await shimErr.write("oops");
+      await shimOut.write("world");
+      await shimOut.close();
+      await shimErr.close();
+      assert.equal(await set.drain(5000), true);
+      assert.equal(out.text(), "hello world");
+      assert.equal(err.text(), "oops");
+    } finally {
+      await set.close();
+    }
+  });
+
+  it("FifoSet.drain() times out while a writer is still open", async () => {
+    const set = await createFifoSet({ state, namespace: "default", id: "c4", stdin: false, terminal: false });
+    const shimOut = await open(set.paths.stdout, "r+");
+    const shimErr = await open(set.paths.stderr, "r+");
+    try {
+      await set.attach({ stdout: collector(), stderr: collector() });
+      assert.equal(await set.drain(50), false);
+    } finally {
+      await shimOut.close();
+      await shimErr.close();
+      await set.drain(5000);
+      await set.close();
+    }
+  });
+
+  it("FifoSet.attach() forwards stdin and reports its end", async () => {
+    const set = await createFifoSet({ state, namespace: "default", id: "c5", stdin: true, terminal: true });
+    const shimIn = await open(set.paths.stdin, "r+");
+    const shimOut = await open(set.paths.stdout, "r+");
+    try {
+      const source = new PassThrough();
+      let ended = false;
+      await set.attach({
+        stdout: collector(),
+        stderr: collector(),
+        stdin: source,
+        onStdinEnd: () => {
+          ended = true;
+        },
+      });
+      source.write("abc");
+      source.end("def");
+      const deadline = Date.now() + 5000;
+      while (!ended && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.ok(ended, "onStdinEnd was called");
+      const buf = Buffer.alloc(16);
+      const { bytesRead } = await shimIn.read(buf, 0, 16, null);
+      assert.equal(buf.subarray(0, bytesRead).toString(), "abcdef");
+    } finally {
+      await shimIn.close();
+      await shimOut.close();
+      await set.drain(5000);
+      await set.close();
+    }
+  });
+});

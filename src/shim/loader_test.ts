@@ -1,0 +1,59 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { shouldCleanupShim, type ShimLiveness } from "./loader.ts";
+import { DeadlineExceededError, NotFoundError, ShimkitError, UnavailableError, withContext } from "../errors.ts";
+
+describe("shouldCleanupShim()", () => {
+  const other = new Error("some other error");
+  const cases: Array<{ name: string; in: ShimLiveness; want: boolean }> = [
+    { name: "keeps a sandbox shim", in: { sandboxed: true, pids: [] }, want: false },
+    { name: "keeps a shim whose sandbox lookup failed", in: { sandboxed: "unknown", pids: [] }, want: false },
+    { name: "reaps a non-sandbox shim with no pids", in: { sandboxed: false, pids: [] }, want: true },
+    { name: "keeps a non-sandbox shim with pids", in: { sandboxed: false, pids: [{ pid: 1234 }] }, want: false },
+    {
+      name: "reaps a non-sandbox shim whose Pids is NotFound",
+      in: { sandboxed: false, pidsError: new NotFoundError("container must be created") },
+      want: true,
+    },
+    {
+      name: "reaps on a wrapped NotFound",
+      in: { sandboxed: false, pidsError: withContext(new NotFoundError("x"), 'pids "c1"') },
+      want: true,
+    },
+    {
+      name: "reaps on a raw TTRPC NotFound status",
+      in: { sandboxed: false, pidsError: Object.assign(new Error("not found"), { name: "TtrpcError", code: 5 }) },
+      want: true,
+    },
+    { name: "keeps on any other Pids error", in: { sandboxed: false, pidsError: other }, want: false },
+    {
+      name: "keeps on Unavailable (not proof of a leak)",
+      in: { sandboxed: false, pidsError: new UnavailableError("connection closed") },
+      want: false,
+    },
+    {
+      // Not answering in time is not proof of a dead shim.
+      name: "keeps a shim that answers slowly (DeadlineExceeded)",
+      in: { sandboxed: false, pidsError: new DeadlineExceededError("pids: timed out") },
+      want: false,
+    },
+    {
+      name: "keeps a deadline that wraps a NotFound",
+      in: {
+        sandboxed: false,
+        pidsError: new DeadlineExceededError("pids", { cause: new NotFoundError("x") }),
+      },
+      want: false,
+    },
+    { name: "keeps when timedOut is set", in: { sandboxed: false, timedOut: true, pids: [] }, want: false },
+    { name: "keeps when nothing is known", in: { sandboxed: false }, want: false },
+    {
+      name: "keeps an unknown-kind ShimkitError even with empty pids",
+      in: { sandboxed: false, pidsError: new ShimkitError("boom"), pids: [] },
+      want: false,
+    },
+  ];
+  for (const tc of cases) {
+    it(tc.name, () => assert.equal(shouldCleanupShim(tc.in), tc.want));
+  }
+});
