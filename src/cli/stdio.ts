@@ -15,7 +15,7 @@
 
 import { execFile } from "node:child_process";
 import { type FileHandle, mkdir, mkdtemp, open, rm, rmdir } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fromErrno, withContext } from "../errors.ts";
 
 /** Name of the dir under the state dir that holds the CLI's FIFO dirs. */
@@ -246,6 +246,34 @@ export class FifoSet {
       void writing.then(() => fh.close()).catch(() => {});
     };
   }
+}
+
+/**
+ * The FIFO dir the CLI made for a process, recognised from the stdio paths
+ * the shim reports (pure): the parent of stdout when it lies directly under
+ * `<state>/.fifo/`.
+ *
+ * @param state the state dir
+ * @param stdout the stdout path from State
+ * @returns the dir, or undefined when those are not our FIFOs
+ */
+export function fifoDirOf(state: string, stdout: string): string | undefined {
+  const parent = join(state, FIFO_DIR_NAME);
+  const dir = dirname(stdout);
+  return dirname(dir) === parent && basename(stdout) === "stdout" ? dir : undefined;
+}
+
+/**
+ * Reopens the FIFO set of a created process (made by `create`) from the
+ * stdio paths its State reports, for `start -a`.
+ *
+ * @param state the state dir
+ * @param io the paths and terminal flag from State
+ * @returns the set, or undefined when the process does not use CLI FIFOs
+ */
+export function existingFifoSet(state: string, io: StdioPaths): FifoSet | undefined {
+  const dir = fifoDirOf(state, io.stdout);
+  return dir === undefined ? undefined : new FifoSet(dir, { ...io });
 }
 
 /**

@@ -9,20 +9,14 @@
 
 import { Buffer } from "node:buffer";
 import * as fsp from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+import { dirname, join } from "node:path";
+import { writeFileAtomic } from "../bundle/atomic.ts";
 import { InvalidArgumentError, isNotFound, withContext } from "../errors.ts";
-import { recordPath, recordsDir } from "../bundle/layout.ts";
+import { RECORDS_DIR, recordPath, recordsDir } from "../bundle/layout.ts";
+import type { AnyValue } from "./types.ts";
 
 /** The record format version written by this build. */
 export const RECORD_VERSION = 1;
-
-/** A runtime options `Any` in plain form. */
-export interface AnyValue {
-  /** Type URL, e.g. `containerd.runc.v1.Options`. */
-  typeUrl: string;
-  /** Serialized message. */
-  value: Uint8Array;
-}
 
 /** One container record. */
 export interface ContainerRecord {
@@ -135,43 +129,6 @@ export function parseRecord(text: string, source: string): ContainerRecord {
 }
 
 /**
- * Writes a file crash-safely: a temp file beside it, fsync, rename over the
- * target, fsync of the directory.
- *
- * @param path target path
- * @param data content
- * @param mode file mode (default 0600)
- * @returns when durable
- * @throws the OS error, with the temp file removed
- */
-export async function writeFileDurable(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`);
-  const fh = await fsp.open(tmp, "wx", mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } catch (err) {
-    await fh.close().catch(() => {});
-    await fsp.rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  try {
-    await fsp.rename(tmp, path);
-  } catch (err) {
-    await fsp.rm(tmp, { force: true });
-    throw err;
-  }
-  const dh = await fsp.open(dir, "r");
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
-  }
-}
-
-/**
  * Persists a record, replacing any previous one for the same container.
  *
  * @param root the root dir
@@ -183,7 +140,7 @@ export async function writeRecord(root: string, rec: ContainerRecord): Promise<v
   const path = recordPath(root, rec.namespace, rec.id);
   try {
     await fsp.mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    await writeFileDurable(path, formatRecord(rec));
+    await writeFileAtomic(path, formatRecord(rec), 0o600);
   } catch (err) {
     throw withContext(err, `write container record "${rec.namespace}/${rec.id}"`);
   }
@@ -246,7 +203,7 @@ export interface RecordList {
  * @returns records and per-file errors
  */
 export async function listRecords(root: string, namespace?: string): Promise<RecordList> {
-  const base = recordsDir(root);
+  const base = join(root, RECORDS_DIR);
   const namespaces = namespace !== undefined
     ? [namespace]
     : (await fsp.readdir(base, { withFileTypes: true }).catch(() => []))
@@ -254,10 +211,19 @@ export async function listRecords(root: string, namespace?: string): Promise<Rec
       .map((d) => d.name);
   const out: RecordList = { records: [], errors: [] };
   for (const ns of namespaces.sort()) {
-    const names = await fsp.readdir(join(base, ns)).catch(() => [] as string[]);
+    let dir: string;
+    try {
+      dir = recordsDir(root, ns);
+    } catch (err) {
+      // A stray directory whose name is no namespace: report it, keep listing.
+      if (namespace !== undefined) throw err;
+      out.errors.push(err as Error);
+      continue;
+    }
+    const names = await fsp.readdir(dir).catch(() => [] as string[]);
     for (const name of names.sort()) {
       if (!name.endsWith(".json") || name.startsWith(".")) continue;
-      const path = join(base, ns, name);
+      const path = join(dir, name);
       try {
         out.records.push(parseRecord(await fsp.readFile(path, "utf8"), path));
       } catch (err) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates the protobuf-es code of ttrpc-ts: the envelope schema (src/gen)
-# and the test-only echo service (tests/gen). Runnable from any directory.
+# the test-only echo service (tests/gen) and the benchmark's minimal task
+# service (bench/gen). Runnable from any directory.
 set -euo pipefail
 
 pkg="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,8 +17,10 @@ if [[ -z "$plugin" ]]; then
 fi
 
 cd "$pkg"
-rm -f src/gen/*_pb.ts tests/gen/*_pb.ts
+rm -f src/gen/*_pb.ts tests/gen/*_pb.ts bench/gen/*_pb.ts
 protoc --plugin=protoc-gen-es="$plugin" --es_out=src/gen \
   --es_opt=target=ts,import_extension=ts -I proto proto/ttrpc.proto
 protoc --plugin=protoc-gen-es="$plugin" --es_out=tests/gen \
   --es_opt=target=ts,import_extension=ts -I tests/proto tests/proto/echo.proto
+protoc --plugin=protoc-gen-es="$plugin" --es_out=bench/gen \
+  --es_opt=target=ts,import_extension=ts -I bench/proto bench/proto/task_min.proto

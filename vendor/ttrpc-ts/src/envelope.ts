@@ -10,7 +10,7 @@
 
 import { create } from "@bufbuild/protobuf";
 import { type Any, AnySchema } from "@bufbuild/protobuf/wkt";
-import { MESSAGE_HEADER_LENGTH, MessageType, writeHeader } from "./frame.ts";
+import { allocFrame, MESSAGE_HEADER_LENGTH, MessageType, writeHeader } from "./frame.ts";
 
 /** Metadata to send: keys are lowercased on the wire; an array value sends the key once per value. */
 export type MetadataInit = Readonly<Record<string, string | readonly string[]>>;
@@ -249,7 +249,7 @@ export function writeRequestFrame(
   timeoutNano: number,
   metadata: Uint8Array,
 ): Uint8Array {
-  const buf = new Uint8Array(MESSAGE_HEADER_LENGTH + size);
+  const buf = allocFrame(MESSAGE_HEADER_LENGTH + size);
   writeHeader(buf, 0, size, streamId, MessageType.Request, flags);
   let p = MESSAGE_HEADER_LENGTH;
   buf.set(prefix, p);
@@ -293,8 +293,10 @@ export function encodeRequest(req: {
 
 class Reader {
   pos: number;
-  constructor(readonly buf: Uint8Array, pos: number, readonly end: number) {
+  end: number;
+  constructor(readonly buf: Uint8Array, pos: number, end: number) {
     this.pos = pos;
+    this.end = end;
   }
 
   /** Reads a varint and returns its low 32 bits as an unsigned number. */
@@ -369,18 +371,38 @@ class Reader {
   }
 }
 
+/** Recently decoded short ASCII strings (service, method, metadata), by hash. */
+const interned = new Map<number, string>();
+const INTERN_MAX_LEN = 64;
+const INTERN_MAX_ENTRIES = 512;
+
 function readUtf8(buf: Uint8Array, start: number, end: number): string {
   const len = end - start;
-  if (len <= 64) {
-    let s = "";
-    for (let i = start; i < end; i++) {
-      const c = buf[i];
-      if (c >= 0x80) return decoder.decode(buf.subarray(start, end));
-      s += String.fromCharCode(c);
-    }
-    return s;
+  if (len === 0) return "";
+  if (len > INTERN_MAX_LEN) return decoder.decode(buf.subarray(start, end));
+  // FNV-1a over the bytes; the hit is verified byte by byte below.
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) {
+    const c = buf[i];
+    if (c >= 0x80) return decoder.decode(buf.subarray(start, end));
+    h = Math.imul(h ^ c, 0x01000193);
   }
-  return decoder.decode(buf.subarray(start, end));
+  const hit = interned.get(h);
+  if (hit !== undefined && hit.length === len) {
+    let same = true;
+    for (let i = 0; i < len; i++) {
+      if (hit.charCodeAt(i) !== buf[start + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return hit;
+  }
+  let s = "";
+  for (let i = start; i < end; i++) s += String.fromCharCode(buf[i]);
+  if (interned.size >= INTERN_MAX_ENTRIES) interned.clear();
+  interned.set(h, s);
+  return s;
 }
 
 /**
@@ -420,7 +442,12 @@ export function decodeRequest(buf: Uint8Array): RequestEnvelope {
         break;
       case TAG_METADATA: {
         const start = r.delimited();
-        readKeyValue(new Reader(buf, start, r.pos), req.metadata);
+        const outerEnd = r.end;
+        const next = r.pos;
+        r.pos = start;
+        r.end = next;
+        readKeyValue(r, req.metadata);
+        r.end = outerEnd;
         break;
       }
       default:
@@ -497,7 +524,8 @@ function readAny(r: Reader): Any {
     if (tag === TAG_TYPE_URL) typeUrl = r.string();
     else if (tag === TAG_ANY_VALUE) {
       const start = r.delimited();
-      value = r.buf.slice(start, r.pos);
+      value = new Uint8Array(r.pos - start);
+      value.set(r.buf.subarray(start, r.pos));
     } else skipField(r, tag);
   }
   return create(AnySchema, { typeUrl, value });
@@ -537,7 +565,7 @@ export function writeResponseFrame(
   }
   const size = (status !== undefined ? fieldSize(stSize) : 0) +
     (payload.length > 0 ? fieldSize(payload.length) : 0);
-  const buf = new Uint8Array(MESSAGE_HEADER_LENGTH + size);
+  const buf = allocFrame(MESSAGE_HEADER_LENGTH + size);
   writeHeader(buf, 0, size, streamId, MessageType.Response, 0);
   let p = MESSAGE_HEADER_LENGTH;
   if (status !== undefined) {

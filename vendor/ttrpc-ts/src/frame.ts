@@ -6,6 +6,8 @@
  * @module
  */
 
+import { Buffer } from "node:buffer";
+
 /** Length in bytes of every frame header. */
 export const MESSAGE_HEADER_LENGTH = 10;
 
@@ -68,6 +70,18 @@ export interface FrameDecoderOptions {
 const EMPTY: Uint8Array = new Uint8Array(0);
 
 /**
+ * Allocates an uninitialised byte buffer for a frame the caller fills
+ * completely. `Buffer.allocUnsafe` slices small buffers from a shared pool,
+ * which is several times cheaper than `new Uint8Array(n)` on V8.
+ *
+ * @param size number of bytes
+ * @returns a buffer whose every byte the caller must write
+ */
+export function allocFrame(size: number): Uint8Array {
+  return Buffer.allocUnsafe(size);
+}
+
+/**
  * The status message for a frame whose declared length exceeds the limit, worded as ttrpc does.
  *
  * @param length the declared data length
@@ -118,7 +132,7 @@ export function writeHeader(
  * @returns the encoded frame
  */
 export function encodeFrame(streamId: number, type: number, flags: number, data: Uint8Array = EMPTY): Uint8Array {
-  const out = new Uint8Array(MESSAGE_HEADER_LENGTH + data.length);
+  const out = allocFrame(MESSAGE_HEADER_LENGTH + data.length);
   writeHeader(out, 0, data.length, streamId, type, flags);
   out.set(data, MESSAGE_HEADER_LENGTH);
   return out;
@@ -219,15 +233,20 @@ export class FrameDecoder {
         out.push(this.#frame(length, EMPTY, true));
         this.#skip = length;
       } else if (end - pos >= length) {
-        const data = length === 0
-          ? EMPTY
-          : this.#copy
-          ? chunk.slice(pos, pos + length)
-          : chunk.subarray(pos, pos + length);
+        let data = EMPTY;
+        if (length > 0) {
+          data = chunk.subarray(pos, pos + length);
+          if (this.#copy) {
+            // Not chunk.slice(): on a node Buffer that is a view, not a copy.
+            const copy = allocFrame(length);
+            copy.set(data);
+            data = copy;
+          }
+        }
         pos += length;
         out.push(this.#frame(length, data, false));
       } else {
-        const b = new Uint8Array(length);
+        const b = allocFrame(length);
         const n = end - pos;
         b.set(chunk.subarray(pos, end), 0);
         this.#body = b;

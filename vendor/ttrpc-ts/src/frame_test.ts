@@ -118,7 +118,6 @@ describe("FrameDecoder", () => {
   it("push() copies frame data when the caller reuses chunks", () => {
     const bytes = encodeFrame(1, 2, 0, new Uint8Array([1, 2]));
     const [a] = new FrameDecoder({ copy: true }).push(bytes);
-    assert.notEqual(a.data.buffer, bytes.buffer);
     bytes.fill(0);
     assert.deepEqual([...a.data], [1, 2]);
   });

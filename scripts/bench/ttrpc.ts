@@ -1,0 +1,295 @@
+/**
+ * TTRPC round trips against a real `containerd-shim-runc-v2`: our client
+ * (ttrpc-ts `createClient(Task v2)`) vs shimbench-go's Go client (`rtt -target
+ * shim`), alternating runs on the same machine and shim binary.
+ *
+ * Our side starts one shim holding a running busybox `sleep` container (the
+ * same setup as the Go peer, which starts its own), then measures task v2
+ * `Connect`:
+ *   - sequential: 1 caller, 1 connection, `--n` calls per repetition;
+ *   - concurrent: `--c` callers on ONE connection, `--nc` calls per repetition.
+ * Per repetition: p50/p99 of per-call latency and calls/s; the result is the
+ * median over repetitions (all rounds). Targets: sequential p50 ≤ 0.90× Go,
+ * concurrent throughput ≥ 1.3× Go.
+ *
+ * Usage (root): `bun scripts/bench/ttrpc.ts` or `deno run -A scripts/bench/ttrpc.ts`
+ *   [--n 20000] [--nc 40000] [--c 8] [--reps 7] [--warmup 2000] [--rounds 2] [--rpc connect|state] [--go true]
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { create, toBinary } from "@bufbuild/protobuf";
+import { Client, createClient } from "../../vendor/ttrpc-ts/mod.ts";
+import { Task } from "../../src/gen/containerd/task/v2/task_pb.ts";
+import { OptionsSchema } from "../../src/gen/containerd/runc/v1/runc_pb.ts";
+import {
+  buildGoPeer,
+  type Cleanup,
+  emit,
+  fmtSpread,
+  fmtVerdict,
+  machineFacts,
+  missingPrerequisite,
+  note,
+  parseFlags,
+  percentile,
+  prepareRootfs,
+  printTable,
+  procMemKb,
+  rmdirCgroupParents,
+  round,
+  runGoPeer,
+  serveEventsSink,
+  spread,
+  startRawShim,
+  stopPid,
+  targetMet,
+  tempDir,
+  waitGone,
+  withCleanup,
+  writeBundle,
+} from "./_lib.ts";
+
+const NS = "shimkit-bench";
+const GO_NS = "shimkit-bench-go";
+
+const flags = parseFlags({ n: 20000, nc: 40000, c: 8, reps: 7, warmup: 2000, rounds: 2, rpc: "connect", go: true });
+
+/** One repetition's figures. */
+interface Rep {
+  p50: number;
+  p99: number;
+  rate: number;
+}
+
+/** Runs `callers` loops of `per` calls each; returns per-call latencies (µs) and calls/s. */
+async function measure(call: () => Promise<unknown>, callers: number, total: number): Promise<Rep> {
+  const per = Math.floor(total / callers);
+  const lat = new Float64Array(per * callers);
+  const t0 = performance.now();
+  const loops: Promise<void>[] = [];
+  for (let g = 0; g < callers; g++) {
+    loops.push((async () => {
+      const base = g * per;
+      for (let j = 0; j < per; j++) {
+        const t = performance.now();
+        await call();
+        lat[base + j] = performance.now() - t;
+      }
+    })());
+  }
+  await Promise.all(loops);
+  const elapsed = performance.now() - t0;
+  lat.sort();
+  return {
+    p50: percentile(lat, 0.5) * 1000,
+    p99: percentile(lat, 0.99) * 1000,
+    rate: (per * callers) / (elapsed / 1000),
+  };
+}
+
+/** Our side: one shim with a running sleep container, measured `reps` times for each shape. */
+async function ours(c: Cleanup, work: string, template: string, rootfs: string, reps: number) {
+  const id = `rtt-ts-${process.pid}`;
+  const bundle = join(work, "bundles", NS, id);
+  await writeBundle({ template, dir: bundle, args: ["sleep", "100000"], rootfs, namespace: NS, id });
+  const address = join(work, "containerd.sock");
+  await serveEventsSink(c, `${address}.ttrpc`);
+  const shim = await startRawShim(c, { bundle, namespace: NS, id, address, ttrpcAddress: `${address}.ttrpc` });
+  const client = await Client.dial(shim.address, { metadata: { "containerd-namespace-ttrpc": NS } });
+  const task = createClient(Task, client);
+  const { shimPid } = await task.connect({ id });
+  c.add(`stop shim ${shimPid}`, async () => {
+    if (!client.closed) {
+      await task.kill({ id, signal: 9, all: true }).catch(() => {});
+      await task.wait({ id }).catch(() => {});
+      await task.delete({ id }).catch(() => {});
+      await task.shutdown({ id }).catch(() => {});
+      client.close();
+    }
+    if (!(await waitGone(shimPid, 5000))) await stopPid(shimPid, "SIGKILL");
+  });
+  const options = {
+    typeUrl: "containerd.runc.v1.Options",
+    value: toBinary(OptionsSchema, create(OptionsSchema, { root: join(work, "runc") })),
+  };
+  await task.create({ id, bundle, options });
+  await task.start({ id });
+
+  const call: () => Promise<unknown> = flags.rpc === "state" ? () => task.state({ id }) : () => task.connect({ id });
+  for (let i = 0; i < flags.warmup; i++) await call();
+  return {
+    shimPid,
+    async run(callers: number, total: number): Promise<Rep[]> {
+      const out: Rep[] = [];
+      for (let r = 0; r < reps; r++) {
+        const rep = await measure(call, callers, total);
+        out.push(rep);
+        emit({
+          mode: "rtt",
+          side: "ttrpc-ts",
+          rpc: flags.rpc,
+          c: callers,
+          rep: r,
+          rtt_p50_us: round(rep.p50, 1),
+          rtt_p99_us: round(rep.p99, 1),
+          calls_per_s: Math.round(rep.rate),
+        });
+      }
+      return out;
+    },
+  };
+}
+
+/** The Go side: one `shimbench-go rtt -target shim` run (its own shim + sleep container). */
+async function goRun(bin: string, work: string, callers: number, total: number, reps: number): Promise<Rep[]> {
+  const rows = await runGoPeer(bin, [
+    "rtt",
+    "-target",
+    "shim",
+    "-rpc",
+    String(flags.rpc),
+    "-c",
+    String(callers),
+    "-n",
+    String(total),
+    "-reps",
+    String(reps),
+    "-warmup",
+    String(flags.warmup),
+    "-work",
+    work,
+    "-namespace",
+    GO_NS,
+  ]);
+  const out: Rep[] = [];
+  for (const r of rows.filter((r) => r.mode === "rtt")) {
+    out.push({ p50: r.rtt_p50_us, p99: r.rtt_p99_us, rate: r.calls_per_s });
+    emit({
+      mode: "rtt",
+      side: "go",
+      rpc: flags.rpc,
+      c: callers,
+      rep: r.rep,
+      rtt_p50_us: r.rtt_p50_us,
+      rtt_p99_us: r.rtt_p99_us,
+      calls_per_s: r.calls_per_s,
+    });
+  }
+  return out;
+}
+
+await withCleanup(async (c) => {
+  const missing = missingPrerequisite();
+  if (missing) {
+    console.log(`ttrpc bench skipped: ${missing}`);
+    return;
+  }
+  const facts = await machineFacts();
+  emit({ mode: "machine", ...facts });
+  const work = await tempDir(c, "shimkit-bench-ttrpc-");
+  c.add("rmdir cgroup parents", async () => {
+    await rmdirCgroupParents(NS);
+    await rmdirCgroupParents(GO_NS);
+  });
+  note("preparing busybox rootfs");
+  const { rootfs, template } = await prepareRootfs(work);
+  note("building the Go peer");
+  const peer = flags.go ? await buildGoPeer(c) : { reason: "disabled (--go false)" };
+  if (peer.reason) note(`Go peer unavailable: ${peer.reason}`);
+
+  const side = await ours(c, work, template, rootfs, flags.reps);
+  const res = { tsSeq: [] as Rep[], tsCon: [] as Rep[], goSeq: [] as Rep[], goCon: [] as Rep[] };
+  let goError: string | undefined = peer.reason;
+  for (let round_ = 0; round_ < flags.rounds; round_++) {
+    note(`round ${round_ + 1}/${flags.rounds}: ttrpc-ts sequential`);
+    res.tsSeq.push(...await side.run(1, flags.n));
+    if (peer.bin && !goError) {
+      note(`round ${round_ + 1}/${flags.rounds}: Go sequential`);
+      try {
+        res.goSeq.push(...await goRun(peer.bin, work, 1, flags.n, flags.reps));
+      } catch (e) {
+        goError = `run failed: ${(e as Error).message.slice(0, 300)}`;
+        note(`Go peer failed: ${goError}`);
+      }
+    }
+    note(`round ${round_ + 1}/${flags.rounds}: ttrpc-ts ${flags.c} callers`);
+    res.tsCon.push(...await side.run(flags.c, flags.nc));
+    if (peer.bin && !goError) {
+      note(`round ${round_ + 1}/${flags.rounds}: Go ${flags.c} callers`);
+      try {
+        res.goCon.push(...await goRun(peer.bin, work, flags.c, flags.nc, flags.reps));
+      } catch (e) {
+        goError = `run failed: ${(e as Error).message.slice(0, 300)}`;
+        note(`Go peer failed: ${goError}`);
+      }
+    }
+  }
+  const shimMem = procMemKb(side.shimPid);
+  const selfMem = procMemKb("self");
+
+  const s = (reps: Rep[], k: keyof Rep) => spread(reps.map((r) => r[k]));
+  const rows = [
+    ["ttrpc-ts", "1 caller, 1 conn", res.tsSeq],
+    ["Go ttrpc", "1 caller, 1 conn", res.goSeq],
+    ["ttrpc-ts", `${flags.c} callers, 1 conn`, res.tsCon],
+    ["Go ttrpc", `${flags.c} callers, 1 conn`, res.goCon],
+  ] as const;
+  console.log(`\n## TTRPC ${flags.rpc === "state" ? "State" : "Connect"} round trips on containerd-shim-runc-v2 ` +
+    `(${facts.runtime}, ${facts.cpus} vCPU, median over reps (min–max))\n`);
+  printTable(
+    ["client", "shape", "reps", "p50 µs", "p99 µs", "calls/s"],
+    rows.map(([who, shape, reps]) =>
+      reps.length === 0 ? [who, shape, 0, "n/a", "n/a", "n/a"] : [
+        who,
+        shape,
+        reps.length,
+        fmtSpread(s(reps, "p50"), 1),
+        fmtSpread(s(reps, "p99"), 1),
+        fmtSpread(s(reps, "rate"), 0),
+      ]
+    ),
+  );
+  const p50Ratio = s(res.tsSeq, "p50").median / s(res.goSeq, "p50").median;
+  const seqRateRatio = s(res.tsSeq, "rate").median / s(res.goSeq, "rate").median;
+  const conRateRatio = s(res.tsCon, "rate").median / s(res.goCon, "rate").median;
+  console.log("");
+  printTable(["ratio ttrpc-ts / Go", "value"], [
+    ["sequential p50 RTT", fmtVerdict(p50Ratio, "<=", 0.9)],
+    ["sequential calls/s", Number.isFinite(seqRateRatio) ? `${seqRateRatio.toFixed(2)}×` : "n/a"],
+    [`${flags.c}-caller calls/s`, fmtVerdict(conRateRatio, ">=", 1.3)],
+  ]);
+  if (goError) console.log(`\nGo peer unavailable: ${goError}`);
+  console.log(`\nshim peak RSS after the runs: ${shimMem.hwmKb} KiB; this client's peak RSS: ${selfMem.hwmKb} KiB`);
+  emit({
+    mode: "rtt-summary",
+    runtime: facts.runtime,
+    rpc: flags.rpc,
+    n: flags.n,
+    nc: flags.nc,
+    c: flags.c,
+    reps_per_round: flags.reps,
+    rounds: flags.rounds,
+    ts_seq_p50_us: round(s(res.tsSeq, "p50").median, 1),
+    ts_seq_p99_us: round(s(res.tsSeq, "p99").median, 1),
+    ts_seq_calls_per_s: Math.round(s(res.tsSeq, "rate").median),
+    ts_con_p50_us: round(s(res.tsCon, "p50").median, 1),
+    ts_con_p99_us: round(s(res.tsCon, "p99").median, 1),
+    ts_con_calls_per_s: Math.round(s(res.tsCon, "rate").median),
+    go_seq_p50_us: round(s(res.goSeq, "p50").median, 1),
+    go_seq_p99_us: round(s(res.goSeq, "p99").median, 1),
+    go_seq_calls_per_s: Math.round(s(res.goSeq, "rate").median),
+    go_con_p50_us: round(s(res.goCon, "p50").median, 1),
+    go_con_p99_us: round(s(res.goCon, "p99").median, 1),
+    go_con_calls_per_s: Math.round(s(res.goCon, "rate").median),
+    ratio_seq_p50: round(p50Ratio, 3),
+    ratio_seq_calls_per_s: round(seqRateRatio, 3),
+    ratio_con_calls_per_s: round(conRateRatio, 3),
+    target_seq_p50_met: targetMet(p50Ratio, "<=", 0.9),
+    target_con_rate_met: targetMet(conRateRatio, ">=", 1.3),
+    go_peer: goError ?? "ok",
+    shim_hwm_kb: shimMem.hwmKb,
+    client_hwm_kb: selfMem.hwmKb,
+  });
+});

@@ -1,0 +1,281 @@
+/**
+ * Shared plumbing for the container lifecycle commands (`run`, `create`,
+ * `start`, `exec`, `kill`, `wait`, `delete`, `ps`, `state`, `pids`,
+ * `events`): opening the TaskManager for this process, picking the runtime,
+ * making the embedded fake shim reachable, parsing repeated `k=v` flags,
+ * forwarding signals and the process's own byte streams.
+ *
+ * Every CLI call is its own process: the manager finds shims from what is on
+ * disk (`TaskManager.get`), so `run -d` in one shell and `kill` in another work.
+ *
+ * @module
+ */
+
+import { chmod, mkdir, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { type Config, defaultConfig, FAKE_RUNTIME } from "../../config/config.ts";
+import { selfCommand } from "../../fakeshim/self_exec.ts";
+import { TaskManager } from "../../task/manager.ts";
+import type { CommandContext } from "../context.ts";
+import { resolveDefaultRuntime } from "../default_runtime.ts";
+import { UsageError } from "../exit_codes.ts";
+import { parseSignal } from "../signals.ts";
+import type { AttachStreams } from "../stdio.ts";
+
+/** The fake shim's binary name (`io.containerd.fake.v2` → `containerd-shim-fake-v2`). */
+export const FAKE_SHIM_BINARY = "containerd-shim-fake-v2";
+/** The dir under the state dir where the CLI puts the fake shim entry point. */
+export const STATE_BIN_DIR = "bin";
+
+/**
+ * The effective config of a command: the CLI's, else the defaults with the
+ * global dirs and namespace.
+ *
+ * @param ctx the command context
+ * @returns the config
+ */
+export function configOf(ctx: CommandContext): Config {
+  if (ctx.config) return ctx.config;
+  const c = defaultConfig();
+  return { ...c, state: ctx.global.state, root: ctx.global.root, namespace: ctx.global.namespace };
+}
+
+/**
+ * Opens the TaskManager for this CLI process.
+ *
+ * @param ctx the command context
+ * @param opts `events`: serve or tail events (only `events` needs them)
+ * @returns an open manager; the caller must `close()` it (shims keep running)
+ * @throws ShimkitError when the state or root dir cannot be used
+ */
+export async function openManager(ctx: CommandContext, opts: { events?: boolean } = {}): Promise<TaskManager> {
+  const config = configOf(ctx);
+  return await TaskManager.open({
+    state: ctx.global.state,
+    root: ctx.global.root,
+    logger: ctx.logger,
+    config,
+    events: opts.events ?? false,
+  });
+}
+
+/**
+ * Runs `fn` with an open manager and always closes it.
+ *
+ * @param ctx the command context
+ * @param fn the work
+ * @param opts see {@link openManager}
+ * @returns what `fn` returns
+ */
+export async function withManager<T>(
+  ctx: CommandContext,
+  fn: (m: TaskManager) => Promise<T>,
+  opts: { events?: boolean } = {},
+): Promise<T> {
+  const m = await openManager(ctx, opts);
+  try {
+    return await fn(m);
+  } finally {
+    await m.close().catch((e) => ctx.logger.debug("close task manager", { error: e }));
+  }
+}
+
+/**
+ * Picks the runtime for `run`/`create` and logs at info which one and why.
+ * When it is the embedded fake shim, makes sure a `containerd-shim-fake-v2`
+ * entry point exists in `<state>/bin` and is on this process's `PATH`, where
+ * the resolver (and a later CLI process restoring the shim) finds it.
+ *
+ * @param ctx the command context
+ * @param requested `--runtime`, if given
+ * @returns the runtime name or absolute shim path
+ * @throws ShimkitError of the errno kind when the fake shim entry point cannot be written
+ */
+export async function pickRuntime(ctx: CommandContext, requested: string | undefined): Promise<string> {
+  const config = configOf(ctx);
+  const choice = await resolveDefaultRuntime(requested, config, ctx.env);
+  const reason = requested
+    ? "named with --runtime"
+    : choice.fellBack
+    ? `default runtime "${config.defaultRuntime}" has no shim installed; using the embedded fake shim`
+    : "default runtime from config";
+  ctx.logger.info("runtime selected", { runtime: choice.runtime, reason });
+  if (choice.runtime === FAKE_RUNTIME) await exposeFakeShim(ctx);
+  return choice.runtime;
+}
+
+/**
+ * Makes the embedded fake shim resolvable: writes `<state>/bin/containerd-shim-fake-v2`
+ * (a symlink to this executable when it is a compiled binary, else a tiny
+ * `sh` script that runs this CLI's `fake-shim` command) and puts that dir on
+ * `PATH` (`ctx.env` and this process's environment, which shims inherit).
+ *
+ * @param ctx the command context
+ * @returns the entry point's path
+ * @throws ShimkitError of the errno kind when it cannot be written
+ */
+export async function exposeFakeShim(ctx: CommandContext): Promise<string> {
+  const dir = join(ctx.global.state, STATE_BIN_DIR);
+  const path = join(dir, FAKE_SHIM_BINARY);
+  const cmd = selfCommand();
+  await mkdir(dir, { recursive: true, mode: 0o711 });
+  if (cmd.length === 1) {
+    if ((await readlink(path).catch(() => undefined)) !== cmd[0]) {
+      const tmp = `${path}.${process.pid}.tmp`;
+      await rm(tmp, { force: true });
+      await symlink(cmd[0], tmp);
+      await rename(tmp, path);
+    }
+  } else {
+    const script = `#!/bin/sh\nexec ${[...cmd, "fake-shim"].map(shellQuote).join(" ")} "$@"\n`;
+    const tmp = `${path}.${process.pid}.tmp`;
+    await writeFile(tmp, script, { mode: 0o755 });
+    await chmod(tmp, 0o755);
+    await rename(tmp, path);
+  }
+  for (const env of [ctx.env, process.env]) {
+    const parts = (env.PATH ?? "").split(":").filter((p) => p !== "");
+    if (!parts.includes(dir)) env.PATH = [...parts, dir].join(":");
+  }
+  return path;
+}
+
+/**
+ * Quotes a word for `sh` (single quotes, embedded quotes escaped).
+ *
+ * @param word any text
+ * @returns the quoted word
+ */
+export function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_./:=@+-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * Parses repeated `KEY=VALUE` flags into an object (pure).
+ *
+ * @param flag the flag name, for messages (`--label`)
+ * @param entries the values given
+ * @returns key → value; a repeated key keeps the last value
+ * @throws UsageError for an entry without `=` or with an empty key
+ */
+export function parseKeyValues(flag: string, entries: readonly string[] | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const e of entries ?? []) {
+    const eq = e.indexOf("=");
+    if (eq <= 0) throw new UsageError(`invalid ${flag} "${e}": want KEY=VALUE`);
+    out[e.slice(0, eq)] = e.slice(eq + 1);
+  }
+  return out;
+}
+
+/**
+ * Parses `--runtime-option k=v` values into runtime options (pure): `true` and
+ * `false` become booleans, decimal integers numbers, everything else strings.
+ *
+ * @param entries the values given
+ * @returns the options object, or undefined when none were given
+ * @throws UsageError for a malformed entry
+ */
+export function parseRuntimeOptions(entries: readonly string[] | undefined): Record<string, unknown> | undefined {
+  if (!entries || entries.length === 0) return undefined;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(parseKeyValues("--runtime-option", entries))) {
+    out[k] = v === "true" ? true : v === "false" ? false : /^-?[0-9]+$/.test(v) ? Number(v) : v;
+  }
+  return out;
+}
+
+/**
+ * Parses `--signal` for `kill` (pure).
+ *
+ * @param value the flag value, or undefined for the default SIGTERM
+ * @returns the signal number
+ * @throws InvalidArgumentError for an unknown signal
+ */
+export function parseSignalFlag(value: string | undefined): number {
+  return value === undefined ? 15 : parseSignal(value);
+}
+
+/** Signals a foreground `run`/`exec`/`start -a` forwards to the container. */
+export const FORWARDED_SIGNALS: ReadonlyArray<[NodeJS.Signals, number]> = [
+  ["SIGINT", 2],
+  ["SIGTERM", 15],
+  ["SIGHUP", 1],
+  ["SIGQUIT", 3],
+  ["SIGUSR1", 10],
+  ["SIGUSR2", 12],
+];
+
+/**
+ * Forwards the signals this process receives to `onSignal` instead of dying
+ * from them, as ctr's signal proxy does.
+ *
+ * @param onSignal called with the Linux signal number
+ * @returns a function that stops forwarding
+ */
+export function forwardSignals(onSignal: (signal: number) => void): () => void {
+  const handlers: Array<[NodeJS.Signals, () => void]> = [];
+  for (const [name, num] of FORWARDED_SIGNALS) {
+    const h = () => onSignal(num);
+    try {
+      process.on(name, h);
+      handlers.push([name, h]);
+    } catch {
+      // This runtime cannot listen for that signal; it keeps its default action.
+    }
+  }
+  return () => {
+    for (const [name, h] of handlers) process.off(name, h);
+  };
+}
+
+/**
+ * The CLI process's own byte streams for a container's stdio. Container
+ * output is copied byte for byte (not through the string-based
+ * `ctx.stdout`, which would mangle binary output).
+ *
+ * @param interactive connect our stdin (`-i`)
+ * @returns streams for {@link FifoSet.attach}
+ */
+export function processStreams(interactive: boolean): AttachStreams {
+  return {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    stdin: interactive ? process.stdin as unknown as AttachStreams["stdin"] : undefined,
+  };
+}
+
+/**
+ * Puts our terminal in raw mode for `-t` when stdin is a TTY.
+ *
+ * @returns a function that restores it (a no-op when nothing was changed)
+ */
+export function enterRawMode(): () => void {
+  const stdin = process.stdin as NodeJS.ReadStream;
+  if (!stdin.isTTY || typeof stdin.setRawMode !== "function") return () => {};
+  stdin.setRawMode(true);
+  return () => {
+    try {
+      stdin.setRawMode(false);
+    } catch {
+      // stdin already closed
+    }
+  };
+}
+
+/**
+ * Reports our terminal's size, and changes to it, for `-t`.
+ *
+ * @param onResize called with columns and rows now and on every change
+ * @returns a function that stops watching
+ */
+export function watchTerminalSize(onResize: (cols: number, rows: number) => void): () => void {
+  const out = process.stdout as NodeJS.WriteStream;
+  if (!out.isTTY) return () => {};
+  const report = () => {
+    if (out.columns && out.rows) onResize(out.columns, out.rows);
+  };
+  report();
+  out.on("resize", report);
+  return () => void out.off("resize", report);
+}

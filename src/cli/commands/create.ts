@@ -1,0 +1,108 @@
+/**
+ * `shimkit create`: bundle, shim and task for a container, without starting
+ * it. Its stdio are FIFOs kept under `<state>/.fifo/` so that `start -a` can
+ * attach to them later; `delete` removes them. Prints the id.
+ *
+ * ```
+ * shimkit create [-t] [-i] [--runtime NAME|PATH] [--rootfs DIR | --bundle DIR]
+ *                [--env K=V]... [--cwd DIR] [--label K=V]... [--runtime-option K=V]... ID -- CMD...
+ * ```
+ *
+ * @module
+ */
+
+import type { OciSpec } from "../../spec/default_spec.ts";
+import type { Task, TaskManager } from "../../task/manager.ts";
+import type { CommandContext } from "../context.ts";
+import { EXIT_OK } from "../exit_codes.ts";
+import { createFifoSet, type StdioPaths } from "../stdio.ts";
+import { buildSpec, type CreateArgs, createUsage, parseCreateArgs } from "./_create.ts";
+import { configOf, pickRuntime, withManager } from "./_task.ts";
+
+/**
+ * Creates the task through the manager (bundle → shim → Create; the manager
+ * undoes everything when a step fails).
+ *
+ * @param ctx the command context
+ * @param m the manager
+ * @param a the parsed arguments
+ * @param spec the OCI spec
+ * @param runtime the runtime name or path
+ * @param stdio the stdio paths to give the shim
+ * @returns the created task
+ * @throws ShimkitError from the manager
+ */
+export async function createTask(
+  ctx: CommandContext,
+  m: TaskManager,
+  a: CreateArgs,
+  spec: OciSpec,
+  runtime: string,
+  stdio: StdioPaths,
+): Promise<Task> {
+  const configured = configOf(ctx).runtimes[runtime]?.options;
+  const runtimeOptions = a.runtimeOptions ? { ...configured, ...a.runtimeOptions } : undefined;
+  return await m.create({
+    namespace: ctx.global.namespace,
+    id: a.id,
+    runtime,
+    runtimeOptions,
+    spec,
+    stdin: stdio.stdin,
+    stdout: stdio.stdout,
+    stderr: stdio.stderr,
+    terminal: stdio.terminal,
+    labels: a.labels,
+  });
+}
+
+/**
+ * Deletes a container after a failure, logging instead of throwing.
+ *
+ * @param ctx the command context
+ * @param m the manager
+ * @param id the container id
+ */
+export async function deleteQuietly(ctx: CommandContext, m: TaskManager, id: string): Promise<void> {
+  try {
+    await m.delete(ctx.global.namespace, id, { force: true });
+  } catch (e) {
+    ctx.logger.warn("clean up after failure", { id, error: e });
+  }
+}
+
+/**
+ * Runs `shimkit create`.
+ *
+ * @param args the arguments after `create`
+ * @param ctx the command context
+ * @returns 0
+ * @throws UsageError for a bad command line
+ * @throws ShimkitError when the container cannot be created
+ */
+export async function main(args: string[], ctx: CommandContext): Promise<number> {
+  const a = parseCreateArgs("create", args, process.cwd());
+  if (a === "help") {
+    ctx.stdout(createUsage("create"));
+    return EXIT_OK;
+  }
+  const spec = await buildSpec(ctx, a);
+  const runtime = await pickRuntime(ctx, a.runtime);
+  return await withManager(ctx, async (m) => {
+    const fifos = await createFifoSet({
+      state: ctx.global.state,
+      namespace: ctx.global.namespace,
+      id: a.id,
+      stdin: a.interactive,
+      terminal: a.tty,
+    });
+    try {
+      await createTask(ctx, m, a, spec, runtime, fifos.paths);
+    } catch (e) {
+      await fifos.close();
+      throw e;
+    }
+    ctx.stdout(`${a.id}\n`);
+    return EXIT_OK;
+  });
+}

@@ -1,0 +1,163 @@
+/**
+ * `shimkit exec`: run another process in a running container, with the
+ * container's user, capabilities and environment (from its config.json) and
+ * the given command; stream its output, forward signals, exit with its exit
+ * status and delete the exec afterwards. `-d` starts it and returns.
+ *
+ * ```
+ * shimkit exec [-t] [-i] [-d] [--cwd DIR] [--env K=V]... ID EXEC_ID -- CMD...
+ * ```
+ *
+ * @module
+ */
+
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { execProcessSpec, type OciProcess } from "../../spec/default_spec.ts";
+import type { Task } from "../../task/manager.ts";
+import { validateId } from "../../ids.ts";
+import type { CommandContext } from "../context.ts";
+import { EXIT_OK, UsageError } from "../exit_codes.ts";
+import { createFifoSet } from "../stdio.ts";
+import { runForeground } from "./_attach.ts";
+import { withManager } from "./_task.ts";
+
+const USAGE = "usage: shimkit exec [-t] [-i] [-d] [--cwd DIR] [--env K=V]... ID EXEC_ID -- CMD...\n";
+
+/** `exec` command line, parsed. */
+export interface ExecArgs {
+  /** Container id. */
+  id: string;
+  /** Exec id. */
+  execId: string;
+  /** The command. */
+  args: string[];
+  /** `-t`. */
+  tty: boolean;
+  /** `-i`. */
+  interactive: boolean;
+  /** `-d`. */
+  detach: boolean;
+  /** `--cwd`. */
+  cwd?: string;
+  /** `--env`. */
+  env: string[];
+}
+
+/**
+ * Parses `exec` arguments (pure).
+ *
+ * @param argv the arguments after `exec`
+ * @returns the parsed arguments, or `"help"`
+ * @throws UsageError for unknown flags, missing ids or command, conflicting flags
+ * @throws InvalidArgumentError for a malformed exec id
+ */
+export function parseExecArgs(argv: string[]): ExecArgs | "help" {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        tty: { type: "boolean", short: "t" },
+        interactive: { type: "boolean", short: "i" },
+        detach: { type: "boolean", short: "d" },
+        cwd: { type: "string" },
+        env: { type: "string", multiple: true, short: "e" },
+        help: { type: "boolean", short: "h" },
+      },
+    });
+  } catch (e) {
+    throw new UsageError(`exec: ${(e as Error).message}`, { cause: e });
+  }
+  const v = parsed.values;
+  if (v.help) return "help";
+  const [id, execId, ...args] = parsed.positionals;
+  if (id === undefined || execId === undefined) throw new UsageError("exec: missing container ID or EXEC_ID");
+  if (args.length === 0) throw new UsageError("exec: missing command to run");
+  if (v.detach && v.interactive) throw new UsageError("exec: --detach and --interactive cannot be used together");
+  validateId(execId, "exec id");
+  return {
+    id,
+    execId,
+    args,
+    tty: v.tty ?? false,
+    interactive: v.interactive ?? false,
+    detach: v.detach ?? false,
+    cwd: v.cwd,
+    env: v.env ?? [],
+  };
+}
+
+async function containerProcess(task: Task, ctx: CommandContext): Promise<OciProcess | undefined> {
+  try {
+    const spec = JSON.parse(await readFile(join(task.bundle, "config.json"), "utf8"));
+    return spec?.process;
+  } catch (e) {
+    ctx.logger.warn("container spec unreadable; exec uses the default process settings", {
+      id: task.id,
+      error: e,
+    });
+    return undefined;
+  }
+}
+
+/**
+ * Runs `shimkit exec`.
+ *
+ * @param args the arguments after `exec`
+ * @param ctx the command context
+ * @returns the exec's exit status, or 0 with `-d`
+ * @throws UsageError for a bad command line
+ * @throws NotFoundError when there is no such container
+ * @throws AlreadyExistsError when the exec id is taken
+ */
+export async function main(args: string[], ctx: CommandContext): Promise<number> {
+  const a = parseExecArgs(args);
+  if (a === "help") {
+    ctx.stdout(USAGE);
+    return EXIT_OK;
+  }
+  return await withManager(ctx, async (m) => {
+    const task = await m.get(ctx.global.namespace, a.id);
+    const process = execProcessSpec(await containerProcess(task, ctx), {
+      args: a.args,
+      terminal: a.tty,
+      env: a.env,
+      cwd: a.cwd,
+    });
+    const spec = process as unknown as Record<string, unknown>;
+    if (a.detach) {
+      await task.exec(a.execId, { process: spec, stdin: "", stdout: "", stderr: "", terminal: a.tty });
+      await task.start(a.execId);
+      return EXIT_OK;
+    }
+    const fifos = await createFifoSet({
+      state: ctx.global.state,
+      namespace: ctx.global.namespace,
+      id: a.id,
+      execId: a.execId,
+      stdin: a.interactive,
+      terminal: a.tty,
+    });
+    try {
+      await task.exec(a.execId, { process: spec, ...fifos.paths });
+      try {
+        const exit = await runForeground(task, fifos, {
+          execId: a.execId,
+          interactive: a.interactive,
+          tty: a.tty,
+          logger: ctx.logger,
+        });
+        return exit.exitStatus;
+      } finally {
+        await task.deleteProcess(a.execId).catch((e) =>
+          ctx.logger.warn("delete exec", { id: a.id, exec: a.execId, error: e })
+        );
+      }
+    } finally {
+      await fifos.close();
+    }
+  });
+}

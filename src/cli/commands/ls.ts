@@ -1,0 +1,7 @@
+/**
+ * `shimkit ls`: the same as `shimkit ps`.
+ *
+ * @module
+ */
+
+export { main } from "./ps.ts";

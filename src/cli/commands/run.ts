@@ -1,0 +1,83 @@
+/**
+ * `shimkit run`: create and start a container, stream its output, forward
+ * signals to it and exit with its exit status (128+N when signal N killed
+ * it), as `ctr run` does. With `-d` it prints the id once the container has
+ * started and leaves the shim running; with `--rm` it deletes the container
+ * after it exits.
+ *
+ * ```
+ * shimkit run [--rm] [-d] [-t] [-i] [--runtime NAME|PATH] [--rootfs DIR | --bundle DIR]
+ *             [--env K=V]... [--cwd DIR] [--label K=V]... [--runtime-option K=V]... ID -- CMD...
+ * ```
+ *
+ * @module
+ */
+
+import type { CommandContext } from "../context.ts";
+import { EXIT_OK, UsageError } from "../exit_codes.ts";
+import { createFifoSet } from "../stdio.ts";
+import { runForeground } from "./_attach.ts";
+import { buildSpec, createUsage, parseCreateArgs } from "./_create.ts";
+import { createTask, deleteQuietly } from "./create.ts";
+import { pickRuntime, withManager } from "./_task.ts";
+
+/**
+ * Runs `shimkit run`.
+ *
+ * @param args the arguments after `run`
+ * @param ctx the command context
+ * @returns the container's exit status, or 0 with `-d`
+ * @throws UsageError for a bad command line
+ * @throws ShimkitError when the container cannot be created, started or waited for
+ */
+export async function main(args: string[], ctx: CommandContext): Promise<number> {
+  const a = parseCreateArgs("run", args, process.cwd());
+  if (a === "help") {
+    ctx.stdout(createUsage("run"));
+    return EXIT_OK;
+  }
+  if (a.detach && a.interactive) throw new UsageError("run: --detach and --interactive cannot be used together");
+  const spec = await buildSpec(ctx, a);
+  const runtime = await pickRuntime(ctx, a.runtime);
+  const ns = ctx.global.namespace;
+
+  return await withManager(ctx, async (m) => {
+    if (a.detach) {
+      const task = await createTask(ctx, m, a, spec, runtime, { stdin: "", stdout: "", stderr: "", terminal: a.tty });
+      try {
+        await task.start();
+      } catch (e) {
+        await deleteQuietly(ctx, m, a.id);
+        throw e;
+      }
+      ctx.logger.debug("container started", { id: a.id, pid: task.pid });
+      ctx.stdout(`${a.id}\n`);
+      return EXIT_OK;
+    }
+
+    const fifos = await createFifoSet({
+      state: ctx.global.state,
+      namespace: ns,
+      id: a.id,
+      stdin: a.interactive,
+      terminal: a.tty,
+    });
+    try {
+      const task = await createTask(ctx, m, a, spec, runtime, fifos.paths);
+      let exit;
+      try {
+        exit = await runForeground(task, fifos, { interactive: a.interactive, tty: a.tty, logger: ctx.logger });
+      } catch (e) {
+        // A container that never ran (or that we lost) is of no use to anyone: don't leave it behind.
+        const status = await task.state().then((s) => s.status, () => "unknown");
+        if (a.rm || status === "created") await deleteQuietly(ctx, m, a.id);
+        throw e;
+      }
+      ctx.logger.debug("container exited", { id: a.id, status: exit.exitStatus });
+      if (a.rm) await m.delete(ns, a.id);
+      return exit.exitStatus;
+    } finally {
+      await fifos.close();
+    }
+  });
+}

@@ -1,0 +1,142 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { spawn } from "node:child_process";
+import {
+  isProcessAlive,
+  listPidsWithCwd,
+  processState,
+  runProcess,
+  selfCommand,
+  selfExecutable,
+  signalProcessGroup,
+} from "./process.ts";
+
+const text = (b: Uint8Array) => new TextDecoder().decode(b);
+
+describe("runProcess()", () => {
+  it("runProcess() captures stdout, stderr and the exit status", async () => {
+    const r = await runProcess("/bin/sh", ["-c", "printf out; printf err >&2; exit 3"], { timeoutMs: 5000 });
+    assert.equal(text(r.stdout), "out");
+    assert.equal(text(r.stderr), "err");
+    assert.equal(r.exitCode, 3);
+    assert.equal(r.signal, null);
+    assert.equal(r.timedOut, false);
+  });
+
+  it("runProcess() passes cwd, env and stdin bytes", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "shimkit-proc-"));
+    try {
+      const r = await runProcess("/bin/sh", ["-c", 'pwd; echo "$FOO"; cat'], {
+        cwd: dir,
+        env: { FOO: "bar", PATH: "/usr/bin:/bin" },
+        stdin: new Uint8Array([0x68, 0x69, 0x00, 0xff]),
+        timeoutMs: 5000,
+      });
+      assert.equal(r.exitCode, 0);
+      const out = r.stdout;
+      assert.equal(text(out.subarray(0, out.length - 4)), `${dir}\nbar\n`);
+      assert.deepEqual([...out.subarray(out.length - 4)], [0x68, 0x69, 0x00, 0xff]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("runProcess() starts the child in its own process group", async () => {
+    const r = await runProcess("/bin/sh", ["-c", "cut -d' ' -f5 /proc/$$/stat; echo $$"], { timeoutMs: 5000 });
+    const [pgid, pid] = text(r.stdout).trim().split("\n").map(Number);
+    assert.equal(pgid, pid);
+    assert.equal(r.pid, pid);
+  });
+
+  it("runProcess() caps captured output and marks it truncated", async () => {
+    const r = await runProcess("/bin/sh", ["-c", "head -c 100000 /dev/zero"], { timeoutMs: 5000, maxOutputBytes: 1000 });
+    assert.equal(r.stdout.length, 1000);
+    assert.equal(r.truncated, true);
+    assert.equal(r.exitCode, 0);
+  });
+
+  it("runProcess() kills the whole process group on timeout", async () => {
+    const t0 = Date.now();
+    const r = await runProcess("/bin/sh", ["-c", "sleep 30 & echo $!; sleep 30"], { timeoutMs: 300 });
+    assert.equal(r.timedOut, true);
+    assert.equal(r.signal, "SIGKILL");
+    assert.ok(Date.now() - t0 < 5000);
+    const grandchild = Number(text(r.stdout).trim());
+    await new Promise((res) => setTimeout(res, 100));
+    assert.equal(isProcessAlive(grandchild), false, "background sleep must be gone");
+  });
+
+  it("runProcess() does not hang when a daemon keeps the pipes open", async () => {
+    const r = await runProcess("/bin/sh", ["-c", "sleep 2 & echo started"], { timeoutMs: 5000 });
+    assert.equal(r.exitCode, 0);
+    assert.equal(text(r.stdout), "started\n");
+    assert.ok(signalProcessGroup(r.pid));
+  });
+
+  it("runProcess() rejects with ENOENT for a missing binary", async () => {
+    await assert.rejects(runProcess("/nonexistent/bin", [], { timeoutMs: 1000 }), (e: unknown) => {
+      assert.equal((e as { code?: string }).code, "ENOENT");
+      return true;
+    });
+  });
+});
+
+describe("process facts", () => {
+  it("isProcessAlive() is true for us and pid 1, false for a dead pid", () => {
+    assert.equal(isProcessAlive(process.pid), true);
+    assert.equal(isProcessAlive(1), true);
+    assert.equal(isProcessAlive(0), false);
+    assert.equal(isProcessAlive(-5), false);
+    assert.equal(isProcessAlive(2 ** 22 + 1), false);
+  });
+
+  it("isProcessAlive() treats a zombie as dead", async () => {
+    // sh forks a short sleep, then execs a long one before the short one ends (so sh cannot reap it):
+    // once it exits it stays an unreaped zombie child of the long sleep.
+    const parent = spawn("/bin/sh", ["-c", "sleep 0.3 & echo $!; exec sleep 5"], { stdio: ["ignore", "pipe", "ignore"] });
+    try {
+      const pid = await new Promise<number>((res) => parent.stdout!.once("data", (d) => res(Number(String(d).trim()))));
+      const deadline = Date.now() + 3000;
+      while (processState(pid) !== "Z" && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(processState(pid), "Z", `state of ${pid}: ${processState(pid)}`);
+      assert.equal(isProcessAlive(pid), false);
+    } finally {
+      parent.kill("SIGKILL");
+      await new Promise((r) => parent.once("exit", r));
+    }
+  });
+
+  it("processState() reads the state letter", () => {
+    assert.match(processState(process.pid) ?? "", /^[RS]$/);
+    assert.equal(processState(2 ** 22 + 1), undefined);
+  });
+
+  it("listPidsWithCwd() finds a process by its working directory", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "shimkit-cwd-"));
+    const child = spawn("sleep", ["5"], { cwd: dir, stdio: "ignore" });
+    try {
+      await new Promise((r) => child.once("spawn", r));
+      assert.deepEqual(await listPidsWithCwd(dir), [child.pid]);
+    } finally {
+      child.kill("SIGKILL");
+      await new Promise((r) => child.once("exit", r));
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("signalProcessGroup() reports a missing group and refuses pid 0/1", () => {
+    assert.equal(signalProcessGroup(2 ** 22 + 1, "SIGTERM"), false);
+    assert.throws(() => signalProcessGroup(1), RangeError);
+    assert.throws(() => signalProcessGroup(0), RangeError);
+  });
+
+  it("selfExecutable() is this test runner's script or binary", () => {
+    const self = selfExecutable();
+    assert.ok(self.startsWith("/"), self);
+    const cmd = selfCommand();
+    assert.ok(cmd.file.startsWith("/"));
+  });
+});

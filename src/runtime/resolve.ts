@@ -1,0 +1,136 @@
+/**
+ * Finds the shim binary for a runtime, as containerd's `resolveRuntimePath`
+ * does, minus one step: containerd first tries `dirname(runtime)/<binary>`,
+ * which for a dotted name is the current directory. We never look in the
+ * current directory (nor in empty or relative PATH entries, which mean the
+ * same thing), so a stray file where shimkit happens to run cannot be exec'd
+ * as root.
+ *
+ * Order: an absolute path as given (must exist) → the configured runtimes
+ * table → `PATH` → the directory of the running executable.
+ *
+ * @module
+ */
+
+import { stat as fsStat } from "node:fs/promises";
+import { isAbsolute, join } from "node:path";
+import { FailedPreconditionError, fromErrno, NotFoundError, withContext } from "../errors.ts";
+import { classifyRuntime } from "./name.ts";
+
+/** The subset of `fs.Stats` the resolver reads. */
+export interface StatLike {
+  /** True for a regular file. */
+  isFile(): boolean;
+  /** Permission bits. */
+  mode: number;
+}
+
+/** Options for {@link createRuntimeResolver}. */
+export interface RuntimeResolverOptions {
+  /** The `PATH` value to search (colon separated); empty and relative entries are skipped. */
+  path?: string;
+  /** Directory of the running executable, searched last (see `selfExecutable()` in platform/process.ts). */
+  selfDir?: string;
+  /** Configured runtimes: name → absolute binary path; consulted before PATH. */
+  runtimes?: Record<string, string>;
+  /** Injectable stat (follows symlinks); defaults to `fs.promises.stat`. */
+  stat?: (path: string) => Promise<StatLike>;
+}
+
+/** Resolves runtime names to shim binary paths, caching each answer. */
+export interface RuntimeResolver {
+  /**
+   * Resolves a runtime to an absolute path of an executable shim binary.
+   *
+   * @param runtime a dotted runtime name or an absolute path
+   * @returns absolute path of the binary
+   * @throws InvalidArgumentError for malformed names, NotFoundError listing every place searched,
+   *   FailedPreconditionError when the found path is not an executable regular file
+   */
+  resolve(runtime: string): Promise<string>;
+  /** Forgets every cached answer (e.g. after the configuration changed). */
+  clear(): void;
+}
+
+/**
+ * Creates a runtime resolver over the given search locations.
+ *
+ * @param options PATH value, the running executable's directory, configured runtimes and an injectable stat
+ * @returns a {@link RuntimeResolver}
+ * @example
+ * ```ts
+ * const r = createRuntimeResolver({ path: process.env.PATH, selfDir: "/opt/shimkit" });
+ * await r.resolve("io.containerd.runc.v2"); // "/usr/bin/containerd-shim-runc-v2"
+ * ```
+ */
+export function createRuntimeResolver(options: RuntimeResolverOptions = {}): RuntimeResolver {
+  const stat = options.stat ?? fsStat;
+  const pathValue = options.path ?? "";
+  const pathDirs = pathValue.split(":").filter((d) => d !== "" && isAbsolute(d));
+  const runtimes = options.runtimes ?? {};
+  const selfDir = options.selfDir && isAbsolute(options.selfDir) ? options.selfDir : undefined;
+  // Cache successes only, keyed by runtime string: a binary installed later is found on the next call.
+  const cache = new Map<string, Promise<string>>();
+
+  /** Checks a candidate: undefined when usable, else why not ("absent" when it does not exist). */
+  async function check(path: string): Promise<string | undefined> {
+    let st: StatLike;
+    try {
+      st = await stat(path);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === "ENOENT" || code === "ENOTDIR") return "absent";
+      throw fromErrno(err, `stat ${JSON.stringify(path)}`);
+    }
+    if (!st.isFile()) return "is not a regular file";
+    if ((st.mode & 0o111) === 0) return "is not executable";
+    return undefined;
+  }
+
+  /** Checks a path the user named explicitly: any problem is an error. */
+  async function requireUsable(path: string, what: string): Promise<string> {
+    const problem = await check(path);
+    if (problem === "absent") throw new NotFoundError(`${what} ${JSON.stringify(path)} does not exist`);
+    if (problem) throw new FailedPreconditionError(`${what} ${JSON.stringify(path)} ${problem}`);
+    return path;
+  }
+
+  async function lookup(runtime: string): Promise<string> {
+    const ref = classifyRuntime(runtime);
+    if (ref.kind === "path") return await requireUsable(ref.path, "binary");
+    const configured = runtimes[ref.name];
+    if (configured !== undefined) {
+      if (!isAbsolute(configured)) {
+        throw new FailedPreconditionError(`configured binary ${JSON.stringify(configured)} is not an absolute path`);
+      }
+      return await requireUsable(configured, "configured binary");
+    }
+    // Like a shell's PATH search, a candidate that is a directory or lacks the x bit is skipped, not fatal.
+    const dirs = selfDir ? [...pathDirs, selfDir] : pathDirs;
+    for (const dir of dirs) {
+      const candidate = join(dir, ref.binary);
+      if ((await check(candidate)) === undefined) return candidate;
+    }
+    const beside = selfDir ? ` or beside shimkit (${selfDir})` : "";
+    throw new NotFoundError(
+      `binary ${JSON.stringify(ref.binary)} not found in PATH (${pathDirs.join(":")})${beside}`,
+    );
+  }
+
+  return {
+    resolve(runtime: string): Promise<string> {
+      let hit = cache.get(runtime);
+      if (!hit) {
+        hit = lookup(runtime).catch((err) => {
+          cache.delete(runtime);
+          throw withContext(err, `resolve runtime ${JSON.stringify(runtime)}`);
+        });
+        cache.set(runtime, hit);
+      }
+      return hit;
+    },
+    clear() {
+      cache.clear();
+    },
+  };
+}

@@ -1,0 +1,406 @@
+/**
+ * The container lifecycle through the CLI, one process per command as a user
+ * would run it: `run`, `run -d` + `kill` + `wait` + `delete` from separate
+ * processes, `exec`, `ps --json`, `events --json`, and the failures that must
+ * leave nothing behind. Against the real runc shim with a busybox rootfs (as
+ * root) and against the embedded fake shim (no root needed).
+ */
+
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { type ChildProcess, spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { readdir } from "node:fs/promises";
+import { join, relative } from "node:path";
+import { Buffer } from "node:buffer";
+import { cliCommand, type CliResult, REPO_ROOT, runCli } from "./helpers/cli.ts";
+import { findLeaks, type LeakSnapshot, snapshotLeaks } from "./helpers/leaks.ts";
+import { needsAll, needsBinary, needsRoot } from "./helpers/require.ts";
+import { busyboxRootfs, findBusybox } from "./helpers/rootfs.ts";
+import { mountsUnder, tempState, type TempState } from "./helpers/temp_state.ts";
+
+const RUNC = "io.containerd.runc.v2";
+const FAKE = "io.containerd.fake.v2";
+const NS = "default";
+const EXIT_INVALID_ARGUMENT = 5;
+
+const skipRunc = needsAll(needsRoot(), needsBinary("containerd-shim-runc-v2"), needsBinary("runc"));
+const skipBusybox = skipRunc || (findBusyboxSync() ? false : "needs /bin/busybox (busybox-static)");
+
+function findBusyboxSync(): boolean {
+  return existsSync("/bin/busybox") || existsSync("/usr/bin/busybox");
+}
+
+let seq = 0;
+/** A container id unique across concurrent test runs (runc's state dir is per namespace, host-wide). */
+function uniqueId(name: string): string {
+  return `lc${process.pid}-${Date.now().toString(36)}-${seq++}-${name}`;
+}
+
+/** One test's state/root dirs, the CLI bound to them, and its leak snapshot. */
+interface Env {
+  s: TempState;
+  cli: (args: string[], timeoutMs?: number) => Promise<CliResult>;
+  snap: LeakSnapshot;
+}
+
+async function setup(): Promise<Env> {
+  const s = await tempState("sk-lc-");
+  const snap = await snapshotLeaks([s.dir]);
+  const cli = (args: string[], timeoutMs = 60_000) =>
+    runCli(["--state", s.state, "--root", s.root, "--namespace", NS, ...args], { timeoutMs });
+  return { s, cli, snap };
+}
+
+/**
+ * Dirs the CLI may legitimately leave once every container is deleted: the
+ * per-namespace parents (containerd keeps them too), the record dir and the
+ * fake shim entry point.
+ */
+function allowedDir(rel: string): boolean {
+  return [
+    "state",
+    "root",
+    "s",
+    `state/${NS}`,
+    `root/${NS}`,
+    "state/bin",
+    "root/.records",
+    `root/.records/${NS}`,
+  ].includes(rel);
+}
+
+async function listDirs(dir: string, base: string, out: string[]): Promise<void> {
+  let entries;
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch {
+    return;
+  }
+  for (const e of entries) {
+    if (!e.isDirectory()) continue;
+    const p = join(dir, e.name);
+    out.push(relative(base, p));
+    await listDirs(p, base, out);
+  }
+}
+
+/** Asserts no leftover processes, mounts, sockets, container dirs, records or FIFO dirs. */
+async function assertClean(env: Env): Promise<void> {
+  // Directories are judged by allowedDir below; processes and sockets must all be gone.
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const leaks = await findLeaks(env.snap);
+    if (leaks.processes.length === 0 && leaks.sockets.length === 0) break;
+    if (Date.now() > deadline) {
+      assert.fail(`leaked processes: ${leaks.processes.join("; ")}; sockets: ${leaks.sockets.join(", ")}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.deepEqual(await mountsUnder(env.s.dir), [], "no mounts left");
+  const dirs: string[] = [];
+  await listDirs(env.s.dir, env.s.dir, dirs);
+  assert.deepEqual(dirs.filter((d) => !allowedDir(d)), [], "no container dirs left");
+  const records = existsSync(join(env.s.root, ".records", NS)) ? await readdir(join(env.s.root, ".records", NS)) : [];
+  assert.deepEqual(records, [], "no records left");
+}
+
+async function teardown(env: Env | undefined, ids: string[]): Promise<void> {
+  if (!env) return;
+  // Best effort: a failed test must not leave containers running.
+  if (ids.length > 0) await env.cli(["delete", "--force", ...ids], 30_000).catch(() => {});
+  await env.s.cleanup();
+}
+
+/** A CLI process left running (for `events`), with its output collected. */
+interface Background {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<number>;
+}
+
+function spawnCli(env: Env, args: string[]): Background {
+  const [exe, ...pre] = cliCommand();
+  const childEnv: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("SHIMKIT_")) childEnv[k] = v;
+  childEnv.NO_COLOR = "1";
+  const child = spawn(exe, [...pre, "--state", env.s.state, "--root", env.s.root, "--namespace", NS, ...args], {
+    cwd: REPO_ROOT,
+    env: childEnv,
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const out: Uint8Array[] = [];
+  const err: Uint8Array[] = [];
+  child.stdout!.on("data", (c: Uint8Array) => out.push(c));
+  child.stderr!.on("data", (c: Uint8Array) => err.push(c));
+  const exited = new Promise<number>((resolve) => {
+    child.on("close", (code, signal) => resolve(code ?? (signal ? 128 : 0)));
+  });
+  return {
+    child,
+    stdout: () => Buffer.concat(out).toString(),
+    stderr: () => Buffer.concat(err).toString(),
+    exited,
+  };
+}
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function ok(r: CliResult, what: string): CliResult {
+  assert.equal(r.code, 0, `${what}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  return r;
+}
+
+describe("cli lifecycle (runc shim, busybox rootfs)", { skip: skipBusybox }, () => {
+  let rootfs = "";
+  let env: Env | undefined;
+  let ids: string[] = [];
+  before(async () => {
+    if (await findBusybox()) rootfs = await busyboxRootfs();
+  });
+  const fresh = async () => {
+    env = await setup();
+    ids = [];
+    return env;
+  };
+  const id = (name: string) => {
+    const v = uniqueId(name);
+    ids.push(v);
+    return v;
+  };
+  after(async () => {
+    await teardown(env, ids);
+  });
+
+  it("run --rm prints the container's output and leaves nothing behind", async () => {
+    const e = await fresh();
+    try {
+      const r = ok(await e.cli(["run", "--rm", "--rootfs", rootfs, id("hello"), "--", "echo", "hello world"]), "run");
+      assert.equal(r.stdout, "hello world\n");
+      assert.match(r.stderr, /runtime selected/);
+      await assertClean(e);
+    } finally {
+      await teardown(e, ids);
+      env = undefined;
+    }
+  });
+
+  it("run passes the container's exit code through (3) and stderr to stderr", async () => {
+    const e = await fresh();
+    try {
+      const r = await e.cli(["run", "--rm", "--rootfs", rootfs, id("exit3"), "--", "sh", "-c", "echo oops >&2; exit 3"]);
+      assert.equal(r.code, 3, r.stderr);
+      assert.equal(r.stdout, "");
+      assert.match(r.stderr, /oops/);
+      await assertClean(e);
+    } finally {
+      await teardown(e, ids);
+      env = undefined;
+    }
+  });
+
+  it("run -d, kill, wait (143) and delete work from separate processes", async () => {
+    const e = await fresh();
+    try {
+      const c = id("detach");
+      // pid 1 of a pid namespace ignores SIGTERM unless it handles it: the trap plays a well-behaved init.
+      const script = 'trap "exit 143" TERM; while true; do sleep 0.1; done';
+      const r = ok(await e.cli(["run", "-d", "--rootfs", rootfs, c, "--", "sh", "-c", script]), "run -d");
+      assert.equal(r.stdout, `${c}\n`);
+      const st = JSON.parse(ok(await e.cli(["state", "--json", c]), "state").stdout);
+      assert.equal(st.status, "running");
+      assert.ok(st.pid > 0);
+      const waiter = e.cli(["wait", c]);
+      ok(await e.cli(["kill", c]), "kill");
+      const w = await waiter;
+      assert.equal(w.code, 143, w.stderr);
+      assert.equal(w.stdout, "143\n");
+      assert.equal(JSON.parse(ok(await e.cli(["state", "--json", c]), "state").stdout).status, "stopped");
+      assert.equal(ok(await e.cli(["delete", c]), "delete").stdout, `${c}\n`);
+      assert.deepEqual(JSON.parse(ok(await e.cli(["ps", "--json"]), "ps").stdout), []);
+      await assertClean(e);
+    } finally {
+      await teardown(e, ids);
+      env = undefined;
+    }
+  });
+
+  it("exec runs a second process, streams its output and passes its exit code", async () => {
+    const e = await fresh();
+    try {
+      const c = id("exec");
+      ok(await e.cli(["run", "-d", "--rootfs", rootfs, c, "--", "sleep", "1000"]), "run -d");
+      const r = await e.cli(["exec", "--env", "X=42", c, "e1", "--", "sh", "-c", 'echo "in exec $X"; exit 5']);
+      assert.equal(r.code, 5, r.stderr);
+      assert.equal(r.stdout, "in exec 42\n");
+      const pids = JSON.parse(ok(await e.cli(["pids", "--json", c]), "pids").stdout);
+      assert.equal(pids.length, 1, "the exec was deleted");
+      ok(await e.cli(["delete", "--force", c]), "delete --force");
+      await assertClean(e);
+    } finally {
+      await teardown(e, ids);
+      env = undefined;
+    }
+  });
+
+  it("ps --json lists a running container with its runtime, pid and status", async () => {
+    const e = await fresh();
+    try {
+      const c = id("ps");
+      ok(await e.cli(["run", "-d", "--rootfs", rootfs, "--runtime", RUNC, c, "--", "sleep", "1000"]), "run -d");
+      const rows = JSON.parse(ok(await e.cli(["ps", "--json"]), "ps").stdout);
+      assert.equal(rows.length, 1);
+      assert.equal(rows[0].id, c);
+      assert.equal(rows[0].runtime, RUNC);
+      assert.equal(rows[0].status, "running");
+      assert.ok(rows[0].pid > 0);
+      const table = ok(await e.cli(["ps"]), "ps").stdout.split("\n");
+      assert.match(table[0], /^ID\s+RUNTIME\s+PID\s+STATUS$/);
+      assert.match(table[1], new RegExp(`^${c}\\s+${RUNC.replaceAll(".", "\\.")}\\s+\\d+\\s+running$`));
+      ok(await e.cli(["delete", "--force", c]), "delete --force");
+      await assertClean(e);
+    } finally {
+      await teardown(e, ids);
+      env = undefined;
+    }
+  });
+
+  it("events --json sees create, start, exit and delete of a run", async () => {
+    const e = await fresh();
+    let ev: Background | undefined;
+    try {
+      const c = id("events");
+      ev = spawnCli(e, ["events", "--json"]);
+      await until("events to start watching", () => /watching events/.test(ev!.stderr()));
+      ok(await e.cli(["run", "--rm", "--rootfs", rootfs, c, "--", "true"]), "run");
+      const topicsOf = () =>
+        ev!.stdout().split("\n").filter((l) => l.trim() !== "").map((l) => JSON.parse(l))
+          .filter((x) => x.containerId === c).map((x) => x.topic);
+      await until("the delete event", () => topicsOf().includes("/tasks/delete"));
+      assert.deepEqual(topicsOf(), ["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"]);
+      ev.child.kill("SIGTERM");
+      assert.equal(await ev.exited, 0, ev.stderr());
+      ev = undefined;
+      await assertClean(e);
+    } finally {
+      if (ev) {
+        ev.child.kill("SIGKILL");
+        await ev.exited;
+      }
+      await teardown(e, ids);
+      env = undefined;
+    }
+  });
+
+  it("a bad rootfs fails the run and leaves nothing behind", async () => {
+    const e = await fresh();
+    try {
+      const c = id("badroot");
+      const r = await e.cli(["run", "--rm", "--rootfs", join(e.s.dir, "no-such-rootfs"), c, "--", "true"]);
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /shimkit: /);
+      assert.deepEqual(JSON.parse(ok(await e.cli(["ps", "--json"]), "ps").stdout), []);
+      assert.ok(!existsSync(join(e.s.state, NS, c)), "no bundle");
+      assert.ok(!existsSync(join(e.s.root, NS, c)), "no work dir");
+      await assertClean(e);
+    } finally {
+      await teardown(e, ids);
+      env = undefined;
+    }
+  });
+
+  it("a bad id (../x) is an invalid argument and creates nothing", async () => {
+    const e = await fresh();
+    try {
+      const r = await e.cli(["run", "--rm", "--rootfs", rootfs, "../x", "--", "true"]);
+      assert.equal(r.code, EXIT_INVALID_ARGUMENT, r.stderr);
+      assert.match(r.stderr, /invalid container id "\.\.\/x"/);
+      const dirs: string[] = [];
+      await listDirs(e.s.dir, e.s.dir, dirs);
+      assert.deepEqual(dirs.sort(), ["root", "s", "state"]);
+      await assertClean(e);
+    } finally {
+      await teardown(e, ids);
+      env = undefined;
+    }
+  });
+});
+
+describe("cli lifecycle (embedded fake shim)", () => {
+  let env: Env | undefined;
+  let ids: string[] = [];
+  const fresh = async () => {
+    env = await setup();
+    ids = [];
+    return env;
+  };
+  const id = (name: string) => {
+    const v = uniqueId(name);
+    ids.push(v);
+    return v;
+  };
+  after(async () => {
+    await teardown(env, ids);
+  });
+
+  it("run --rm with the fake runtime prints the output", async () => {
+    const e = await fresh();
+    try {
+      const r = ok(await e.cli(["run", "--rm", "--runtime", FAKE, id("fhello"), "--", "echo", "hello"]), "run");
+      assert.equal(r.stdout, "hello\n");
+      await assertClean(e);
+    } finally {
+      await teardown(e, ids);
+      env = undefined;
+    }
+  });
+
+  it("run with the fake runtime passes exit code 3 through", async () => {
+    const e = await fresh();
+    try {
+      const r = await e.cli(["run", "--rm", "--runtime", FAKE, id("fexit"), "--", "sh", "-c", "exit 3"]);
+      assert.equal(r.code, 3, r.stderr);
+      await assertClean(e);
+    } finally {
+      await teardown(e, ids);
+      env = undefined;
+    }
+  });
+
+  it("run -d, kill, wait (143) and delete with the fake runtime", async () => {
+    const e = await fresh();
+    try {
+      const c = id("fdetach");
+      ok(await e.cli(["run", "-d", "--runtime", FAKE, c, "--", "sleep", "infinity"]), "run -d");
+      const rows = JSON.parse(ok(await e.cli(["ps", "--json"]), "ps").stdout);
+      assert.deepEqual(rows.map((r: { id: string; runtime: string }) => [r.id, r.runtime]), [[c, FAKE]]);
+      const waiter = e.cli(["wait", c]);
+      ok(await e.cli(["kill", "--signal", "TERM", c]), "kill");
+      assert.equal((await waiter).code, 143);
+      ok(await e.cli(["delete", c]), "delete");
+      await assertClean(e);
+    } finally {
+      await teardown(e, ids);
+      env = undefined;
+    }
+  });
+
+  it("an unknown signal is an invalid argument", async () => {
+    const e = await fresh();
+    try {
+      const r = await e.cli(["kill", "--signal", "SIGNOPE", "whatever"]);
+      assert.equal(r.code, EXIT_INVALID_ARGUMENT, r.stderr);
+      await assertClean(e);
+    } finally {
+      await teardown(e, ids);
+      env = undefined;
+    }
+  });
+});
