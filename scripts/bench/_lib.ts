@@ -232,7 +232,8 @@ export function run(
   opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
 ): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile(
+    // stdin is closed at once: a shim's `start` reads runtime options from stdin until EOF.
+    const child = execFile(
       cmd,
       args,
       { cwd: opts.cwd, env: opts.env, timeout: opts.timeoutMs ?? 120_000, maxBuffer: 1 << 26 },
@@ -241,6 +242,7 @@ export function run(
         else resolve(String(out));
       },
     );
+    child.stdin?.end();
   });
 }
 

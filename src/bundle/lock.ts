@@ -13,10 +13,10 @@
 import { hostname } from "node:os";
 import { join } from "node:path";
 import * as fsp from "node:fs/promises";
-import { AbortedError, CanceledError, InvalidArgumentError, kindOf } from "../errors.ts";
+import { AbortedError, CanceledError, kindOf } from "../errors.ts";
+import { isProcessAlive } from "../platform/process.ts";
+import { LOCKS_DIR, locksDir, lockPath } from "./layout.ts";
 
-/** The hidden directory under the state dir that holds the lock files (loaders skip hidden names). */
-export const LOCKS_DIR = ".locks";
 const LOCK_SUFFIX = ".lock";
 
 /** Who holds a lock, as written in the lock file. */
@@ -58,24 +58,6 @@ export interface ContainerLock extends AsyncDisposable {
 }
 
 /**
- * Returns the path of a container's lock file.
- *
- * @param state the state directory
- * @param namespace the namespace
- * @param id the container id
- * @returns `<state>/.locks/<namespace>/<id>.lock`
- * @throws InvalidArgumentError when the namespace or id could escape the lock directory
- */
-export function lockPath(state: string, namespace: string, id: string): string {
-  for (const [what, v] of [["namespace", namespace], ["id", id]]) {
-    if (v === "" || v.includes("/") || v.includes("\0") || v.startsWith(".")) {
-      throw new InvalidArgumentError(`lock path: invalid ${what} "${v}"`);
-    }
-  }
-  return join(state, LOCKS_DIR, namespace, id + LOCK_SUFFIX);
-}
-
-/**
  * Parses the start time (field 22) and state (field 3) out of `/proc/<pid>/stat` text.
  * The command name (field 2) is in parentheses and may itself hold spaces and parentheses,
  * so fields are counted from the last `)`.
@@ -100,16 +82,10 @@ export function parseProcStat(stat: string): { startTime: number; state: string 
  * @returns the probe; `{alive: false}` when the pid is gone or a zombie
  */
 export async function probeProcess(pid: number): Promise<ProcessProbe> {
-  let text: string;
-  try {
-    text = await fsp.readFile(`/proc/${pid}/stat`, "utf8");
-  } catch {
-    return { alive: false };
-  }
-  const st = parseProcStat(text);
-  if (!st) return { alive: true };
-  if (st.state === "Z" || st.state === "X" || st.state === "x") return { alive: false };
-  return { alive: true, startTime: st.startTime };
+  if (!isProcessAlive(pid)) return { alive: false };
+  const text = await fsp.readFile(`/proc/${pid}/stat`, "latin1").catch(() => undefined);
+  const st = text === undefined ? undefined : parseProcStat(text);
+  return st ? { alive: true, startTime: st.startTime } : { alive: true };
 }
 
 /**
@@ -278,7 +254,7 @@ export async function acquireContainerLock(
   const content = JSON.stringify(owner);
   const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
   let delay = opts.retryMs ?? 10;
-  await fsp.mkdir(join(state, LOCKS_DIR, namespace), { recursive: true, mode: 0o700 });
+  await fsp.mkdir(locksDir(state, namespace), { recursive: true, mode: 0o700 });
   for (;;) {
     if (opts.signal?.aborted) throw new CanceledError(`lock container "${namespace}/${id}": canceled`);
     const ino = await tryCreate(path, content);

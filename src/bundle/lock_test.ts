@@ -1,14 +1,14 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import * as fsp from "node:fs/promises";
 import { hostname, tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 import {
   acquireContainerLock,
   isStaleLockOwner,
   liveLockOwner,
-  lockPath,
   type LockOwner,
   parseLockOwner,
   parseProcStat,
@@ -17,7 +17,9 @@ import {
   removeStaleLocks,
   withContainerLock,
 } from "./lock.ts";
-import { AbortedError, InvalidArgumentError } from "../errors.ts";
+import { AbortedError } from "../errors.ts";
+import { lockPath } from "./layout.ts";
+import { selfCommand } from "../platform/process.ts";
 
 describe("parseProcStat()", () => {
   const tail = "S 1 100 100 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 987654 1000 10";
@@ -50,17 +52,6 @@ describe("parseLockOwner()", () => {
     { name: "rejects a missing host", text: '{"pid":5,"startTime":7}', want: undefined },
   ];
   for (const tc of cases) it(tc.name, () => assert.deepEqual(parseLockOwner(tc.text), tc.want));
-});
-
-describe("lockPath()", () => {
-  it("places locks under the hidden .locks dir", () => {
-    assert.equal(lockPath("/s", "ns", "c1"), "/s/.locks/ns/c1.lock");
-  });
-  for (const [ns, id] of [["ns", "../x"], ["ns", ".hidden"], ["", "c1"], ["a/b", "c1"]]) {
-    it(`rejects namespace "${ns}" id "${id}"`, () => {
-      assert.throws(() => lockPath("/s", ns, id), InvalidArgumentError);
-    });
-  }
 });
 
 describe("acquireContainerLock()", () => {
@@ -158,5 +149,73 @@ describe("acquireContainerLock()", () => {
     await assert.rejects(fsp.stat(stalePath));
     assert.equal((await readLockOwner(state, "gc", "live"))?.pid, process.pid);
     await live.release();
+  });
+});
+
+describe("acquireContainerLock() across processes", () => {
+  let state = "";
+  const children = new Set<ChildProcess>();
+  const child = resolve(dirname(fileURLToPath(import.meta.url)), "lock_child.ts");
+  const run = (...args: string[]) => {
+    const c = selfCommand();
+    // selfCommand() ends with the running script; swap in the child script, keep the runtime and its flags.
+    const p = spawn(c.file, [...c.args.slice(0, -1), child, state, "ns", ...args], { stdio: ["pipe", "pipe", "inherit"] });
+    children.add(p);
+    p.once("exit", () => children.delete(p));
+    return p;
+  };
+  const firstLine = (p: ChildProcess) =>
+    new Promise<string>((res, rej) => {
+      let buf = "";
+      p.stdout!.on("data", (d) => {
+        buf += d;
+        const nl = buf.indexOf("\n");
+        if (nl >= 0) res(buf.slice(0, nl));
+      });
+      p.once("exit", () => rej(new Error(`child exited before a line: ${JSON.stringify(buf)}`)));
+    });
+  const exited = (p: ChildProcess) => new Promise<void>((res) => p.exitCode !== null || p.signalCode !== null ? res() : p.once("exit", () => res()));
+
+  before(async () => {
+    state = await fsp.mkdtemp(join(tmpdir(), "shimkit-lock2-"));
+  });
+  after(async () => {
+    for (const p of children) p.kill("SIGKILL");
+    await Promise.all([...children].map(exited));
+    await fsp.rm(state, { recursive: true, force: true });
+  });
+
+  it("waits for a live holder in another process, then gets the lock", async () => {
+    const holder = run("c1", "hold");
+    assert.equal(await firstLine(holder), `locked ${holder.pid}`);
+    assert.equal((await liveLockOwner(state, "ns", "c1"))?.pid, holder.pid);
+    await assert.rejects(acquireContainerLock(state, "ns", "c1", { timeoutMs: 200 }), new RegExp(`held by pid ${holder.pid}`));
+    setTimeout(() => holder.stdin!.end(), 100);
+    const lock = await acquireContainerLock(state, "ns", "c1", { timeoutMs: 10_000 });
+    assert.equal((await readLockOwner(state, "ns", "c1"))?.pid, process.pid);
+    await lock.release();
+    await exited(holder);
+  });
+
+  it("breaks the lock of a holder killed with SIGKILL", async () => {
+    const holder = run("c2", "hold");
+    await firstLine(holder);
+    holder.kill("SIGKILL");
+    await exited(holder);
+    assert.equal(await liveLockOwner(state, "ns", "c2"), undefined);
+    const lock = await acquireContainerLock(state, "ns", "c2", { timeoutMs: 0 });
+    await lock.release();
+  });
+
+  it("makes another process wait while this one holds it", async () => {
+    const lock = await acquireContainerLock(state, "ns", "c3");
+    const short = run("c3", "take", "100");
+    assert.equal(await firstLine(short), "failed aborted");
+    const waiter = run("c3", "take", "10000");
+    const line = firstLine(waiter);
+    await new Promise((r) => setTimeout(r, 300));
+    await lock.release();
+    assert.equal(await line, "acquired");
+    await Promise.all([exited(short), exited(waiter)]);
   });
 });

@@ -33,7 +33,11 @@ export interface RuntimeChoice {
  * @param runcAvailable whether a runc shim binary was found
  * @returns the runtime and whether it is the fallback
  */
-export function chooseRuntime(requested: string | undefined, configured: string, runcAvailable: boolean): RuntimeChoice {
+export function chooseRuntime(
+  requested: string | undefined,
+  configured: string,
+  runcAvailable: boolean,
+): RuntimeChoice {
   if (requested) return { runtime: requested, fellBack: false };
   if (configured === RUNC_RUNTIME && !runcAvailable) return { runtime: FAKE_RUNTIME, fellBack: true };
   return { runtime: configured, fellBack: false };

@@ -33,7 +33,9 @@ describe("runcShimAvailable()", () => {
     assert.equal(await runcShimAvailable(configured, { PATH: s.dir }), false);
   });
   it("resolveDefaultRuntime() falls back without a runc shim", async () => {
-    const r = await resolveDefaultRuntime(undefined, { runtimes: {}, defaultRuntime: RUNC_RUNTIME }, { PATH: "/nonexistent" });
+    const r = await resolveDefaultRuntime(undefined, { runtimes: {}, defaultRuntime: RUNC_RUNTIME }, {
+      PATH: "/nonexistent",
+    });
     // process.execPath's directory could hold a runc shim only on exotic setups.
     assert.ok(r.runtime === FAKE_RUNTIME || r.runtime === RUNC_RUNTIME);
     assert.equal(r.fellBack, r.runtime === FAKE_RUNTIME);

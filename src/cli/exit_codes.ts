@@ -96,7 +96,10 @@ export function isUsageError(err: unknown): boolean {
  * @returns rows of `[code, meaning]`, ascending
  */
 export function exitCodeTable(): Array<[number, string]> {
-  const rows: Array<[number, string]> = [[EXIT_OK, "ok"], [EXIT_GENERIC, "generic failure"], [EXIT_USAGE, "usage"]];
+  const rows: Array<[number, string]> = [[EXIT_OK, "ok"], [EXIT_GENERIC, "generic failure"], [
+    EXIT_USAGE,
+    "usage",
+  ]];
   for (const [kind, code] of Object.entries(EXIT_CODES)) {
     if (kind !== "unknown") rows.push([code, kind.replaceAll("_", " ")]);
   }

@@ -51,12 +51,19 @@ describe("exitCodeForKind()", () => {
     ["internal", 13],
     ["aborted", 14],
   ];
-  for (const [kind, code] of pinned) it(`maps ${kind} to ${code}`, () => assert.equal(exitCodeForKind(kind), code));
+  for (const [kind, code] of pinned) {
+    it(`maps ${kind} to ${code}`, () => assert.equal(exitCodeForKind(kind), code));
+  }
 });
 
 describe("exitCodeForStatusCode()", () => {
-  const cases: Array<[number, number]> = [[0, EXIT_OK], [2, 1], [5, 3], [6, 4], [12, 10], [14, 7], [16, 12], [99, 1]];
-  for (const [status, code] of cases) it(`maps status ${status} to ${code}`, () => assert.equal(exitCodeForStatusCode(status), code));
+  const cases: Array<[number, number]> = [[0, EXIT_OK], [2, 1], [5, 3], [6, 4], [12, 10], [14, 7], [16, 12], [
+    99,
+    1,
+  ]];
+  for (const [status, code] of cases) {
+    it(`maps status ${status} to ${code}`, () => assert.equal(exitCodeForStatusCode(status), code));
+  }
 });
 
 describe("exitCodeForError()", () => {

@@ -145,7 +145,10 @@ export function liftJsonFlag(args: readonly string[]): { args: string[]; json: b
  * @param env the environment
  * @returns a path, or undefined to use the default location if it exists
  */
-export function configPathOf(flags: GlobalFlags, env: Record<string, string | undefined>): string | undefined {
+export function configPathOf(
+  flags: GlobalFlags,
+  env: Record<string, string | undefined>,
+): string | undefined {
   return flags.config ?? (env.SHIMKIT_CONFIG || undefined);
 }
 

@@ -27,11 +27,21 @@ describe("parseGlobalArgs()", () => {
         args: ["--topic", "/tasks/exit", "--namespace", "default"],
       },
     ],
-    ["help and version", ["-h", "-v"], { flags: { help: true, version: true }, command: undefined, args: [] }],
+    ["help and version", ["-h", "-v"], {
+      flags: { help: true, version: true },
+      command: undefined,
+      args: [],
+    }],
     ["-- before the command", ["--", "run", "--rm"], { flags: {}, command: "run", args: ["--rm"] }],
-    ["command flags after the command are untouched", ["run", "--state", "x"], { flags: {}, command: "run", args: ["--state", "x"] }],
+    ["command flags after the command are untouched", ["run", "--state", "x"], {
+      flags: {},
+      command: "run",
+      args: ["--state", "x"],
+    }],
   ];
-  for (const [name, argv, want] of cases) it(`parses ${name}`, () => assert.deepEqual(parseGlobalArgs(argv), want));
+  for (const [name, argv, want] of cases) {
+    it(`parses ${name}`, () => assert.deepEqual(parseGlobalArgs(argv), want));
+  }
 
   const bad: Array<[string[], RegExp]> = [
     [["--nope", "ps"], /unknown global flag "--nope"/],
@@ -43,7 +53,10 @@ describe("parseGlobalArgs()", () => {
   ];
   for (const [argv, re] of bad) {
     it(`rejects ${argv.join(" ")}`, () => {
-      assert.throws(() => parseGlobalArgs(argv), (e: unknown) => e instanceof UsageError && re.test(e.message));
+      assert.throws(
+        () => parseGlobalArgs(argv),
+        (e: unknown) => e instanceof UsageError && re.test(e.message),
+      );
     });
   }
 });
@@ -75,7 +88,11 @@ describe("resolveGlobalOptions()", () => {
     assert.equal(fromEnv.root, "/env/root");
     assert.equal(fromEnv.namespace, "envns");
     assert.equal(fromEnv.config, "/c.toml");
-    const fromFlags = resolveGlobalOptions({ state: "/f", namespace: "fns", json: true, address: "/a" }, env, config);
+    const fromFlags = resolveGlobalOptions(
+      { state: "/f", namespace: "fns", json: true, address: "/a" },
+      env,
+      config,
+    );
     assert.equal(fromFlags.state, "/f");
     assert.equal(fromFlags.root, "/env/root");
     assert.equal(fromFlags.namespace, "fns");

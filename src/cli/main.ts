@@ -45,26 +45,111 @@ export interface CommandEntry {
  * import and dispatch reports "command not available in this build".
  */
 export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
-  run: { summary: "create and start a container, wait for it and pass its exit status through", file: "run.ts", load: () => import("./commands/run.ts") },
-  create: { summary: "create a container: bundle, shim and task", file: "create.ts", load: () => import("./commands/create.ts") },
-  start: { summary: "start a created container", file: "start.ts", load: () => import("./commands/start.ts") },
-  exec: { summary: "run another process in a running container", file: "exec.ts", load: () => import("./commands/exec.ts") },
-  kill: { summary: "send a signal to a container's processes", file: "kill.ts", load: () => import("./commands/kill.ts") },
-  wait: { summary: "wait for a container to exit; exit with its status", file: "wait.ts", load: () => import("./commands/wait.ts") },
-  delete: { summary: "delete a container: task, shim and bundle", file: "delete.ts", load: () => import("./commands/delete.ts") },
+  run: {
+    summary: "create and start a container, wait for it and pass its exit status through",
+    file: "run.ts",
+    load: () => import("./commands/run.ts"),
+  },
+  create: {
+    summary: "create a container: bundle, shim and task",
+    file: "create.ts",
+    load: () => import("./commands/create.ts"),
+  },
+  start: {
+    summary: "start a created container",
+    file: "start.ts",
+    load: () => import("./commands/start.ts"),
+  },
+  exec: {
+    summary: "run another process in a running container",
+    file: "exec.ts",
+    load: () => import("./commands/exec.ts"),
+  },
+  kill: {
+    summary: "send a signal to a container's processes",
+    file: "kill.ts",
+    load: () => import("./commands/kill.ts"),
+  },
+  wait: {
+    summary: "wait for a container to exit; exit with its status",
+    file: "wait.ts",
+    load: () => import("./commands/wait.ts"),
+  },
+  delete: {
+    summary: "delete a container: task, shim and bundle",
+    file: "delete.ts",
+    load: () => import("./commands/delete.ts"),
+  },
   ps: { summary: "list containers", file: "ps.ts", listing: true, load: () => import("./commands/ps.ts") },
-  state: { summary: "show a container's task state", file: "state.ts", listing: true, load: () => import("./commands/state.ts") },
-  pids: { summary: "list the processes of a container", file: "pids.ts", listing: true, load: () => import("./commands/pids.ts") },
-  events: { summary: "stream task events from shims", file: "events.ts", listing: true, load: () => import("./commands/events.ts") },
-  call: { summary: "call a shim TTRPC method with a JSON request", file: "call.ts", load: () => import("./commands/call.ts") },
-  info: { summary: "show a runtime's info (shim -info)", file: "info.ts", listing: true, load: () => import("./commands/info.ts") },
-  load: { summary: "reconnect to running shims and clean up dead ones (restore)", file: "load.ts", listing: true, load: () => import("./commands/load.ts") },
-  gc: { summary: "remove leftover bundles, sockets and work directories", file: "gc.ts", listing: true, load: () => import("./commands/gc.ts") },
-  doctor: { summary: "check the host: runtimes, directories, permissions", file: "doctor.ts", listing: true, load: () => import("./commands/doctor.ts") },
-  publish: { summary: "forward an event from a shim (used as the shim's -publish-binary)", file: "publish.ts", load: () => import("./commands/publish.ts") },
-  config: { summary: "print the default, effective or migrated config", file: "config.ts", listing: true, load: () => import("./commands/config.ts") },
-  "fake-shim": { summary: "run the embedded fake shim (as containerd-shim-fake-v2 would)", file: "", load: () => Promise.resolve({}) },
-  version: { summary: "print version information", file: "version.ts", listing: true, load: () => import("./commands/version.ts") },
+  state: {
+    summary: "show a container's task state",
+    file: "state.ts",
+    listing: true,
+    load: () => import("./commands/state.ts"),
+  },
+  pids: {
+    summary: "list the processes of a container",
+    file: "pids.ts",
+    listing: true,
+    load: () => import("./commands/pids.ts"),
+  },
+  events: {
+    summary: "stream task events from shims",
+    file: "events.ts",
+    listing: true,
+    load: () => import("./commands/events.ts"),
+  },
+  call: {
+    summary: "call a shim TTRPC method with a JSON request",
+    file: "call.ts",
+    load: () => import("./commands/call.ts"),
+  },
+  info: {
+    summary: "show a runtime's info (shim -info)",
+    file: "info.ts",
+    listing: true,
+    load: () => import("./commands/info.ts"),
+  },
+  load: {
+    summary: "reconnect to running shims and clean up dead ones (restore)",
+    file: "load.ts",
+    listing: true,
+    load: () => import("./commands/load.ts"),
+  },
+  gc: {
+    summary: "remove leftover bundles, sockets and work directories",
+    file: "gc.ts",
+    listing: true,
+    load: () => import("./commands/gc.ts"),
+  },
+  doctor: {
+    summary: "check the host: runtimes, directories, permissions",
+    file: "doctor.ts",
+    listing: true,
+    load: () => import("./commands/doctor.ts"),
+  },
+  publish: {
+    summary: "forward an event from a shim (used as the shim's -publish-binary)",
+    file: "publish.ts",
+    load: () => import("./commands/publish.ts"),
+  },
+  config: {
+    summary: "print the default, effective or migrated config",
+    file: "config.ts",
+    listing: true,
+    load: () => import("./commands/config.ts"),
+  },
+  "fake-shim": {
+    summary: "run the embedded fake shim (as containerd-shim-fake-v2 would)",
+    file: "",
+    load: () => Promise.resolve({}),
+  },
+  version: {
+    summary: "print version information",
+    file: "version.ts",
+    listing: true,
+    load: () => import("./commands/version.ts"),
+  },
 };
 
 /** Program names that run the embedded fake shim instead of the CLI. */
@@ -142,7 +227,9 @@ function isMissingModule(err: unknown, file: string): boolean {
 }
 
 function usage(message: string): UsageError {
-  return new UsageError(`${message}\ncommands: ${Object.keys(COMMANDS).join(", ")}\nrun "shimkit --help" for usage`);
+  return new UsageError(
+    `${message}\ncommands: ${Object.keys(COMMANDS).join(", ")}\nrun "shimkit --help" for usage`,
+  );
 }
 
 /**
@@ -193,14 +280,24 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     });
     for (const w of loaded.warnings) logger.warn(w, { config: loaded.path });
     const config = { ...loaded.config, state: global.state, root: global.root, namespace: global.namespace };
-    const ctx: CommandContext = { stdout: io.stdout, stderr: io.stderr, stdin: io.stdin, env: io.env, logger, global, config };
+    const ctx: CommandContext = {
+      stdout: io.stdout,
+      stderr: io.stderr,
+      stdin: io.stdin,
+      env: io.env,
+      logger,
+      global,
+      config,
+    };
 
     let mod: Partial<CommandModule>;
     try {
       mod = await entry.load();
     } catch (e) {
       if (isMissingModule(e, `commands/${entry.file}`)) {
-        throw new NotImplementedError(`command "${parsed.command}" not available in this build`, { cause: e });
+        throw new NotImplementedError(`command "${parsed.command}" not available in this build`, {
+          cause: e,
+        });
       }
       throw e;
     }
@@ -262,4 +359,4 @@ export async function main(): Promise<never> {
   process.exit(code);
 }
 
-if (import.meta.main) await main();
+if (import.meta.main) void main();

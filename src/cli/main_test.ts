@@ -7,8 +7,26 @@ import { tempState } from "../../tests/helpers/temp_state.ts";
 import { runCli as spawnCli } from "../../tests/helpers/cli.ts";
 
 const PLANNED = [
-  "call", "run", "create", "start", "ps", "state", "pids", "kill", "wait", "exec", "delete", "events", "info",
-  "publish", "load", "doctor", "gc", "config", "fake-shim", "version",
+  "call",
+  "run",
+  "create",
+  "start",
+  "ps",
+  "state",
+  "pids",
+  "kill",
+  "wait",
+  "exec",
+  "delete",
+  "events",
+  "info",
+  "publish",
+  "load",
+  "doctor",
+  "gc",
+  "config",
+  "fake-shim",
+  "version",
 ];
 
 async function cli(argv: string[], env: Record<string, string> = {}, stdin = "") {
@@ -96,7 +114,11 @@ describe("runCli()", () => {
   });
 
   it("logs config migration warnings and migrates stdin", async () => {
-    const r = await cli(["config", "migrate", "-"], {}, 'version = 2\n[plugins."io.containerd.runtime.v2.task"]\nsched_core = "on"\n');
+    const r = await cli(
+      ["config", "migrate", "-"],
+      {},
+      'version = 2\n[plugins."io.containerd.runtime.v2.task"]\nsched_core = "on"\n',
+    );
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stderr, /level=warn .*skipping migration for non-boolean value/);
     assert.equal(r.stdout, "version = 3\n");
@@ -129,5 +151,30 @@ describe("the shimkit executable", () => {
     const r = await spawnCli(["--help"]);
     assert.equal(r.code, 0);
     assert.match(r.stdout, /Commands:/);
+  });
+});
+
+describe("main.ts static imports", () => {
+  it("load nothing heavy (no protobuf, ttrpc or generated code) before a command is chosen", async () => {
+    const { readFileSync } = await import("node:fs");
+    const { dirname, join, normalize } = await import("node:path");
+    const { fileURLToPath } = await import("node:url");
+    const seen = new Set<string>();
+    const bare = new Set<string>();
+    const visit = (file: string) => {
+      if (seen.has(file)) return;
+      seen.add(file);
+      const code = readFileSync(file, "utf8").replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, "");
+      for (const m of code.matchAll(/^\s*(?:import|export)\s[^;]*?\bfrom\s*["']([^"']+)["']/gm)) {
+        if (/^\s*(?:import|export)\s+type\b/.test(m[0])) continue;
+        const spec = m[1];
+        if (spec.startsWith(".")) visit(normalize(join(dirname(file), spec)));
+        else bare.add(spec);
+      }
+    };
+    visit(fileURLToPath(new URL("./main.ts", import.meta.url)));
+    const heavy = [...seen].filter((f) => /\/(gen|vendor|task|shim|bundle|fakeshim)\//.test(f));
+    assert.deepEqual(heavy, []);
+    assert.deepEqual([...bare].filter((s) => !s.startsWith("node:")), []);
   });
 });

@@ -10,13 +10,23 @@
  * ours before Start means no output is lost. With a terminal the shim wants
  * stderr empty: the pty's output all arrives on stdout.
  *
+ * Our ends are opened O_RDONLY|O_NONBLOCK and polled with a short backoff
+ * (at most 20 ms of added latency). A blocking read parks a thread of the
+ * runtime's file I/O pool until data arrives; Bun's pool is so small that two
+ * idle FIFO reads (stdout + stderr) starve every other file operation of the
+ * process (seen with Bun 1.4.5: a write to an unrelated file never completed).
+ * `platform/fifo.ts` `openFifoReader` avoids that too, but it opens O_RDWR to
+ * never see end of file, which is exactly what we need here: output is done
+ * when the shim closes its ends.
+ *
  * @module
  */
 
-import { execFile } from "node:child_process";
+import { constants } from "node:fs";
 import { type FileHandle, mkdir, mkdtemp, open, rm, rmdir } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { fromErrno, withContext } from "../errors.ts";
+import { makeFifo } from "../platform/fifo.ts";
 
 /** Name of the dir under the state dir that holds the CLI's FIFO dirs. */
 export const FIFO_DIR_NAME = ".fifo";
@@ -82,25 +92,61 @@ export interface AttachStreams {
 }
 
 const READ_CHUNK = 64 * 1024;
+/** Longest pause between polls of an idle FIFO (ms): bounds the added output latency. */
+const POLL_MAX_MS = 20;
 
-function sanitize(s: string): string {
-  return s.replace(/[^A-Za-z0-9._-]/g, "_");
+function isEagain(e: unknown): boolean {
+  const code = (e as { code?: unknown } | null)?.code;
+  return code === "EAGAIN" || code === "EWOULDBLOCK";
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Reads from a non-blocking FIFO, waiting (with backoff) while it is empty.
+ *
+ * @param fh a FIFO opened O_RDONLY|O_NONBLOCK
+ * @param buf where to read into
+ * @param stopped polled while waiting; when it returns true the read gives up
+ * @returns bytes read; 0 at end of file (every writer closed) or when stopped
+ * @throws the OS error for anything but EAGAIN
+ */
+export async function readFifo(fh: FileHandle, buf: Uint8Array, stopped: () => boolean = () => false): Promise<number> {
+  for (let delay = 1;; delay = Math.min(delay * 2, POLL_MAX_MS)) {
+    if (stopped()) return 0;
+    try {
+      return (await fh.read(buf, 0, buf.length, null)).bytesRead;
+    } catch (e) {
+      if (!isEagain(e)) throw e;
+    }
+    await sleep(delay);
+  }
 }
 
 /**
- * Runs `mkfifo -m 0600` for the given paths (Node has no mkfifo call).
+ * Writes all of `data` to a non-blocking FIFO, waiting (with backoff) while it is full.
  *
- * @param paths FIFOs to create
- * @returns resolves once all exist
- * @throws ShimkitError of the errno kind when mkfifo fails
+ * @param fh a FIFO opened O_WRONLY|O_NONBLOCK
+ * @param data the bytes
+ * @returns resolves once everything is written
+ * @throws the OS error for anything but EAGAIN (EPIPE once the reader is gone)
  */
-export function mkfifo(paths: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    execFile("mkfifo", ["-m", "0600", ...paths], (err, _out, stderr) => {
-      if (err) reject(fromErrno(err, `mkfifo: ${String(stderr).trim() || err.message}`));
-      else resolve();
-    });
-  });
+export async function writeFifo(fh: FileHandle, data: Uint8Array): Promise<void> {
+  let off = 0;
+  for (let delay = 1; off < data.length;) {
+    try {
+      off += (await fh.write(data, off, data.length - off, null)).bytesWritten;
+      delay = 1;
+    } catch (e) {
+      if (!isEagain(e)) throw e;
+      await sleep(delay);
+      delay = Math.min(delay * 2, POLL_MAX_MS);
+    }
+  }
+}
+
+function sanitize(s: string): string {
+  return s.replace(/[^A-Za-z0-9._-]/g, "_");
 }
 
 async function writeAll(sink: ByteSink, chunk: Uint8Array): Promise<void> {
@@ -166,9 +212,8 @@ export class FifoSet {
   }
 
   /**
-   * Stops forwarding stdin and removes the FIFO dir. Output ends still in a
-   * read close themselves at end of file (a read blocked in the thread pool
-   * cannot be interrupted). Idempotent; never throws.
+   * Stops forwarding stdin, stops copying output and removes the FIFO dir.
+   * Idempotent; never throws.
    *
    * @returns resolves when the dir is gone
    */
@@ -176,12 +221,14 @@ export class FifoSet {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopStdin?.();
+    await Promise.all(this.#outputs);
     await rm(this.dir, { recursive: true, force: true }).catch(() => {});
     // The parent `.fifo` dir goes too once the last set is closed.
     await rmdir(join(this.dir, "..")).catch(() => {});
   }
 
-  async #open(path: string, flags: "r" | "w"): Promise<FileHandle> {
+  async #open(path: string, mode: "r" | "w"): Promise<FileHandle> {
+    const flags = (mode === "r" ? constants.O_RDONLY : constants.O_WRONLY) | constants.O_NONBLOCK;
     try {
       return await open(path, flags);
     } catch (e) {
@@ -191,12 +238,12 @@ export class FifoSet {
 
   async #copyOut(fh: FileHandle, sink: ByteSink): Promise<void> {
     try {
+      const buf = new Uint8Array(READ_CHUNK);
       for (;;) {
-        // A fresh buffer per read: the sink may keep the chunk (stdout is async on pipes).
-        const buf = new Uint8Array(READ_CHUNK);
-        const { bytesRead } = await fh.read(buf, 0, READ_CHUNK, null);
+        const bytesRead = await readFifo(fh, buf, () => this.#closed);
         if (bytesRead === 0) break;
-        await writeAll(sink, buf.subarray(0, bytesRead));
+        // Copy out what was read: the sink may keep the chunk (stdout writes are async on pipes).
+        await writeAll(sink, buf.slice(0, bytesRead));
       }
     } catch {
       // The shim went away or the fifo was removed: what was copied is all there is.
@@ -225,7 +272,7 @@ export class FifoSet {
       const bytes = chunk as Uint8Array;
       source.pause();
       writing = writing
-        .then(() => fh.write(bytes).then(() => {}))
+        .then(() => writeFifo(fh, bytes))
         .then(() => {
           if (!stopped) source.resume();
         }, () => {
@@ -302,7 +349,7 @@ export async function createFifoSet(opts: FifoSetOptions): Promise<FifoSet> {
   };
   const set = new FifoSet(dir, paths);
   try {
-    await mkfifo([paths.stdin, paths.stdout, paths.stderr].filter((p) => p !== ""));
+    await Promise.all([paths.stdin, paths.stdout, paths.stderr].filter((p) => p !== "").map((p) => makeFifo(p, 0o600)));
   } catch (e) {
     await set.close();
     throw withContext(e, `create fifos for "${opts.id}"`);

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, statSync } from "node:fs";
-import { mkdtemp, open, readdir, rm } from "node:fs/promises";
+import { mkdtemp, open, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
@@ -95,6 +95,39 @@ describe("createFifoSet()", () => {
       await shimErr.close();
       await set.drain(5000);
       await set.close();
+    }
+  });
+
+  it("FifoSet.attach() idle reads do not starve other file I/O", async () => {
+    const set = await createFifoSet({ state, namespace: "default", id: "c6", stdin: false, terminal: false });
+    const shimOut = await open(set.paths.stdout, "r+");
+    const shimErr = await open(set.paths.stderr, "r+");
+    try {
+      await set.attach({ stdout: collector(), stderr: collector() });
+      // Blocking FIFO reads would hold the runtime's file I/O threads; Bun's pool then stalls this write.
+      const write = writeFile(join(state, "unrelated"), "x").then(() => "done");
+      const timeout = new Promise((r) => setTimeout(() => r("stalled"), 2000));
+      assert.equal(await Promise.race([write, timeout]), "done");
+    } finally {
+      await set.close();
+      await shimOut.close();
+      await shimErr.close();
+    }
+  });
+
+  it("FifoSet.close() stops copying while the writer is still open", async () => {
+    const set = await createFifoSet({ state, namespace: "default", id: "c7", stdin: false, terminal: false });
+    const shimOut = await open(set.paths.stdout, "r+");
+    const shimErr = await open(set.paths.stderr, "r+");
+    try {
+      await set.attach({ stdout: collector(), stderr: collector() });
+      const started = Date.now();
+      await set.close();
+      assert.ok(Date.now() - started < 1000);
+      assert.ok(!existsSync(set.dir));
+    } finally {
+      await shimOut.close();
+      await shimErr.close();
     }
   });
 

@@ -141,7 +141,8 @@ type Table = Record<string, unknown>;
  */
 export function parseConfig(text: string, source: string): ParsedConfig {
   const table = parseToml(text, source);
-  const err = (key: string, problem: string) => new InvalidArgumentError(`config "${source}": ${key}: ${problem}`);
+  const err = (key: string, problem: string) =>
+    new InvalidArgumentError(`config "${source}": ${key}: ${problem}`);
   let migrated;
   try {
     migrated = migrateConfigTable(table);
@@ -153,7 +154,11 @@ export function parseConfig(text: string, source: string): ParsedConfig {
       `config "${source}": version: unsupported version ${migrated.sourceVersion}: this build reads up to ${CONFIG_VERSION}`,
     );
   }
-  return { config: validateTable(migrated.table, err), warnings: migrated.warnings, sourceVersion: migrated.sourceVersion };
+  return {
+    config: validateTable(migrated.table, err),
+    warnings: migrated.warnings,
+    sourceVersion: migrated.sourceVersion,
+  };
 }
 
 /**
@@ -170,9 +175,13 @@ export function parseToml(text: string, source: string): Table {
   } catch (e) {
     if (e instanceof TomlError) {
       const first = e.message.split("\n")[0].replace(/^Invalid TOML document: /, "");
-      throw new InvalidArgumentError(`config "${source}": line ${e.line}, column ${e.column}: ${first}`, { cause: e });
+      throw new InvalidArgumentError(`config "${source}": line ${e.line}, column ${e.column}: ${first}`, {
+        cause: e,
+      });
     }
-    throw new InvalidArgumentError(`config "${source}": ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+    throw new InvalidArgumentError(`config "${source}": ${e instanceof Error ? e.message : String(e)}`, {
+      cause: e,
+    });
   }
 }
 
@@ -246,7 +255,9 @@ function validateTable(t: Table, err: ErrFn): Config {
   }
   const ns = str(t, "namespace", "namespace", err);
   if (ns !== undefined) {
-    if (ns.length > NAMESPACE_MAX || !NAMESPACE_RE.test(ns)) throw err("namespace", `invalid namespace ${show(ns)}`);
+    if (ns.length > NAMESPACE_MAX || !NAMESPACE_RE.test(ns)) {
+      throw err("namespace", `invalid namespace ${show(ns)}`);
+    }
     c.namespace = ns;
   }
   const rt = str(t, "default_runtime", "default_runtime", err);
@@ -259,7 +270,9 @@ function validateTable(t: Table, err: ErrFn): Config {
   const shim = sub(t, "shim", err);
   checkKeys(shim, ["env"], "shim.", err);
   if (shim.env !== undefined) {
-    if (!Array.isArray(shim.env)) throw err("shim.env", `want an array of "KEY=VALUE" strings, got ${show(shim.env)}`);
+    if (!Array.isArray(shim.env)) {
+      throw err("shim.env", `want an array of "KEY=VALUE" strings, got ${show(shim.env)}`);
+    }
     c.shim.env = shim.env.map((e, i) => {
       if (typeof e !== "string" || !/^[^=]+=/.test(e)) {
         throw err(`shim.env[${i}]`, `want "KEY=VALUE", got ${show(e)}`);
@@ -355,7 +368,9 @@ export function formatConfig(config: Config): string {
   };
   if (Object.keys(config.runtimes).length > 0) {
     out.runtimes = Object.fromEntries(
-      Object.entries(config.runtimes).map(([name, r]) => [name, r.path === undefined ? { options: r.options } : r]),
+      Object.entries(config.runtimes).map((
+        [name, r],
+      ) => [name, r.path === undefined ? { options: r.options } : r]),
     );
   }
   return stringify(out).trimEnd() + "\n";

@@ -7,7 +7,7 @@
 
 import { readFile } from "node:fs/promises";
 import { fromErrno, isNotFound } from "../errors.ts";
-import { defaultConfig, type ParsedConfig, parseConfig } from "./config.ts";
+import { defaultConfig, parseConfig, type ParsedConfig } from "./config.ts";
 
 /** Where shimkit looks for a config file when none is named. */
 export const DEFAULT_CONFIG_PATH = "/etc/shimkit/config.toml";

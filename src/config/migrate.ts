@@ -42,7 +42,9 @@ export function configVersionOf(table: Record<string, unknown>): number {
   const v = table.version;
   if (v === undefined) return 1;
   if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
-    throw new InvalidArgumentError(`version: want a positive integer, got ${typeof v === "string" ? JSON.stringify(v) : String(v)}`);
+    throw new InvalidArgumentError(
+      `version: want a positive integer, got ${typeof v === "string" ? JSON.stringify(v) : String(v)}`,
+    );
   }
   return v;
 }
@@ -98,5 +100,11 @@ function appendShimEnv(table: Record<string, unknown>, entry: string): void {
 }
 
 function describe(v: unknown): string {
-  return typeof v === "string" ? JSON.stringify(v) : isTable(v) ? "a table" : Array.isArray(v) ? "an array" : String(v);
+  return typeof v === "string"
+    ? JSON.stringify(v)
+    : isTable(v)
+    ? "a table"
+    : Array.isArray(v)
+    ? "an array"
+    : String(v);
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { shouldCleanupShim } from "../shim/loader.ts";
+import { type DialOutcome, shouldCleanupShim } from "../shim/loader.ts";
 
 /** How bad a problem is: errors make `doctor` exit non-zero and are what `gc` acts on. */
 export type Severity = "error" | "warning";
@@ -41,9 +41,6 @@ export interface Problem {
   /** Human-readable explanation (lowercase, no trailing period). */
   message: string;
 }
-
-/** How dialling a shim's socket went. */
-export type DialOutcome = "ok" | "refused" | "missing" | "timeout" | "error" | "skipped";
 
 /** What the probes saw about one bundle directory. */
 export interface BundleProbe {

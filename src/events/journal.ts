@@ -137,6 +137,8 @@ export interface TailOptions {
   pollMs?: number;
   /** Read the existing content too (default: start at the current end). */
   fromStart?: boolean;
+  /** Start at this byte offset of the current file (wins over `fromStart`). */
+  startAt?: number;
 }
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -174,7 +176,7 @@ export async function* tailJournal(path: string, opts: TailOptions = {}): AsyncG
         if (fh) {
           const st = await fh.stat();
           ino = st.ino;
-          pos = first && !opts.fromStart ? st.size : 0;
+          pos = !first ? 0 : opts.startAt !== undefined ? Math.min(opts.startAt, st.size) : opts.fromStart ? 0 : st.size;
           partial = "";
         }
         first = false;

@@ -12,6 +12,7 @@
  */
 
 import * as net from "node:net";
+import { join } from "node:path";
 import { Server } from "../../vendor/ttrpc-ts/mod.ts";
 import { InvalidArgumentError, kindOf } from "../errors.ts";
 import { Events } from "../gen/containerd/services/events/ttrpc/v1/events_pb.ts";
@@ -20,6 +21,31 @@ import { nullLogger } from "../log/logger.ts";
 import { timestampToDate } from "../task/timestamp.ts";
 import { appendJournalLine, formatJournalLine, type JournalRecord } from "./journal.ts";
 import { decodeEventValue } from "./topics.ts";
+
+/** File name of the events socket in the state dir (the shims' `TTRPC_ADDRESS`). */
+export const EVENTS_SOCKET_NAME = "events.sock";
+/** File name of the events journal in the state dir. */
+export const EVENTS_JOURNAL_NAME = "events.jsonl";
+
+/**
+ * The events socket of a state dir.
+ *
+ * @param state the state directory
+ * @returns `<state>/events.sock`
+ */
+export function eventsSocketPath(state: string): string {
+  return join(state, EVENTS_SOCKET_NAME);
+}
+
+/**
+ * The events journal of a state dir.
+ *
+ * @param state the state directory
+ * @returns `<state>/events.jsonl`
+ */
+export function eventsJournalPath(state: string): string {
+  return join(state, EVENTS_JOURNAL_NAME);
+}
 
 /** sockaddr_un's sun_path holds 108 bytes including the terminating NUL. */
 export const SOCKET_PATH_MAX = 107;

@@ -12,14 +12,19 @@ import { createHash } from "node:crypto";
 import { posix } from "node:path";
 import { InvalidArgumentError } from "../errors.ts";
 import { BootstrapResultSchema } from "../gen/containerd/runtime/bootstrap/v1/bootstrap_pb.ts";
+import { SOCKET_PATH_MAX } from "../shim/socket.ts";
 import type { BootstrapFormat } from "./faults.ts";
 
-/** Longest unix socket path the kernel accepts (sun_path is 108 bytes with the NUL; Go allows 106 + NUL). */
-export const SOCKET_PATH_MAX = 106;
+/** Longest socket path (106 bytes, containerd's limit), shared with the manager's socket rules. */
+export { SOCKET_PATH_MAX };
+
 /** The fewest hex digits of the hash a shortened socket name keeps. */
 const MIN_HASH_CHARS = 16;
 /** Annotations that group several containers into one shim, as runc-v2 reads them. */
-export const GROUP_ANNOTATIONS: readonly string[] = ["io.containerd.runc.v2.group", "io.kubernetes.cri.sandbox-id"];
+export const GROUP_ANNOTATIONS: readonly string[] = [
+  "io.containerd.runc.v2.group",
+  "io.kubernetes.cri.sandbox-id",
+];
 
 /**
  * The grouping id the socket name is derived from: the runc-v2 group
@@ -111,6 +116,9 @@ export function formatStartOutput(format: BootstrapFormat, address: string, vers
     case "json-v3":
       return enc.encode(JSON.stringify({ version: 3, address, protocol: "ttrpc" }));
     case "protobuf":
-      return toBinary(BootstrapResultSchema, create(BootstrapResultSchema, { version: 3, address, protocol: "ttrpc" }));
+      return toBinary(
+        BootstrapResultSchema,
+        create(BootstrapResultSchema, { version: 3, address, protocol: "ttrpc" }),
+      );
   }
 }

@@ -11,12 +11,25 @@ import {
   socketPath,
   v1ListenAddress,
 } from "./address.ts";
+import { shimSocketAddress } from "../shim/socket.ts";
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 
 describe("socketPath()", () => {
   it("socketPath() hashes join(address, ns, id) like runc-v2", () => {
-    assert.equal(socketPath("/run/x", "/run/containerd/containerd.sock", "fsns", "c1"), `/run/x/${sha("/run/containerd/containerd.sock/fsns/c1")}`);
+    assert.equal(
+      socketPath("/run/x", "/run/containerd/containerd.sock", "fsns", "c1"),
+      `/run/x/${sha("/run/containerd/containerd.sock/fsns/c1")}`,
+    );
+  });
+  it("socketPath() agrees with the manager's shimSocketAddress()", () => {
+    const want = shimSocketAddress({
+      socketDir: "/run/x",
+      grpcAddress: "/a.sock",
+      namespace: "ns",
+      id: "g1",
+    });
+    assert.equal("unix://" + socketPath("/run/x", "/a.sock", "ns", "g1"), want);
   });
   it("socketPath() cleans the joined path like Go's filepath.Join", () => {
     assert.equal(socketPath("/d", "", "ns", "id"), `/d/${sha("ns/id")}`);
@@ -35,7 +48,10 @@ describe("socketPath()", () => {
 
 describe("address helpers", () => {
   it("groupIdOf() prefers the runc group, then the sandbox id, then the id", () => {
-    assert.equal(groupIdOf({ "io.containerd.runc.v2.group": "g", "io.kubernetes.cri.sandbox-id": "s" }, "c"), "g");
+    assert.equal(
+      groupIdOf({ "io.containerd.runc.v2.group": "g", "io.kubernetes.cri.sandbox-id": "s" }, "c"),
+      "g",
+    );
     assert.equal(groupIdOf({ "io.kubernetes.cri.sandbox-id": "s" }, "c"), "s");
     assert.equal(groupIdOf(undefined, "c"), "c");
   });
@@ -56,8 +72,16 @@ describe("formatStartOutput()", () => {
   const dec = (b: Uint8Array) => new TextDecoder().decode(b);
   it("formatStartOutput() prints each format without a newline", () => {
     assert.equal(dec(formatStartOutput("plain", addr)), addr);
-    assert.deepEqual(JSON.parse(dec(formatStartOutput("json-v2", addr))), { version: 2, address: addr, protocol: "ttrpc" });
-    assert.deepEqual(JSON.parse(dec(formatStartOutput("json-v3", addr))), { version: 3, address: addr, protocol: "ttrpc" });
+    assert.deepEqual(JSON.parse(dec(formatStartOutput("json-v2", addr))), {
+      version: 2,
+      address: addr,
+      protocol: "ttrpc",
+    });
+    assert.deepEqual(JSON.parse(dec(formatStartOutput("json-v3", addr))), {
+      version: 3,
+      address: addr,
+      protocol: "ttrpc",
+    });
     const pb = fromBinary(BootstrapResultSchema, formatStartOutput("protobuf", addr));
     assert.deepEqual([pb.version, pb.address, pb.protocol], [3, addr, "ttrpc"]);
   });

@@ -102,7 +102,9 @@ async function listen(flags: ShimFlags): Promise<{ srv: net.Server; held: net.So
   await new Promise<void>((resolve, reject) => {
     srv.once("error", reject);
     if (flags.socket) {
-      const addr = flags.flavour === "v1" ? v1ListenAddress(flags.socket) : flags.socket.replace(/^unix:\/\//, "");
+      const addr = flags.flavour === "v1"
+        ? v1ListenAddress(flags.socket)
+        : flags.socket.replace(/^unix:\/\//, "");
       if (!addr.startsWith("\0")) path = addr;
       srv.listen(addr, () => resolve());
     } else {
@@ -113,7 +115,9 @@ async function listen(flags: ShimFlags): Promise<{ srv: net.Server; held: net.So
 }
 
 function hasFault(scenario: Scenario, name: string): boolean {
-  return Object.values(scenario.faults).some((chain) => chain.some((s) => s.actions.some((a) => a.name === name)));
+  return Object.values(scenario.faults).some((chain) =>
+    chain.some((s) => s.actions.some((a) => a.name === name))
+  );
 }
 
 /**
@@ -125,7 +129,15 @@ function legacyPublisher(flags: ShimFlags, log: Logger): EventSink {
   return (topic: string, event: Any) => {
     chain = chain.then(() =>
       new Promise<void>((resolve) => {
-        const args = ["--address", flags.address, "publish", "--topic", topic, "--namespace", flags.namespace];
+        const args = [
+          "--address",
+          flags.address,
+          "publish",
+          "--topic",
+          topic,
+          "--namespace",
+          flags.namespace,
+        ];
         const child = spawn(flags.containerdBinary, args, { stdio: ["pipe", "ignore", "ignore"] });
         child.on("error", (err) => {
           log.error("publish event failed", { topic, error: err });
@@ -157,15 +169,24 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   if (flags.flavour === "v2") {
     // `delete` finds the daemon and its socket through this, even if Create never
     // ran or the log fifo below blocks forever.
-    await updateFakeState(process.cwd(), { daemonPid: process.pid, socket: socketPath, keepSocket }).catch(() => undefined);
+    await updateFakeState(process.cwd(), { daemonPid: process.pid, socket: socketPath, keepSocket }).catch(
+      () => undefined,
+    );
   }
 
   // The v1 shim has no log fifo: it logs to the stderr containerd gave it.
-  const sink = flags.flavour === "v1" ? new LogSink(undefined, 2) : new LogSink(await openLogFifo(scenario.requireLogFifo));
+  const sink = flags.flavour === "v1"
+    ? new LogSink(undefined, 2)
+    : new LogSink(await openLogFifo(scenario.requireLogFifo));
   const log = createLogger({
     level: flags.debug ? "debug" : "info",
     write: (line) => void sink.write(line + "\n"),
-    fields: { runtime: opts.runtime, namespace: flags.namespace, id: flags.id || undefined, pid: process.pid },
+    fields: {
+      runtime: opts.runtime,
+      namespace: flags.namespace,
+      id: flags.id || undefined,
+      pid: process.pid,
+    },
   });
   log.info("starting fake shim daemon", { socket: socketPath ?? "fd 3", flavour: flags.flavour });
 
@@ -190,7 +211,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     log.info("exiting", { reason: why });
     await svc.close();
     await server.shutdown({ timeoutMs: 100 }).catch(() => undefined);
-    srv.close();
+    // Closing a listener bound by path unlinks the path, which stale-socket must not do.
+    if (!keepSocket) srv.close();
     await removeSocket();
     if (publisher) {
       await publisher.drain(scenario.exitDrainMs);
@@ -220,9 +242,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     child.unref();
   }
 
-  const emit: EventSink = flags.flavour === "v1"
-    ? legacyPublisher(flags, log)
-    : env.TTRPC_ADDRESS
+  const emit: EventSink = flags.flavour === "v1" ? legacyPublisher(flags, log) : env.TTRPC_ADDRESS
     ? (() => {
       publisher = new EventPublisher({ address: env.TTRPC_ADDRESS, namespace: flags.namespace, log });
       return (topic: string, event: Any) => {
@@ -270,7 +290,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     } else if (msg.id === msg.containerId) {
       const bundle = bundles.get(String(msg.containerId));
       const at = msg.exitedAt as { seconds: bigint; nanos: number } | undefined;
-      const iso = at ? new Date(Number(at.seconds) * 1000 + Math.floor(at.nanos / 1e6)).toISOString() : undefined;
+      const iso = at
+        ? new Date(Number(at.seconds) * 1000 + Math.floor(at.nanos / 1e6)).toISOString()
+        : undefined;
       if (bundle) saveState(bundle, { exitStatus: Number(msg.exitStatus ?? 0), exitedAt: iso });
     }
   };
@@ -278,7 +300,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const server = new Server(hasFault(scenario, "oversize") ? { maxMessageLength: OVERSIZE_LIMIT } : {});
   const hooks = { plan, counter: new CallCounter(), crash, log };
   if (flags.flavour === "v1") {
-    server.register(ShimV1, withFaults(ShimV1, shimV1Handlers(svc, flags.namespace, process.pid), hooks) as never);
+    server.register(
+      ShimV1,
+      withFaults(ShimV1, shimV1Handlers(svc, flags.namespace, process.pid), hooks) as never,
+    );
   } else {
     if (scenario.taskApi !== "v3") server.register(TaskV2, withFaults(TaskV2, svc, hooks) as never);
     if (scenario.taskApi !== "v2") server.register(TaskV3, withFaults(TaskV3, svc, hooks) as never);

@@ -68,21 +68,36 @@ const FOREVER = Number.POSITIVE_INFINITY;
  * accept it. `--help` and docs/fake-shim.md are generated from this table.
  */
 export const FAULTS: readonly FaultDef[] = [
-  { name: "off", targets: ["start", "delete", "daemon", "events", "rpc"], doc: "no fault (a placeholder in chains: `2*off->crash`)", params: [] },
+  {
+    name: "off",
+    targets: ["start", "delete", "daemon", "events", "rpc"],
+    doc: "no fault (a placeholder in chains: `2*off->crash`)",
+    params: [],
+  },
   {
     name: "fail",
     targets: ["start", "delete"],
     doc: "exit non-zero and print a message on stderr, as a broken shim binary does",
     params: [
       { name: "exit_code", type: "int", default: 1, doc: "process exit code" },
-      { name: "message", type: "string", default: "injected failure", doc: "stderr text (prefixed with the runtime name)" },
+      {
+        name: "message",
+        type: "string",
+        default: "injected failure",
+        doc: "stderr text (prefixed with the runtime name)",
+      },
     ],
   },
   {
     name: "garbage",
     targets: ["start"],
     doc: "print text that is no address, JSON or protobuf on stdout and exit 0 (no daemon)",
-    params: [{ name: "text", type: "string", default: "\u0000\u00ff\u00fenot-an-address", doc: "what to print" }],
+    params: [{
+      name: "text",
+      type: "string",
+      default: "\u0000\u00ff\u00fenot-an-address",
+      doc: "what to print",
+    }],
   },
   {
     name: "version",
@@ -99,8 +114,14 @@ export const FAULTS: readonly FaultDef[] = [
   {
     name: "hang",
     targets: ["start", "delete", "rpc"],
-    doc: "block: the subcommand never exits / the RPC never answers (until the duration passes or it is killed)",
-    params: [{ name: "duration", type: "duration", default: FOREVER, doc: "how long (`forever` by default)" }],
+    doc:
+      "block: the subcommand never exits / the RPC never answers (until the duration passes or it is killed)",
+    params: [{
+      name: "duration",
+      type: "duration",
+      default: FOREVER,
+      doc: "how long (`forever` by default)",
+    }],
   },
   {
     name: "latency",
@@ -127,7 +148,12 @@ export const FAULTS: readonly FaultDef[] = [
     name: "leak-process",
     targets: ["daemon"],
     doc: "spawn a child in its own process group that outlives the daemon; its pid is listed by Pids",
-    params: [{ name: "lifetime", type: "duration", default: 600_000, doc: "how long the leaked child lives" }],
+    params: [{
+      name: "lifetime",
+      type: "duration",
+      default: 600_000,
+      doc: "how long the leaked child lives",
+    }],
   },
   {
     name: "log-flood",
@@ -153,7 +179,12 @@ export const FAULTS: readonly FaultDef[] = [
     doc: "the daemon dies mid-call (like a Go panic): no reply, connection EOF, socket left behind",
     params: [{ name: "exit_code", type: "int", default: 2, doc: "the daemon's exit code" }],
   },
-  { name: "close", targets: ["rpc"], doc: "close the connection mid-call, without a reply; the daemon lives on", params: [] },
+  {
+    name: "close",
+    targets: ["rpc"],
+    doc: "close the connection mid-call, without a reply; the daemon lives on",
+    params: [],
+  },
   {
     name: "oversize",
     targets: ["rpc"],
@@ -169,18 +200,49 @@ const TERMINAL_RPC = new Set(["error", "hang", "crash", "close", "oversize"]);
 
 /** Every RPC method name the fake serves (task v2/v3 and the legacy v1 Shim service). */
 export const RPC_METHODS: readonly string[] = [
-  "State", "Create", "Start", "Delete", "Pids", "Pause", "Resume", "Checkpoint", "Kill", "Exec",
-  "ResizePty", "CloseIO", "Update", "Wait", "Stats", "Connect", "Shutdown",
-  "DeleteProcess", "ListPids", "ShimInfo",
+  "State",
+  "Create",
+  "Start",
+  "Delete",
+  "Pids",
+  "Pause",
+  "Resume",
+  "Checkpoint",
+  "Kill",
+  "Exec",
+  "ResizePty",
+  "CloseIO",
+  "Update",
+  "Wait",
+  "Stats",
+  "Connect",
+  "Shutdown",
+  "DeleteProcess",
+  "ListPids",
+  "ShimInfo",
 ];
 const RPC_METHOD_SET = new Set(RPC_METHODS);
 const PHASES = new Set(["start", "delete", "daemon", "events"]);
 
 /** TTRPC/gRPC status code names accepted by `error(code, …)`. */
 export const STATUS_CODES: Readonly<Record<string, number>> = {
-  OK: 0, Canceled: 1, Unknown: 2, InvalidArgument: 3, DeadlineExceeded: 4, NotFound: 5, AlreadyExists: 6,
-  PermissionDenied: 7, ResourceExhausted: 8, FailedPrecondition: 9, Aborted: 10, OutOfRange: 11,
-  Unimplemented: 12, Internal: 13, Unavailable: 14, DataLoss: 15, Unauthenticated: 16,
+  OK: 0,
+  Canceled: 1,
+  Unknown: 2,
+  InvalidArgument: 3,
+  DeadlineExceeded: 4,
+  NotFound: 5,
+  AlreadyExists: 6,
+  PermissionDenied: 7,
+  ResourceExhausted: 8,
+  FailedPrecondition: 9,
+  Aborted: 10,
+  OutOfRange: 11,
+  Unimplemented: 12,
+  Internal: 13,
+  Unavailable: 14,
+  DataLoss: 15,
+  Unauthenticated: 16,
 };
 
 /** A parsed, validated fault action. */
@@ -372,7 +434,11 @@ function parseAction(text: string, target: FaultTarget): FaultAction {
   const def = FAULT_BY_NAME.get(m[1]);
   if (!def) throw bad(`unknown fault "${m[1]}": want one of ${namesFor(target).join(", ")}`);
   if (!def.targets.includes(target)) {
-    throw bad(`fault "${def.name}" does not apply to ${targetLabel(target)}: want one of ${namesFor(target).join(", ")}`);
+    throw bad(
+      `fault "${def.name}" does not apply to ${targetLabel(target)}: want one of ${
+        namesFor(target).join(", ")
+      }`,
+    );
   }
   const args = m[2] === undefined || m[2].trim() === "" ? [] : splitTop(m[2], ",").map(unquote);
   if (args.length > def.params.length) {
@@ -403,7 +469,11 @@ function namesFor(target: FaultTarget): string[] {
 export function targetOfKey(key: string): FaultTarget {
   if (PHASES.has(key)) return key as FaultTarget;
   if (key === "*" || RPC_METHOD_SET.has(key)) return "rpc";
-  throw bad(`unknown fault target "${key}": want start, delete, daemon, events, * or an RPC method (${RPC_METHODS.join(", ")})`);
+  throw bad(
+    `unknown fault target "${key}": want start, delete, daemon, events, * or an RPC method (${
+      RPC_METHODS.join(", ")
+    })`,
+  );
 }
 
 /**
@@ -464,7 +534,12 @@ export function faultAt(chain: FaultChain | undefined, index: number): FaultActi
  * @param globalIndex 0-based count of earlier calls to any method
  * @returns the actions to apply (empty: behave normally)
  */
-export function faultFor(plan: FaultPlan, method: string, methodIndex: number, globalIndex: number): FaultAction[] {
+export function faultFor(
+  plan: FaultPlan,
+  method: string,
+  methodIndex: number,
+  globalIndex: number,
+): FaultAction[] {
   const own = faultAt(plan[method], methodIndex);
   return own.length > 0 ? own : faultAt(plan["*"], globalIndex);
 }
@@ -484,9 +559,28 @@ export function phaseFault(plan: FaultPlan, phase: string, name: string): FaultA
 
 /** Known signal names → numbers (Linux x86-64/arm64). */
 export const SIGNALS: Readonly<Record<string, number>> = {
-  SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGILL: 4, SIGTRAP: 5, SIGABRT: 6, SIGBUS: 7, SIGFPE: 8, SIGKILL: 9,
-  SIGUSR1: 10, SIGSEGV: 11, SIGUSR2: 12, SIGPIPE: 13, SIGALRM: 14, SIGTERM: 15, SIGCHLD: 17, SIGCONT: 18,
-  SIGSTOP: 19, SIGTSTP: 20, SIGTTIN: 21, SIGTTOU: 22, SIGWINCH: 28,
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGILL: 4,
+  SIGTRAP: 5,
+  SIGABRT: 6,
+  SIGBUS: 7,
+  SIGFPE: 8,
+  SIGKILL: 9,
+  SIGUSR1: 10,
+  SIGSEGV: 11,
+  SIGUSR2: 12,
+  SIGPIPE: 13,
+  SIGALRM: 14,
+  SIGTERM: 15,
+  SIGCHLD: 17,
+  SIGCONT: 18,
+  SIGSTOP: 19,
+  SIGTSTP: 20,
+  SIGTTIN: 21,
+  SIGTTOU: 22,
+  SIGWINCH: 28,
 };
 
 /**
@@ -569,7 +663,9 @@ function parseProcess(prefix: string, v: unknown): ProcessSpec {
   if (v.stderr !== undefined) spec.stderr = wantString(`${prefix}stderr`, v.stderr);
   if (v.oom !== undefined) spec.oom = wantBool(`${prefix}oom`, v.oom);
   if (v.traps !== undefined) {
-    if (!Array.isArray(v.traps)) throw bad(`key "${prefix}traps": want an array of signals, got ${describe(v.traps)}`);
+    if (!Array.isArray(v.traps)) {
+      throw bad(`key "${prefix}traps": want an array of signals, got ${describe(v.traps)}`);
+    }
     spec.traps = v.traps.map((s, i) => {
       try {
         return parseSignal(typeof s === "bigint" ? Number(s) : (s as string | number));
@@ -581,7 +677,17 @@ function parseProcess(prefix: string, v: unknown): ProcessSpec {
   return spec;
 }
 
-const TOP_KEYS = ["bootstrap", "task_api", "socket_dir", "log_fifo", "exit_drain", "init", "exec", "execs", "faults"] as const;
+const TOP_KEYS = [
+  "bootstrap",
+  "task_api",
+  "socket_dir",
+  "log_fifo",
+  "exit_drain",
+  "init",
+  "exec",
+  "execs",
+  "faults",
+] as const;
 
 /** Deep-merges `over` onto `base` (tables merge, everything else replaces). */
 function mergeTables(base: Table, over: Table): Table {
@@ -629,26 +735,37 @@ export function validateScenario(table: Table): Scenario {
     faults: {},
   };
   if (table.bootstrap !== undefined) {
-    sc.bootstrap = wantEnum("bootstrap", table.bootstrap, ["plain", "json-v2", "json-v3", "protobuf"] as const);
+    sc.bootstrap = wantEnum(
+      "bootstrap",
+      table.bootstrap,
+      ["plain", "json-v2", "json-v3", "protobuf"] as const,
+    );
   }
-  if (table.task_api !== undefined) sc.taskApi = wantEnum("task_api", table.task_api, ["v2", "v3", "both"] as const);
+  if (table.task_api !== undefined) {
+    sc.taskApi = wantEnum("task_api", table.task_api, ["v2", "v3", "both"] as const);
+  }
   if (table.socket_dir !== undefined) {
     const d = wantString("socket_dir", table.socket_dir);
     if (!d.startsWith("/")) throw bad(`key "socket_dir": want an absolute path, got "${d}"`);
     sc.socketDir = d;
   }
   if (table.log_fifo !== undefined) {
-    sc.requireLogFifo = wantEnum("log_fifo", table.log_fifo, ["required", "optional"] as const) === "required";
+    sc.requireLogFifo =
+      wantEnum("log_fifo", table.log_fifo, ["required", "optional"] as const) === "required";
   }
   if (table.exit_drain !== undefined) sc.exitDrainMs = wantDuration("exit_drain", table.exit_drain);
   if (table.init !== undefined) sc.init = parseProcess("init.", table.init);
   if (table.exec !== undefined) sc.exec = parseProcess("exec.", table.exec);
   if (table.execs !== undefined) {
-    if (!isTable(table.execs)) throw bad(`key "execs": want a table of exec ids, got ${describe(table.execs)}`);
+    if (!isTable(table.execs)) {
+      throw bad(`key "execs": want a table of exec ids, got ${describe(table.execs)}`);
+    }
     for (const [id, v] of Object.entries(table.execs)) sc.execs[id] = parseProcess(`execs.${id}.`, v);
   }
   if (table.faults !== undefined) {
-    if (!isTable(table.faults)) throw bad(`key "faults": want a table of fault specs, got ${describe(table.faults)}`);
+    if (!isTable(table.faults)) {
+      throw bad(`key "faults": want a table of fault specs, got ${describe(table.faults)}`);
+    }
     for (const [k, v] of Object.entries(table.faults)) {
       const key = `faults.${k.includes("*") ? `"${k}"` : k}`;
       try {
@@ -671,7 +788,10 @@ export function validateScenario(table: Table): Scenario {
  * @returns the validated scenario
  * @throws InvalidArgumentError naming the origin and the bad key
  */
-export function buildScenario(layers: readonly ScenarioLayer[], faultAnnotations: Record<string, string> = {}): Scenario {
+export function buildScenario(
+  layers: readonly ScenarioLayer[],
+  faultAnnotations: Record<string, string> = {},
+): Scenario {
   let merged: Table = {};
   for (const layer of layers) {
     const t = parseScenarioToml(layer);
@@ -687,7 +807,9 @@ export function buildScenario(layers: readonly ScenarioLayer[], faultAnnotations
     try {
       parseFaultSpec(v, targetOfKey(k));
     } catch (e) {
-      throw new InvalidArgumentError(`annotation "${FAULT_ANNOTATION_PREFIX}${k}": ${(e as Error).message}`, { cause: e });
+      throw new InvalidArgumentError(`annotation "${FAULT_ANNOTATION_PREFIX}${k}": ${(e as Error).message}`, {
+        cause: e,
+      });
     }
     faults[k] = v;
   }

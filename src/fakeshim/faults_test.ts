@@ -3,9 +3,9 @@ import assert from "node:assert/strict";
 import { InvalidArgumentError } from "../errors.ts";
 import {
   buildScenario,
-  FAULTS,
   faultAt,
   faultFor,
+  FAULTS,
   formatFaultCatalogue,
   isInlineToml,
   parseDuration,
@@ -28,8 +28,11 @@ describe("parseDuration()", () => {
     ["forever", Infinity],
     ["Infinity", Infinity],
   ];
-  for (const [text, want] of cases) it(`parseDuration() reads "${text}"`, () => assert.equal(parseDuration(text), want));
-  it("parseDuration() rejects garbage", () => assert.throws(() => parseDuration("soon"), /invalid duration "soon"/));
+  for (const [text, want] of cases) {
+    it(`parseDuration() reads "${text}"`, () => assert.equal(parseDuration(text), want));
+  }
+  it("parseDuration() rejects garbage", () =>
+    assert.throws(() => parseDuration("soon"), /invalid duration "soon"/));
 });
 
 describe("parseSize() and parseStatusCode()", () => {
@@ -60,7 +63,10 @@ describe("parseFaultSpec()", () => {
     assert.deepEqual(parseFaultSpec("error(NotFound,boom)", "rpc"), [
       { count: null, actions: [{ name: "error", params: { code: 5, message: "boom" } }] },
     ]);
-    assert.deepEqual(parseFaultSpec("error", "rpc")[0].actions[0].params, { code: 2, message: "injected fault" });
+    assert.deepEqual(parseFaultSpec("error", "rpc")[0].actions[0].params, {
+      code: 2,
+      message: "injected fault",
+    });
     assert.deepEqual(parseFaultSpec("hang", "rpc")[0].actions[0].params, { duration: Infinity });
     assert.deepEqual(parseFaultSpec("oversize(5MiB)", "rpc")[0].actions[0].params, { bytes: 5 << 20 });
   });
@@ -93,7 +99,9 @@ describe("parseFaultSpec()", () => {
 
 describe("faultAt() and faultFor()", () => {
   const chain = parseFaultSpec("2*off->1*crash->error(NotFound,x)", "rpc");
-  const table: Array<[number, string[]]> = [[0, []], [1, []], [2, ["crash"]], [3, ["error"]], [99, ["error"]]];
+  const table: Array<[number, string[]]> = [[0, []], [1, []], [2, ["crash"]], [3, ["error"]], [99, [
+    "error",
+  ]]];
   for (const [i, want] of table) {
     it(`faultAt() picks ${JSON.stringify(want)} for call ${i}`, () => {
       assert.deepEqual(faultAt(chain, i).map((a) => a.name), want);
@@ -159,7 +167,13 @@ start = "fail(3,no)"
     assert.equal(sc.socketDir, "/tmp/s");
     assert.equal(sc.requireLogFifo, false);
     assert.equal(sc.exitDrainMs, 100);
-    assert.deepEqual(sc.init, { exitCode: 3, durationMs: Infinity, stdout: "hello\n", traps: [15, 2], oom: false });
+    assert.deepEqual(sc.init, {
+      exitCode: 3,
+      durationMs: Infinity,
+      stdout: "hello\n",
+      traps: [15, 2],
+      oom: false,
+    });
     assert.equal(sc.exec.stderr, "oops");
     assert.equal(sc.execs.e1.oom, true);
     assert.deepEqual(Object.keys(sc.faults).sort(), ["*", "Create", "start"]);
@@ -167,7 +181,10 @@ start = "fail(3,no)"
   it("buildScenario() lets later layers and fault annotations win", () => {
     const sc = buildScenario(
       [
-        { origin: "env", text: `bootstrap = "plain"\n[init]\nexit_code = 1\n[faults]\nCreate = "crash"\nStart = "close"` },
+        {
+          origin: "env",
+          text: `bootstrap = "plain"\n[init]\nexit_code = 1\n[faults]\nCreate = "crash"\nStart = "close"`,
+        },
         { origin: "annotation", text: `[init]\nstdout = "x"` },
       ],
       { Create: "error(AlreadyExists,dup)" },
@@ -179,7 +196,11 @@ start = "fail(3,no)"
   });
   const rejects: Array<[string, string, RegExp]> = [
     ["unknown top key", `bootstrapp = "plain"`, /scenario t: unknown key "bootstrapp"/],
-    ["bad enum", `bootstrap = "xml"`, /key "bootstrap": want one of plain, json-v2, json-v3, protobuf, got "xml"/],
+    [
+      "bad enum",
+      `bootstrap = "xml"`,
+      /key "bootstrap": want one of plain, json-v2, json-v3, protobuf, got "xml"/,
+    ],
     ["unknown process key", `[init]\nexti_code = 1`, /unknown key "init.exti_code"/],
     ["exit code range", `[init]\nexit_code = 300`, /key "init.exit_code": want an integer 0-255/],
     ["bad duration", `[exec]\nduration = "soon"`, /key "exec.duration": invalid duration "soon"/],
@@ -199,7 +220,10 @@ start = "fail(3,no)"
     });
   }
   it("buildScenario() names the annotation of a bad fault", () => {
-    assert.throws(() => buildScenario([], { Create: "nope" }), /annotation "io.shimkit.fake.fault.Create": unknown fault "nope"/);
+    assert.throws(
+      () => buildScenario([], { Create: "nope" }),
+      /annotation "io.shimkit.fake.fault.Create": unknown fault "nope"/,
+    );
   });
 });
 

@@ -5,7 +5,18 @@ import { HelpRequested, parseShimFlags, stripFakeShimPrefix } from "./flags.ts";
 describe("parseShimFlags()", () => {
   it("parseShimFlags() reads the v2 start argv containerd sends", () => {
     const f = parseShimFlags(
-      ["-namespace", "ns", "-address", "/run/c.sock", "-publish-binary", "/bin/x", "-id", "c1", "-debug", "start"],
+      [
+        "-namespace",
+        "ns",
+        "-address",
+        "/run/c.sock",
+        "-publish-binary",
+        "/bin/x",
+        "-id",
+        "c1",
+        "-debug",
+        "start",
+      ],
       "v2",
     );
     assert.deepEqual(
@@ -15,13 +26,18 @@ describe("parseShimFlags()", () => {
   });
   it("parseShimFlags() accepts -name=value, --name and bool values", () => {
     const f = parseShimFlags(["--namespace=a", "-bundle=/b", "-debug=false", "delete", "extra"], "v2");
-    assert.deepEqual([f.namespace, f.bundle, f.debug, f.action, f.rest], ["a", "/b", false, "delete", ["extra"]]);
+    assert.deepEqual([f.namespace, f.bundle, f.debug, f.action, f.rest], ["a", "/b", false, "delete", [
+      "extra",
+    ]]);
   });
   it("parseShimFlags() gives no action for the daemon argv", () => {
     assert.equal(parseShimFlags(["-namespace", "n", "-id", "c", "-address", "a"], "v2").action, "");
   });
   it("parseShimFlags() reads v1 flags with their defaults", () => {
-    const f = parseShimFlags(["-namespace", "n", "-workdir", "/w", "-socket", "unix:///s", "-systemd-cgroup"], "v1");
+    const f = parseShimFlags(
+      ["-namespace", "n", "-workdir", "/w", "-socket", "unix:///s", "-systemd-cgroup"],
+      "v1",
+    );
     assert.deepEqual(
       [f.namespace, f.workdir, f.socket, f.systemdCgroup, f.runtimeRoot, f.containerdBinary],
       ["n", "/w", "unix:///s", true, "/run/containerd/runc", "containerd"],
@@ -45,12 +61,17 @@ describe("parseShimFlags()", () => {
 describe("stripFakeShimPrefix()", () => {
   const cases: Array<[string[], ReturnType<typeof stripFakeShimPrefix>]> = [
     [["-v"], { help: false, argv: ["-v"] }],
-    [["fake-shim", "--flavour", "v1", "-namespace", "n"], { help: false, flavour: "v1", argv: ["-namespace", "n"] }],
+    [["fake-shim", "--flavour", "v1", "-namespace", "n"], {
+      help: false,
+      flavour: "v1",
+      argv: ["-namespace", "n"],
+    }],
     [["--flavour=v2", "start"], { help: false, flavour: "v2", argv: ["start"] }],
     [["--help"], { help: true, argv: [] }],
   ];
   for (const [argv, want] of cases) {
-    it(`stripFakeShimPrefix() handles ${JSON.stringify(argv)}`, () => assert.deepEqual(stripFakeShimPrefix(argv), want));
+    it(`stripFakeShimPrefix() handles ${JSON.stringify(argv)}`, () =>
+      assert.deepEqual(stripFakeShimPrefix(argv), want));
   }
   it("stripFakeShimPrefix() rejects an unknown flavour", () => {
     assert.throws(() => stripFakeShimPrefix(["--flavour", "v3"]), /invalid flavour "v3"/);

@@ -80,7 +80,11 @@ type Handler = (req: unknown, ctx: ServerContext) => unknown;
  * @param hooks fault plan, counters, crash hook, logger
  * @returns an implementation to register with a ttrpc-ts Server
  */
-export function withFaults(service: DescService, target: object, hooks: InjectHooks): Record<string, Handler> {
+export function withFaults(
+  service: DescService,
+  target: object,
+  hooks: InjectHooks,
+): Record<string, Handler> {
   const impl: Record<string, Handler> = {};
   for (const m of service.methods) {
     const real = (target as Record<string, Handler | undefined>)[m.localName];

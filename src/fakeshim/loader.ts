@@ -11,9 +11,9 @@ import { fromErrno, InvalidArgumentError, withContext } from "../errors.ts";
 import {
   buildScenario,
   isInlineToml,
+  type Scenario,
   SCENARIO_ANNOTATION,
   SCENARIO_ENV,
-  type Scenario,
   scenarioAnnotations,
   type ScenarioLayer,
 } from "./faults.ts";

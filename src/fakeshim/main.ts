@@ -20,7 +20,14 @@ import { dateToTimestamp } from "../task/timestamp.ts";
 import { defaultSocketDir, formatStartOutput, groupIdOf, socketPath } from "./address.ts";
 import { FAKE_VERSION, runDaemon, SOCKET_PATH_ENV } from "./daemon.ts";
 import { formatFaultCatalogue, phaseFault, type Scenario, SOCKET_DIR_ENV } from "./faults.ts";
-import { type Flavour, flagNames, HelpRequested, parseShimFlags, type ShimFlags, stripFakeShimPrefix } from "./flags.ts";
+import {
+  flagNames,
+  type Flavour,
+  HelpRequested,
+  parseShimFlags,
+  type ShimFlags,
+  stripFakeShimPrefix,
+} from "./flags.ts";
 import { loadScenario, readBundleConfig } from "./loader.ts";
 import { selfCommand } from "../platform/process.ts";
 import { FAKE_STATE_FILE, readFakeState } from "./state_file.ts";
@@ -137,7 +144,9 @@ export async function main(argv: string[], argv0: string): Promise<number> {
   const env = process.env as Record<string, string | undefined>;
   try {
     if (flags.version) {
-      out(`${name}:\n  Version:  ${FAKE_VERSION}\n  Revision: fake\n  Go version: none (shimkit fake shim)\n\n`);
+      out(
+        `${name}:\n  Version:  ${FAKE_VERSION}\n  Revision: fake\n  Go version: none (shimkit fake shim)\n\n`,
+      );
       return 0;
     }
     if (flavour === "v2" && flags.info) {
@@ -168,7 +177,11 @@ export async function main(argv: string[], argv0: string): Promise<number> {
  * @returns protobuf bytes
  */
 export function runtimeInfo(): Uint8Array {
-  const features = { ociVersionMin: "1.0.0", ociVersionMax: "1.2.0", annotations: { "io.shimkit.fake": "true" } };
+  const features = {
+    ociVersionMin: "1.0.0",
+    ociVersionMax: "1.2.0",
+    annotations: { "io.shimkit.fake": "true" },
+  };
   return toBinary(
     RuntimeInfoSchema,
     create(RuntimeInfoSchema, {
@@ -184,13 +197,21 @@ async function bundleScenario(env: Record<string, string | undefined>, bundle: s
   return { cfg, scenario: await loadScenario(env, cfg.annotations, bundle) };
 }
 
-async function daemon(flags: ShimFlags, env: Record<string, string | undefined>, runtime: string): Promise<number> {
+async function daemon(
+  flags: ShimFlags,
+  env: Record<string, string | undefined>,
+  runtime: string,
+): Promise<number> {
   const { scenario } = await bundleScenario(env, process.cwd());
   return await runDaemon({ flags, scenario, env, runtime });
 }
 
 /** Applies the `latency`, `hang` and `fail` faults of a phase; returns an exit code to stop with, if any. */
-async function phaseFaults(scenario: Scenario, phase: "start" | "delete", runtime: string): Promise<number | undefined> {
+async function phaseFaults(
+  scenario: Scenario,
+  phase: "start" | "delete",
+  runtime: string,
+): Promise<number | undefined> {
   const latency = phaseFault(scenario.faults, phase, "latency");
   if (latency) await sleep(Number(latency.params.duration));
   const hang = phaseFault(scenario.faults, phase, "hang");
@@ -217,7 +238,11 @@ function probe(path: string): Promise<"live" | "dead"> {
   });
 }
 
-async function start(flags: ShimFlags, env: Record<string, string | undefined>, runtime: string): Promise<number> {
+async function start(
+  flags: ShimFlags,
+  env: Record<string, string | undefined>,
+  runtime: string,
+): Promise<number> {
   if (!flags.namespace) throw new Error("shim namespace cannot be empty");
   if (!flags.id) throw new Error("shim id cannot be empty");
   const { cfg, scenario } = await bundleScenario(env, process.cwd());
@@ -233,7 +258,11 @@ async function start(flags: ShimFlags, env: Record<string, string | undefined>, 
   const path = socketPath(dir, flags.address, flags.namespace, groupIdOf(cfg.annotations, flags.id));
   const address = `unix://${path}`;
   const version = phaseFault(scenario.faults, "start", "version");
-  const printed = formatStartOutput(scenario.bootstrap, address, version ? Number(version.params.version) : undefined);
+  const printed = formatStartOutput(
+    scenario.bootstrap,
+    address,
+    version ? Number(version.params.version) : undefined,
+  );
   if (phaseFault(scenario.faults, "start", "dead-address")) {
     out(printed);
     return 0;
@@ -260,7 +289,16 @@ async function start(flags: ShimFlags, env: Record<string, string | undefined>, 
   await chmod(tmp, 0o600);
   const fd = (srv as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
   const cmd = selfCommand();
-  const args = [...cmd.args, "fake-shim", "-namespace", flags.namespace, "-id", flags.id, "-address", flags.address];
+  const args = [
+    ...cmd.args,
+    "fake-shim",
+    "-namespace",
+    flags.namespace,
+    "-id",
+    flags.id,
+    "-address",
+    flags.address,
+  ];
   if (flags.publishBinary) args.push("-publish-binary", flags.publishBinary);
   if (flags.debug) args.push("-debug");
   const inherit = typeof fd === "number" && fd >= 0;
@@ -304,7 +342,11 @@ async function isOurDaemon(pid: number, id: string): Promise<boolean> {
   }
 }
 
-async function deleteAction(flags: ShimFlags, env: Record<string, string | undefined>, runtime: string): Promise<number> {
+async function deleteAction(
+  flags: ShimFlags,
+  env: Record<string, string | undefined>,
+  runtime: string,
+): Promise<number> {
   const bundle = flags.bundle || process.cwd();
   const { scenario } = await bundleScenario(env, bundle);
   const stop = await phaseFaults(scenario, "delete", runtime);

@@ -163,7 +163,9 @@ export class EventPublisher {
         return this.#client;
       } catch (err) {
         const code = (err as { code?: string }).code;
-        if ((code !== "ENOENT" && code !== "ECONNREFUSED") || Date.now() >= deadline || this.#closed) throw err;
+        if ((code !== "ENOENT" && code !== "ECONNREFUSED") || Date.now() >= deadline || this.#closed) {
+          throw err;
+        }
         await sleep(10);
       }
     }

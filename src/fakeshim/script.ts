@@ -15,7 +15,7 @@
  * @module
  */
 
-import { type ProcessSpec, parseDuration } from "./faults.ts";
+import { parseDuration, type ProcessSpec } from "./faults.ts";
 
 /** One step of a simulated process. */
 export type Step =

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { programFor, type Step, shellProgram, signalOutcome, specFor, tokenizeShell } from "./script.ts";
+import { programFor, shellProgram, signalOutcome, specFor, type Step, tokenizeShell } from "./script.ts";
 
 const out = (text: string): Step => ({ kind: "write", stream: "stdout", text });
 const err = (text: string): Step => ({ kind: "write", stream: "stderr", text });
@@ -21,7 +21,11 @@ describe("shellProgram()", () => {
     ["unknown command", ["nginx", "-g", "daemon off;"], [exit(0)]],
     ["sh -c exit", ["sh", "-c", "exit 3"], [exit(3)]],
     ["sh -c false", ["/bin/sh", "-c", "false"], [exit(1)]],
-    ["sh -c sequence", ["sh", "-c", "echo a; echo 'b c'; exit 7; echo never"], [out("a\n"), out("b c\n"), exit(7)]],
+    ["sh -c sequence", ["sh", "-c", "echo a; echo 'b c'; exit 7; echo never"], [
+      out("a\n"),
+      out("b c\n"),
+      exit(7),
+    ]],
     ["sh -c stderr", ["sh", "-c", "echo oops >&2"], [err("oops\n"), exit(0)]],
     ["sh -c &&", ["sh", "-c", "false && echo no"], [exit(1)]],
     ["sh -c ||", ["sh", "-c", "false || echo yes"], [out("yes\n"), exit(0)]],
@@ -53,7 +57,14 @@ describe("programFor()", () => {
     assert.ok(p.traps.has(15));
   });
   it("programFor() replaces the shell when the entry scripts anything", () => {
-    const p = programFor(["echo", "ignored"], { stdout: "o", stderr: "e", durationMs: 10, exitCode: 3, traps: [], oom: true });
+    const p = programFor(["echo", "ignored"], {
+      stdout: "o",
+      stderr: "e",
+      durationMs: 10,
+      exitCode: 3,
+      traps: [],
+      oom: true,
+    });
     assert.deepEqual(p.steps, [out("o"), err("e"), sleep(10), exit(3)]);
     assert.equal(p.oom, true);
   });
@@ -74,8 +85,12 @@ describe("programFor()", () => {
 
 describe("signalOutcome()", () => {
   const traps = new Set([15]);
-  const cases: Array<[number, number | null]> = [[9, 137], [15, null], [2, 130], [0, null], [17, null], [19, null]];
+  const cases: Array<[number, number | null]> = [[9, 137], [15, null], [2, 130], [0, null], [17, null], [
+    19,
+    null,
+  ]];
   for (const [sig, want] of cases) {
-    it(`signalOutcome() gives ${want} for signal ${sig}`, () => assert.equal(signalOutcome(sig, traps), want));
+    it(`signalOutcome() gives ${want} for signal ${sig}`, () =>
+      assert.equal(signalOutcome(sig, traps), want));
   }
 });

@@ -22,7 +22,11 @@ export const V1_TOPICS: ReadonlySet<string> = new Set(["/tasks/exit", "/tasks/oo
  * @param shimPid the shim's pid for ShimInfo
  * @returns the handlers
  */
-export function shimV1Handlers(svc: TaskService, namespace: string, shimPid: number): Record<string, (req: never) => unknown> {
+export function shimV1Handlers(
+  svc: TaskService,
+  namespace: string,
+  shimPid: number,
+): Record<string, (req: never) => unknown> {
   let containerId = "";
   const ctx = { metadata: { [NAMESPACE_HEADER]: [namespace || "default"] } };
   const cid = () => {
@@ -58,8 +62,9 @@ export function shimV1Handlers(svc: TaskService, namespace: string, shimPid: num
     checkpoint: () => svc.checkpoint({ id: cid() }),
     kill: (req: { id: string; signal: number; all: boolean }) =>
       svc.kill({ id: cid(), execId: execOf(req.id), signal: req.signal, all: req.all }),
-    exec: (req: { id: string; terminal: boolean; stdin: string; stdout: string; stderr: string; spec?: Any }) =>
-      svc.exec({ ...req, id: cid(), execId: req.id }),
+    exec: (
+      req: { id: string; terminal: boolean; stdin: string; stdout: string; stderr: string; spec?: Any },
+    ) => svc.exec({ ...req, id: cid(), execId: req.id }),
     resizePty: (req: { id: string }) => svc.resizePty({ id: cid(), execId: execOf(req.id) }),
     closeIO: (req: { id: string }) => svc.closeIO({ id: cid(), execId: execOf(req.id) }),
     shimInfo: () => ({ shimPid }),

@@ -27,7 +27,9 @@ export type StdioTarget =
  */
 export function parseStdioUri(uri: string): StdioTarget {
   if (uri === "" || uri.startsWith("binary://")) return { kind: "none" };
-  if (uri.startsWith("file://")) return { kind: "file", path: decodeURIComponent(uri.slice("file://".length)) };
+  if (uri.startsWith("file://")) {
+    return { kind: "file", path: decodeURIComponent(uri.slice("file://".length)) };
+  }
   if (uri.startsWith("fifo://")) return { kind: "fifo", path: uri.slice("fifo://".length) };
   return { kind: "fifo", path: uri };
 }
@@ -69,7 +71,9 @@ export async function openStdio(uri: string): Promise<StdioSink | undefined> {
   if (t.kind === "none") return undefined;
   if (t.kind === "file") {
     await mkdir(dirname(t.path), { recursive: true });
-    return new HandleSink(await open(t.path, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o644));
+    return new HandleSink(
+      await open(t.path, constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND, 0o644),
+    );
   }
   // O_RDWR on a FIFO never blocks waiting for a reader; a missing path becomes a plain file.
   return new HandleSink(await open(t.path, constants.O_RDWR | constants.O_CREAT | constants.O_APPEND, 0o644));

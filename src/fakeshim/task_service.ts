@@ -128,6 +128,7 @@ export class SimProcess {
   #wake: (() => void) | undefined;
   #stopRequested: number | null = null;
   #sinks: { stdout?: StdioSink; stderr?: StdioSink } = {};
+  #exiting = false;
 
   /**
    * @param containerId container id
@@ -220,13 +221,24 @@ export class SimProcess {
     this.wake();
   }
 
-  /** Marks the process stopped and closes its stdio. @param status exit status @param at exit time */
-  async markExited(status: number, at: Date): Promise<void> {
+  /** True once the process is on its way out (stdio closing); it ignores further signals. */
+  get exiting(): boolean {
+    return this.#exiting;
+  }
+
+  /** Closes stdio after pending writes; from then on the process counts as exiting. */
+  async closeIo(): Promise<void> {
+    this.#exiting = true;
+    await Promise.all([this.#sinks.stdout?.close(), this.#sinks.stderr?.close()]).catch(() => undefined);
+    this.#sinks = {};
+  }
+
+  /** Marks the process stopped and wakes its waiters (synchronously). @param status exit status @param at exit time */
+  markExited(status: number, at: Date): void {
+    this.#exiting = true;
     this.state = "stopped";
     this.exitStatus = status;
     this.exitedAt = at;
-    await Promise.all([this.#sinks.stdout?.close(), this.#sinks.stderr?.close()]).catch(() => undefined);
-    this.#sinks = {};
     this.#resolveExited();
   }
 }
@@ -253,7 +265,9 @@ function execArgs(spec: Any | undefined): string[] {
 
 function ts(d: Date | undefined): Timestamp {
   // Processes that have not exited report Go's zero time, as the real shims do.
-  return d ? dateToTimestamp(d) : { $typeName: "google.protobuf.Timestamp", seconds: GO_ZERO_TIME_SECONDS, nanos: 0 };
+  return d
+    ? dateToTimestamp(d)
+    : { $typeName: "google.protobuf.Timestamp", seconds: GO_ZERO_TIME_SECONDS, nanos: 0 };
 }
 
 type Init<D extends DescMessage> = MessageInitShape<D>;
@@ -317,9 +331,12 @@ export class TaskService {
   }
 
   async #exit(c: SimContainer, p: SimProcess, status: number): Promise<void> {
-    if (p.state === "stopped") return;
+    if (p.exiting) return;
+    // Output is flushed before the process counts as stopped, and the exit
+    // event is queued in the same step, so no /tasks/delete can precede it.
+    await p.closeIo();
     const at = this.#now();
-    await p.markExited(status, at);
+    p.markExited(status, at);
     this.#emit(TaskExitSchema, "/tasks/exit", {
       containerId: c.id,
       id: p.displayId,
@@ -347,7 +364,9 @@ export class TaskService {
 
   #requireNamespace(ctx: CallContext | undefined): void {
     const ns = ctx?.metadata?.[NAMESPACE_HEADER]?.[0];
-    if (!ns) throw new FailedPreconditionError("create namespace: namespace is required: failed precondition");
+    if (!ns) {
+      throw new FailedPreconditionError("create namespace: namespace is required: failed precondition");
+    }
   }
 
   /** Task API State. @param req request @returns state */
@@ -384,7 +403,10 @@ export class TaskService {
    * @throws FailedPreconditionError without a namespace; AlreadyExistsError for a known id
    */
   async create(
-    req: Pick<v2.CreateTaskRequest, "id" | "bundle" | "rootfs" | "terminal" | "stdin" | "stdout" | "stderr" | "checkpoint">,
+    req: Pick<
+      v2.CreateTaskRequest,
+      "id" | "bundle" | "rootfs" | "terminal" | "stdin" | "stdout" | "stderr" | "checkpoint"
+    >,
     ctx?: CallContext,
   ): Promise<Init<typeof v2.CreateTaskResponseSchema>> {
     this.#requireNamespace(ctx);
@@ -399,7 +421,14 @@ export class TaskService {
     const init = new SimProcess(req.id, "", program, io);
     await init.openIo(this.#opts.openStdio);
     init.pid = this.#nextPid++;
-    const c: SimContainer = { id: req.id, bundle: req.bundle, init, execs: new Map(), scenario: info.scenario, args: info.args };
+    const c: SimContainer = {
+      id: req.id,
+      bundle: req.bundle,
+      init,
+      execs: new Map(),
+      scenario: info.scenario,
+      args: info.args,
+    };
     this.#containers.set(req.id, c);
     this.#emit(TaskCreateSchema, "/tasks/create", {
       containerId: req.id,
@@ -417,16 +446,25 @@ export class TaskService {
     const c = this.#container(req.id);
     const p = this.#process(req.id, req.execId);
     if (p.state !== "created") {
-      throw new ShimkitError(`cannot start a ${p.state === "stopped" ? "stopped" : "running"} process`, "unknown");
+      throw new ShimkitError(
+        `cannot start a ${p.state === "stopped" ? "stopped" : "running"} process`,
+        "unknown",
+      );
     }
     if (p.execId !== "") {
-      if (c.init.state !== "running") throw new FailedPreconditionError("container is not running: failed precondition");
+      if (c.init.state !== "running") {
+        throw new FailedPreconditionError("container is not running: failed precondition");
+      }
       await p.openIo(this.#opts.openStdio);
       p.pid = this.#nextPid++;
     }
     this.#launch(c, p);
     if (p.execId === "") this.#emit(TaskStartSchema, "/tasks/start", { containerId: c.id, pid: p.pid });
-    else this.#emit(TaskExecStartedSchema, "/tasks/exec-started", { containerId: c.id, execId: p.execId, pid: p.pid });
+    else {this.#emit(TaskExecStartedSchema, "/tasks/exec-started", {
+        containerId: c.id,
+        execId: p.execId,
+        pid: p.pid,
+      });}
     return { pid: p.pid };
   }
 
@@ -439,7 +477,7 @@ export class TaskService {
     }
     if (p.state === "created") {
       if (p.execId === "") await this.#exit(c, p, 137);
-      else await p.markExited(0, this.#now());
+      else p.markExited(0, this.#now());
     }
     const reply = { pid: p.pid, exitStatus: p.exitStatus, exitedAt: ts(p.exitedAt) };
     if (p.execId !== "") {
@@ -463,7 +501,10 @@ export class TaskService {
     if (c.init.state !== "stopped") processes.push({ pid: c.init.pid });
     for (const e of c.execs.values()) {
       if (e.state === "running" || e.state === "paused") {
-        processes.push({ pid: e.pid, info: packAny(ProcessDetailsSchema, create(ProcessDetailsSchema, { execId: e.execId })) });
+        processes.push({
+          pid: e.pid,
+          info: packAny(ProcessDetailsSchema, create(ProcessDetailsSchema, { execId: e.execId })),
+        });
       }
     }
     for (const pid of this.#opts.extraPids?.() ?? []) processes.push({ pid });
@@ -473,7 +514,9 @@ export class TaskService {
   /** Task API Pause. @param req request @returns empty @throws FailedPrecondition unless running */
   pause(req: { id: string }): Record<string, never> {
     const c = this.#container(req.id);
-    if (c.init.state !== "running") throw new FailedPreconditionError(`container "${c.id}" is not running: failed precondition`);
+    if (c.init.state !== "running") {
+      throw new FailedPreconditionError(`container "${c.id}" is not running: failed precondition`);
+    }
     c.init.state = "paused";
     for (const e of c.execs.values()) if (e.state === "running") e.state = "paused";
     this.#emit(TaskPausedSchema, "/tasks/paused", { containerId: c.id });
@@ -483,7 +526,9 @@ export class TaskService {
   /** Task API Resume. @param req request @returns empty @throws FailedPrecondition unless paused */
   resume(req: { id: string }): Record<string, never> {
     const c = this.#container(req.id);
-    if (c.init.state !== "paused") throw new FailedPreconditionError(`container "${c.id}" is not paused: failed precondition`);
+    if (c.init.state !== "paused") {
+      throw new FailedPreconditionError(`container "${c.id}" is not paused: failed precondition`);
+    }
     for (const p of [c.init, ...c.execs.values()]) {
       if (p.state === "paused") {
         p.state = "running";
@@ -512,23 +557,37 @@ export class TaskService {
     const p = this.#process(req.id, req.execId);
     if (p.state === "stopped") throw new NotFoundError("process already finished: not found");
     if (req.all && p.execId === "") {
-      for (const e of c.execs.values()) if (e.state === "running" || e.state === "paused") this.#signal(c, e, req.signal);
+      for (const e of c.execs.values()) {
+        if (e.state === "running" || e.state === "paused") this.#signal(c, e, req.signal);
+      }
       this.#signal(c, p, req.signal);
       return {};
     }
-    if (p.execId !== "" && p.state === "created") throw new FailedPreconditionError("process not created: failed precondition");
+    if (p.execId !== "" && p.state === "created") {
+      throw new FailedPreconditionError("process not created: failed precondition");
+    }
     this.#signal(c, p, req.signal);
     return {};
   }
 
   /** Task API Exec: adds a created exec process and publishes /tasks/exec-added. @param req request @returns empty */
   exec(
-    req: { id: string; execId: string; terminal: boolean; stdin: string; stdout: string; stderr: string; spec?: Any },
+    req: {
+      id: string;
+      execId: string;
+      terminal: boolean;
+      stdin: string;
+      stdout: string;
+      stderr: string;
+      spec?: Any;
+    },
   ): Record<string, never> {
     const c = this.#container(req.id);
     if (c.execs.has(req.execId)) throw new AlreadyExistsError(`id ${req.execId}: already exists`);
     if (!req.execId) throw new InvalidArgumentError("exec id must not be empty: invalid argument");
-    if (c.init.state === "stopped") throw new FailedPreconditionError("container is stopped: failed precondition");
+    if (c.init.state === "stopped") {
+      throw new FailedPreconditionError("container is stopped: failed precondition");
+    }
     const program = programFor(execArgs(req.spec), specFor(c.scenario, req.execId));
     const io = { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal };
     c.execs.set(req.execId, new SimProcess(c.id, req.execId, program, io));
@@ -592,7 +651,9 @@ export class TaskService {
     const all: Promise<void>[] = [];
     for (const c of this.#containers.values()) {
       for (const p of [c.init, ...c.execs.values()]) {
-        if (p.state !== "stopped") all.push(p.markExited(137, this.#now()));
+        if (p.state === "stopped") continue;
+        all.push(p.closeIo());
+        p.markExited(137, this.#now());
         p.requestStop(137);
       }
     }

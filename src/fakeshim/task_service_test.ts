@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { create, fromBinary, toBinary } from "@bufbuild/protobuf";
-import { AnySchema, type Any } from "@bufbuild/protobuf/wkt";
+import { type Any, AnySchema } from "@bufbuild/protobuf/wkt";
 import { kindOf } from "../errors.ts";
 import { unpackAny } from "../api/registry.ts";
 import { Status } from "../gen/containerd/v1/types/task_pb.ts";
@@ -18,9 +18,19 @@ interface Harness {
   shutdowns: number;
 }
 
-function harness(args: Record<string, string[]>, scenarioText = "", extra: Partial<{ extraPids: () => number[] }> = {}): Harness {
+function harness(
+  args: Record<string, string[]>,
+  scenarioText = "",
+  extra: Partial<{ extraPids: () => number[] }> = {},
+): Harness {
   const scenario: Scenario = buildScenario(scenarioText ? [{ origin: "test", text: scenarioText }] : []);
-  const h: Harness = { svc: undefined as unknown as TaskService, events: [], output: new Map(), closed: new Set(), shutdowns: 0 };
+  const h: Harness = {
+    svc: undefined as unknown as TaskService,
+    events: [],
+    output: new Map(),
+    closed: new Set(),
+    shutdowns: 0,
+  };
   h.svc = new TaskService({
     scenario,
     loadBundle: (bundle) => Promise.resolve({ args: args[bundle] ?? [], scenario }),
@@ -83,7 +93,12 @@ describe("TaskService lifecycle", () => {
     const d = await h.svc.delete({ id: "c1", execId: "" });
     assert.equal(d.exitStatus, 3);
     assert.equal(d.pid, pid);
-    assert.deepEqual(h.events.map((e) => e.topic), ["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"]);
+    assert.deepEqual(h.events.map((e) => e.topic), [
+      "/tasks/create",
+      "/tasks/start",
+      "/tasks/exit",
+      "/tasks/delete",
+    ]);
     const exit = h.events[2].event;
     assert.equal(exit.containerId, "c1");
     assert.equal(exit.id, "c1");
@@ -152,7 +167,10 @@ describe("TaskService signals", () => {
     await h.svc.create(createReq("c1"), ctx);
     await h.svc.start({ id: "c1", execId: "" });
     await h.svc.wait({ id: "c1", execId: "" });
-    assert.throws(() => h.svc.kill({ id: "c1", execId: "", signal: 9, all: false }), /process already finished: not found/);
+    assert.throws(
+      () => h.svc.kill({ id: "c1", execId: "", signal: 9, all: false }),
+      /process already finished: not found/,
+    );
   });
 
   it("delete() refuses a running process", async () => {
@@ -169,9 +187,26 @@ describe("TaskService execs", () => {
     const h = harness({ "/b/c1": ["sleep", "infinity"] }, `[execs.e2]\nduration = "forever"`);
     await h.svc.create(createReq("c1"), ctx);
     await h.svc.start({ id: "c1", execId: "" });
-    await h.svc.exec({ id: "c1", execId: "e1", terminal: false, stdin: "", stdout: "/e1/out", stderr: "", spec: execSpec(["echo", "from", "exec"]) });
+    await h.svc.exec({
+      id: "c1",
+      execId: "e1",
+      terminal: false,
+      stdin: "",
+      stdout: "/e1/out",
+      stderr: "",
+      spec: execSpec(["echo", "from", "exec"]),
+    });
     assert.throws(
-      () => h.svc.exec({ id: "c1", execId: "e1", terminal: false, stdin: "", stdout: "", stderr: "", spec: execSpec([]) }),
+      () =>
+        h.svc.exec({
+          id: "c1",
+          execId: "e1",
+          terminal: false,
+          stdin: "",
+          stdout: "",
+          stderr: "",
+          spec: execSpec([]),
+        }),
       /id e1: already exists/,
     );
     const st = await h.svc.state({ id: "c1", execId: "e1" });
@@ -181,7 +216,15 @@ describe("TaskService execs", () => {
     assert.equal((await h.svc.wait({ id: "c1", execId: "e1" })).exitStatus, 0);
     assert.equal(h.output.get("/e1/out"), "from exec\n");
     await h.svc.delete({ id: "c1", execId: "e1" });
-    await h.svc.exec({ id: "c1", execId: "e2", terminal: false, stdin: "", stdout: "", stderr: "", spec: execSpec([]) });
+    await h.svc.exec({
+      id: "c1",
+      execId: "e2",
+      terminal: false,
+      stdin: "",
+      stdout: "",
+      stderr: "",
+      spec: execSpec([]),
+    });
     await h.svc.start({ id: "c1", execId: "e2" });
     const pids = await h.svc.pids({ id: "c1" });
     assert.equal(pids.processes?.length, 2);
@@ -189,8 +232,16 @@ describe("TaskService execs", () => {
     assert.equal((await h.svc.wait({ id: "c1", execId: "e2" })).exitStatus, 137);
     await h.svc.delete({ id: "c1", execId: "" });
     assert.deepEqual(h.events.map((e) => e.topic), [
-      "/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started", "/tasks/exit",
-      "/tasks/exec-added", "/tasks/exec-started", "/tasks/exit", "/tasks/exit", "/tasks/delete",
+      "/tasks/create",
+      "/tasks/start",
+      "/tasks/exec-added",
+      "/tasks/exec-started",
+      "/tasks/exit",
+      "/tasks/exec-added",
+      "/tasks/exec-started",
+      "/tasks/exit",
+      "/tasks/exit",
+      "/tasks/delete",
     ]);
     assert.equal(h.events[4].event.id, "e1");
   });
@@ -199,7 +250,15 @@ describe("TaskService execs", () => {
     const h = harness({ "/b/c1": ["sleep", "infinity"] }, `[exec]\nduration = "forever"`);
     await h.svc.create(createReq("c1"), ctx);
     await h.svc.start({ id: "c1", execId: "" });
-    await h.svc.exec({ id: "c1", execId: "e1", terminal: false, stdin: "", stdout: "", stderr: "", spec: execSpec([]) });
+    await h.svc.exec({
+      id: "c1",
+      execId: "e1",
+      terminal: false,
+      stdin: "",
+      stdout: "",
+      stderr: "",
+      spec: execSpec([]),
+    });
     await h.svc.start({ id: "c1", execId: "e1" });
     await h.svc.kill({ id: "c1", execId: "", signal: 15, all: true });
     assert.equal((await h.svc.wait({ id: "c1", execId: "e1" })).exitStatus, 143);
@@ -218,7 +277,11 @@ describe("TaskService pause, events faults, shutdown", () => {
     assert.throws(() => h.svc.pause({ id: "c1" }), (e: unknown) => code(e) === "failed_precondition");
     await h.svc.resume({ id: "c1" });
     assert.equal((await h.svc.wait({ id: "c1", execId: "" })).exitStatus, 0);
-    assert.deepEqual(h.events.map((e) => e.topic).slice(2), ["/tasks/paused", "/tasks/resumed", "/tasks/exit"]);
+    assert.deepEqual(h.events.map((e) => e.topic).slice(2), [
+      "/tasks/paused",
+      "/tasks/resumed",
+      "/tasks/exit",
+    ]);
   });
 
   it("oom publishes /tasks/oom before the exit", async () => {
@@ -226,7 +289,12 @@ describe("TaskService pause, events faults, shutdown", () => {
     await h.svc.create(createReq("c1"), ctx);
     await h.svc.start({ id: "c1", execId: "" });
     await h.svc.wait({ id: "c1", execId: "" });
-    assert.deepEqual(h.events.map((e) => e.topic), ["/tasks/create", "/tasks/start", "/tasks/oom", "/tasks/exit"]);
+    assert.deepEqual(h.events.map((e) => e.topic), [
+      "/tasks/create",
+      "/tasks/start",
+      "/tasks/oom",
+      "/tasks/exit",
+    ]);
   });
 
   const eventCases: Array<[string, string[]]> = [

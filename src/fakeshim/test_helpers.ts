@@ -55,7 +55,10 @@ export interface FakeEnv {
    * @param opts cwd, extra env, timeout
    * @returns exit code and output
    */
-  run(args: string[], opts?: { cwd?: string; env?: Record<string, string>; timeoutMs?: number }): Promise<RunResult>;
+  run(
+    args: string[],
+    opts?: { cwd?: string; env?: Record<string, string>; timeoutMs?: number },
+  ): Promise<RunResult>;
   /**
    * Spawns the fake without waiting (for the v1 daemon).
    *
@@ -70,7 +73,9 @@ export interface FakeEnv {
 
 function baseEnv(extra: Record<string, string>): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("SHIMKIT_")) env[k] = v;
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !k.startsWith("SHIMKIT_")) env[k] = v;
+  }
   delete env.TTRPC_ADDRESS;
   return { ...env, NO_COLOR: "1", ...extra };
 }
@@ -107,13 +112,19 @@ export async function fakeEnv(): Promise<FakeEnv> {
     async bundle(id, args, annotations = {}) {
       const b = join(dir, "bundles", id);
       await mkdir(b, { recursive: true });
-      await writeFile(join(b, "config.json"), JSON.stringify({ ociVersion: "1.0.2", process: { args }, annotations }));
+      await writeFile(
+        join(b, "config.json"),
+        JSON.stringify({ ociVersion: "1.0.2", process: { args }, annotations }),
+      );
       const fifo = join(b, "log");
       const r = spawnSync("mkfifo", [fifo]);
       if (r.status !== 0) throw new Error(`mkfifo ${fifo}: ${r.stderr}`);
       // `cat` drains the fifo the way a manager copies it to its own log.
       const cat = spawn("cat", [fifo], { stdio: ["ignore", "pipe", "ignore"] });
-      cat.stdout!.on("data", (c: Uint8Array) => logs.set(id, (logs.get(id) ?? "") + new TextDecoder().decode(c)));
+      cat.stdout!.on(
+        "data",
+        (c: Uint8Array) => logs.set(id, (logs.get(id) ?? "") + new TextDecoder().decode(c)),
+      );
       readers.push(cat);
       return b;
     },

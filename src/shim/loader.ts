@@ -5,7 +5,29 @@
  * @module
  */
 
-import { isDeadlineExceeded, isNotFound } from "../errors.ts";
+import { isDeadlineExceeded, isNotFound, kindOf } from "../errors.ts";
+
+/** How reaching a shim went: connected, dead (socket missing or refused), slow, or another failure. */
+export type DialOutcome = "ok" | "refused" | "missing" | "timeout" | "error" | "skipped";
+
+/**
+ * Classifies a failure to connect to a shim. Only a missing socket (ENOENT) or a refused one
+ * (ECONNREFUSED) proves the shim is dead; a timeout means it is slow or stopped, not dead.
+ *
+ * @param err what dialling or the first `Connect` threw
+ * @returns `missing`, `refused`, `timeout` or `error`
+ */
+export function dialOutcomeOf(err: unknown): "refused" | "missing" | "timeout" | "error" {
+  let cur: unknown = err;
+  for (let depth = 0; cur != null && depth < 16; depth++) {
+    const code = (cur as { code?: unknown }).code;
+    if (code === "ENOENT") return "missing";
+    if (code === "ECONNREFUSED") return "refused";
+    if (code === "ETIMEDOUT") return "timeout";
+    cur = (cur as { cause?: unknown }).cause;
+  }
+  return kindOf(err) === "deadline_exceeded" ? "timeout" : "error";
+}
 
 /** What the loader learned about one reachable shim; the input of {@link shouldCleanupShim}. */
 export interface ShimLiveness {
@@ -44,4 +66,26 @@ export function shouldCleanupShim(s: ShimLiveness): boolean {
     return isNotFound(s.pidsError);
   }
   return s.pids !== undefined && s.pids.length === 0;
+}
+
+/**
+ * Maps items through an async function with at most `limit` calls in flight, keeping order.
+ * A rejection rejects the whole call (callers that must not stop catch inside `fn`).
+ *
+ * @param items the inputs
+ * @param limit most calls at once (at least 1)
+ * @param fn the async mapping
+ * @returns the results, in input order
+ */
+export async function mapConcurrent<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return out;
 }

@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { shouldCleanupShim, type ShimLiveness } from "./loader.ts";
+import { dialOutcomeOf, shouldCleanupShim, type ShimLiveness } from "./loader.ts";
 import { DeadlineExceededError, NotFoundError, ShimkitError, UnavailableError, withContext } from "../errors.ts";
 
 describe("shouldCleanupShim()", () => {
@@ -56,4 +56,18 @@ describe("shouldCleanupShim()", () => {
   for (const tc of cases) {
     it(tc.name, () => assert.equal(shouldCleanupShim(tc.in), tc.want));
   }
+});
+
+describe("dialOutcomeOf()", () => {
+  const errno = (code: string) => Object.assign(new Error(code), { code });
+  const cases: Array<{ name: string; err: unknown; want: string }> = [
+    { name: "ENOENT is a missing socket", err: errno("ENOENT"), want: "missing" },
+    { name: "ECONNREFUSED is a refused socket", err: errno("ECONNREFUSED"), want: "refused" },
+    { name: "a wrapped refusal", err: withContext(errno("ECONNREFUSED"), 'connect to shim "x"'), want: "refused" },
+    { name: "ETIMEDOUT is a timeout", err: errno("ETIMEDOUT"), want: "timeout" },
+    { name: "DeadlineExceeded is a timeout", err: new DeadlineExceededError("connect: timed out"), want: "timeout" },
+    { name: "TTRPC deadline status is a timeout", err: Object.assign(new Error("x"), { name: "TtrpcError", code: 4 }), want: "timeout" },
+    { name: "anything else is an error", err: new UnavailableError("connection closed"), want: "error" },
+  ];
+  for (const tc of cases) it(tc.name, () => assert.equal(dialOutcomeOf(tc.err), tc.want));
 });

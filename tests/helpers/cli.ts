@@ -69,7 +69,9 @@ const SIGNALS: Record<string, number> = { SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGK
 export function runCli(args: string[], options: RunCliOptions = {}): Promise<CliResult> {
   const [exe, ...pre] = cliCommand();
   const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith("SHIMKIT_")) env[k] = v;
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !k.startsWith("SHIMKIT_")) env[k] = v;
+  }
   Object.assign(env, { NO_COLOR: "1" }, options.env);
   return new Promise((resolvePromise, reject) => {
     const child = spawn(exe, [...pre, ...args], {

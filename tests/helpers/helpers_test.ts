@@ -79,7 +79,10 @@ describe("snapshotLeaks() and assertNoLeaks()", () => {
     await new Promise<void>((r) => server.listen(sock, r));
     await mkdir(join(s.state, "leak"));
     try {
-      await assert.rejects(assertNoLeaks(before, { timeoutMs: 100 }), /leaked processes: \d+ \S*sleep 30.*sockets: .*x\.sock.*dirs: .*leak/);
+      await assert.rejects(
+        assertNoLeaks(before, { timeoutMs: 100 }),
+        /leaked processes: \d+ \S*sleep 30.*sockets: .*x\.sock.*dirs: .*leak/,
+      );
     } finally {
       child.kill("SIGKILL");
       await new Promise((r) => child.on("close", r));
@@ -108,7 +111,9 @@ describe("require", () => {
 });
 
 describe("busyboxRootfs()", () => {
-  it("builds a rootfs with busybox and applet links, once", { skip: existsSync("/bin/busybox") ? false : "needs /bin/busybox" }, async () => {
+  it("builds a rootfs with busybox and applet links, once", {
+    skip: existsSync("/bin/busybox") ? false : "needs /bin/busybox",
+  }, async () => {
     assert.ok(await findBusybox());
     const a = await busyboxRootfs();
     const b = await busyboxRootfs();

@@ -110,7 +110,8 @@ export function ownedPids(procs: readonly ProcInfo[], root: number, dirs: readon
   const prefixes = dirs.map((d) => (d.endsWith("/") ? d : d + "/"));
   for (const p of procs) {
     if (p.pid === root) continue;
-    const inDir = (s: string | undefined) => s !== undefined && dirs.some((d, i) => s === d || s.includes(prefixes[i]));
+    const inDir = (s: string | undefined) =>
+      s !== undefined && dirs.some((d, i) => s === d || s.includes(prefixes[i]));
     if (inDir(p.cwd) || inDir(p.cmdline)) owned.add(p.pid);
   }
   return owned;
@@ -200,7 +201,10 @@ async function snapshotDirs(dirs: string[]): Promise<{ sockets: Set<string>; sub
  * @param options `timeoutMs` (default 3000)
  * @throws Error listing every leak
  */
-export async function assertNoLeaks(before: LeakSnapshot, options: { timeoutMs?: number } = {}): Promise<void> {
+export async function assertNoLeaks(
+  before: LeakSnapshot,
+  options: { timeoutMs?: number } = {},
+): Promise<void> {
   const deadline = Date.now() + (options.timeoutMs ?? 3000);
   for (;;) {
     const leaks = await findLeaks(before);

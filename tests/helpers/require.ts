@@ -26,7 +26,9 @@ export function needsRoot(): false | string {
  * @returns the absolute path, or undefined
  */
 export function findBinary(name: string, path: string = process.env.PATH ?? ""): string | undefined {
-  const candidates = name.startsWith("/") ? [name] : path.split(":").filter((d) => d).map((d) => join(d, name));
+  const candidates = name.startsWith("/")
+    ? [name]
+    : path.split(":").filter((d) => d).map((d) => join(d, name));
   for (const c of candidates) {
     try {
       accessSync(c, constants.X_OK);

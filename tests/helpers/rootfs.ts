@@ -18,9 +18,45 @@ export const BUSYBOX_PATHS: readonly string[] = ["/bin/busybox", "/usr/bin/busyb
 
 /** Applets linked into `/bin` of the rootfs. */
 export const APPLETS: readonly string[] = [
-  "sh", "echo", "sleep", "true", "false", "cat", "ls", "env", "id", "ps", "kill", "mkdir", "rm", "touch",
-  "head", "tail", "wc", "grep", "printf", "pwd", "hostname", "uname", "yes", "seq", "ln", "mount", "umount",
-  "test", "[", "stat", "date", "tee", "dd", "wget", "nc", "timeout", "trap", "whoami", "mkfifo",
+  "sh",
+  "echo",
+  "sleep",
+  "true",
+  "false",
+  "cat",
+  "ls",
+  "env",
+  "id",
+  "ps",
+  "kill",
+  "mkdir",
+  "rm",
+  "touch",
+  "head",
+  "tail",
+  "wc",
+  "grep",
+  "printf",
+  "pwd",
+  "hostname",
+  "uname",
+  "yes",
+  "seq",
+  "ln",
+  "mount",
+  "umount",
+  "test",
+  "[",
+  "stat",
+  "date",
+  "tee",
+  "dd",
+  "wget",
+  "nc",
+  "timeout",
+  "trap",
+  "whoami",
+  "mkfifo",
 ];
 
 /**
@@ -83,7 +119,10 @@ async function build(): Promise<string> {
     await copyFile(busybox, join(tmp, "bin", "busybox"));
     await chmod(join(tmp, "bin", "busybox"), 0o755);
     for (const a of APPLETS) await symlink("busybox", join(tmp, "bin", a));
-    await writeFile(join(tmp, "etc", "passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n");
+    await writeFile(
+      join(tmp, "etc", "passwd"),
+      "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+    );
     await writeFile(join(tmp, "etc", "group"), "root:x:0:\nnogroup:x:65534:\n");
     try {
       await rename(tmp, dest);

@@ -19,7 +19,7 @@ import {
 import { validateId } from "../../ids.ts";
 import type { CommandContext } from "../context.ts";
 import { UsageError } from "../exit_codes.ts";
-import { parseKeyValues, parseRuntimeOptions } from "./_task.ts";
+import { parseKeyValues, parseRuntimeOptions } from "./_args.ts";
 
 /** `run`/`create` command line, parsed. */
 export interface CreateArgs {

@@ -2,8 +2,8 @@
  * Shared plumbing for the container lifecycle commands (`run`, `create`,
  * `start`, `exec`, `kill`, `wait`, `delete`, `ps`, `state`, `pids`,
  * `events`): opening the TaskManager for this process, picking the runtime,
- * making the embedded fake shim reachable, parsing repeated `k=v` flags,
- * forwarding signals and the process's own byte streams.
+ * making the embedded fake shim reachable, forwarding signals and the
+ * process's own byte streams.
  *
  * Every CLI call is its own process: the manager finds shims from what is on
  * disk (`TaskManager.get`), so `run -d` in one shell and `kill` in another work.
@@ -18,8 +18,7 @@ import { selfCommand } from "../../fakeshim/self_exec.ts";
 import { TaskManager } from "../../task/manager.ts";
 import type { CommandContext } from "../context.ts";
 import { resolveDefaultRuntime } from "../default_runtime.ts";
-import { UsageError } from "../exit_codes.ts";
-import { parseSignal } from "../signals.ts";
+import { shellQuote } from "./_args.ts";
 import type { AttachStreams } from "../stdio.ts";
 
 /** The fake shim's binary name (`io.containerd.fake.v2` → `containerd-shim-fake-v2`). */
@@ -138,62 +137,6 @@ export async function exposeFakeShim(ctx: CommandContext): Promise<string> {
     if (!parts.includes(dir)) env.PATH = [...parts, dir].join(":");
   }
   return path;
-}
-
-/**
- * Quotes a word for `sh` (single quotes, embedded quotes escaped).
- *
- * @param word any text
- * @returns the quoted word
- */
-export function shellQuote(word: string): string {
-  return /^[A-Za-z0-9_./:=@+-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
-}
-
-/**
- * Parses repeated `KEY=VALUE` flags into an object (pure).
- *
- * @param flag the flag name, for messages (`--label`)
- * @param entries the values given
- * @returns key → value; a repeated key keeps the last value
- * @throws UsageError for an entry without `=` or with an empty key
- */
-export function parseKeyValues(flag: string, entries: readonly string[] | undefined): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const e of entries ?? []) {
-    const eq = e.indexOf("=");
-    if (eq <= 0) throw new UsageError(`invalid ${flag} "${e}": want KEY=VALUE`);
-    out[e.slice(0, eq)] = e.slice(eq + 1);
-  }
-  return out;
-}
-
-/**
- * Parses `--runtime-option k=v` values into runtime options (pure): `true` and
- * `false` become booleans, decimal integers numbers, everything else strings.
- *
- * @param entries the values given
- * @returns the options object, or undefined when none were given
- * @throws UsageError for a malformed entry
- */
-export function parseRuntimeOptions(entries: readonly string[] | undefined): Record<string, unknown> | undefined {
-  if (!entries || entries.length === 0) return undefined;
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(parseKeyValues("--runtime-option", entries))) {
-    out[k] = v === "true" ? true : v === "false" ? false : /^-?[0-9]+$/.test(v) ? Number(v) : v;
-  }
-  return out;
-}
-
-/**
- * Parses `--signal` for `kill` (pure).
- *
- * @param value the flag value, or undefined for the default SIGTERM
- * @returns the signal number
- * @throws InvalidArgumentError for an unknown signal
- */
-export function parseSignalFlag(value: string | undefined): number {
-  return value === undefined ? 15 : parseSignal(value);
 }
 
 /** Signals a foreground `run`/`exec`/`start -a` forwards to the container. */

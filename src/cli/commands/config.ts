@@ -9,7 +9,13 @@
 import { readFile } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import { stringify } from "smol-toml";
-import { defaultConfig, defaultConfigText, formatConfig, parseConfig, parseToml } from "../../config/config.ts";
+import {
+  defaultConfig,
+  defaultConfigText,
+  formatConfig,
+  parseConfig,
+  parseToml,
+} from "../../config/config.ts";
 import { DEFAULT_CONFIG_PATH } from "../../config/load.ts";
 import { migrateConfigTable } from "../../config/migrate.ts";
 import { fromErrno, InvalidArgumentError } from "../../errors.ts";
@@ -41,7 +47,9 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
     return EXIT_OK;
   }
   const [sub, file, ...extra] = positionals;
-  if (extra.length > 0 || (file !== undefined && sub !== "migrate")) throw new UsageError(`too many arguments\n${USAGE}`);
+  if (extra.length > 0 || (file !== undefined && sub !== "migrate")) {
+    throw new UsageError(`too many arguments\n${USAGE}`);
+  }
   switch (sub) {
     case "default":
       ctx.stdout(defaultConfigText());

@@ -12,7 +12,8 @@
 import { parseArgs } from "node:util";
 import type { CommandContext } from "../context.ts";
 import { EXIT_OK, UsageError } from "../exit_codes.ts";
-import { parseSignalFlag, withManager } from "./_task.ts";
+import { parseSignalFlag } from "./_args.ts";
+import { withManager } from "./_task.ts";
 
 const USAGE = "usage: shimkit kill [--signal SIG] [--all] [--exec EXEC_ID] ID\n" +
   "  SIG is a name (SIGKILL, KILL, kill) or a number (9); default SIGTERM\n";

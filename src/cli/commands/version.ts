@@ -42,6 +42,8 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
   parseArgs({ args, options: {}, allowPositionals: false, strict: true });
   const info = versionInfo();
   if (ctx.global.json) printJson(ctx, info);
-  else ctx.stdout(`shimkit:\n  Version:  ${info.version}\n  Runtime:  ${info.runtime}\n  Platform: ${info.platform}\n`);
+  else {ctx.stdout(
+      `shimkit:\n  Version:  ${info.version}\n  Runtime:  ${info.runtime}\n  Platform: ${info.platform}\n`,
+    );}
   return await Promise.resolve(EXIT_OK);
 }

@@ -12,7 +12,12 @@ import { Task } from "./gen/task_min_pb.ts";
 const path = process.argv[process.argv.length - 1];
 const server = new Server().register(Task, {
   connect: () => ({ shimPid: process.pid, taskPid: 4242 }),
-  state: (req) => ({ id: req.id, bundle: `/tmp/shimbench/bundles/bench/${req.id}`, pid: 4242, status: 2 }),
+  state: (req) => ({
+    id: req.id,
+    bundle: `/tmp/shimbench/bundles/bench/${req.id}`,
+    pid: 4242,
+    status: 2,
+  }),
 });
 await server.listen(path);
 console.log("ready");

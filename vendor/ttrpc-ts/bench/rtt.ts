@@ -28,7 +28,9 @@ const api = arg("--api", "typed");
 const namespace = arg("--namespace", "bench");
 if (!address) throw new Error("rtt: --address is required");
 
-const client = await Client.dial(address, { metadata: { "containerd-namespace-ttrpc": namespace } });
+const client = await Client.dial(address, {
+  metadata: { "containerd-namespace-ttrpc": namespace },
+});
 const task = createClient(Task, client);
 const id = `rtt-${process.pid}`;
 const idBytes = new TextEncoder().encode(id);

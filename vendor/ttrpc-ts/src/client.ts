@@ -59,7 +59,10 @@ export interface ClientDialOptions extends ClientOptions {
 }
 
 /** The streaming shapes, named as protobuf-es `methodKind` names them. */
-export type StreamKind = "client_streaming" | "server_streaming" | "bidi_streaming";
+export type StreamKind =
+  | "client_streaming"
+  | "server_streaming"
+  | "bidi_streaming";
 
 /** Options of {@link Client.stream}. */
 export interface StreamOptions extends CallOptions {
@@ -83,7 +86,12 @@ export const kUnary: unique symbol = Symbol("ttrpc-ts.unary");
 
 /** The error every pending call gets when the connection goes away. */
 function closedError(cause?: Error): TtrpcError {
-  return new TtrpcError(Code.Unavailable, "ttrpc: closed", [], cause ? { cause } : undefined);
+  return new TtrpcError(
+    Code.Unavailable,
+    "ttrpc: closed",
+    [],
+    cause ? { cause } : undefined,
+  );
 }
 
 function deadlineError(): TtrpcError {
@@ -91,12 +99,16 @@ function deadlineError(): TtrpcError {
 }
 
 function canceledError(reason: unknown): TtrpcError {
-  return new TtrpcError(Code.Canceled, "context canceled", [], { cause: reason });
+  return new TtrpcError(Code.Canceled, "context canceled", [], {
+    cause: reason,
+  });
 }
 
-function lowerKeys(md: MetadataInit | undefined): Record<string, string | readonly string[]> {
+function lowerKeys(
+  md: MetadataInit | undefined,
+): Record<string, string | readonly string[]> {
   const out: Record<string, string | readonly string[]> = Object.create(null);
-  if (md) for (const k of Object.keys(md)) out[k.toLowerCase()] = md[k];
+  if (md) { for (const k of Object.keys(md)) out[k.toLowerCase()] = md[k]; }
   return out;
 }
 
@@ -126,8 +138,14 @@ export class Client {
    * @returns the connected client
    * @throws {DialError} with the errno `code` (ECONNREFUSED, ENOENT, ETIMEDOUT, …); no retries
    */
-  static async dial(address: string, options: ClientDialOptions = {}): Promise<Client> {
-    const dialOpts: DialOptions = { timeoutMs: options.dialTimeoutMs, signal: options.signal };
+  static async dial(
+    address: string,
+    options: ClientDialOptions = {},
+  ): Promise<Client> {
+    const dialOpts: DialOptions = {
+      timeoutMs: options.dialTimeoutMs,
+      signal: options.signal,
+    };
     return new Client(await dial(address, dialOpts), options);
   }
 
@@ -196,8 +214,18 @@ export class Client {
    * @returns the serialized response message
    * @throws {TtrpcError} the server's status, or DeadlineExceeded / Canceled / Unavailable / ResourceExhausted
    */
-  call(service: string, method: string, payload: Uint8Array, options?: CallOptions): Promise<Uint8Array> {
-    return this[kUnary](this.#prefix(service, method), payload, options, identity);
+  call(
+    service: string,
+    method: string,
+    payload: Uint8Array,
+    options?: CallOptions,
+  ): Promise<Uint8Array> {
+    return this[kUnary](
+      this.#prefix(service, method),
+      payload,
+      options,
+      identity,
+    );
   }
 
   /**
@@ -223,11 +251,28 @@ export class Client {
     const md = options?.metadata === undefined ? this.#defaultMdBytes : this.#mergeMetadata(options.metadata);
     const size = requestSize(prefix, payload, timeoutNano, md);
     if (size > this.#max) {
-      return Promise.reject(new TtrpcError(Code.ResourceExhausted, oversizedMessage(size, this.#max)));
+      return Promise.reject(
+        new TtrpcError(
+          Code.ResourceExhausted,
+          oversizedMessage(size, this.#max),
+        ),
+      );
     }
     const id = this.#allocateId();
-    if (id < 0) return Promise.reject(new TtrpcError(Code.ResourceExhausted, "ttrpc: stream ids exhausted"));
-    const frame = writeRequestFrame(id, 0, size, prefix, payload, timeoutNano, md);
+    if (id < 0) {
+      return Promise.reject(
+        new TtrpcError(Code.ResourceExhausted, "ttrpc: stream ids exhausted"),
+      );
+    }
+    const frame = writeRequestFrame(
+      id,
+      0,
+      size,
+      prefix,
+      payload,
+      timeoutNano,
+      md,
+    );
     return new Promise<T>((resolve, reject) => {
       const call = new UnaryCall(this.#calls, id, resolve, reject, decode);
       this.#calls.set(id, call);
@@ -250,7 +295,12 @@ export class Client {
    * @param options first payload, timeout, metadata, signal
    * @returns the stream; failures (including a closed client) surface from `recv()`
    */
-  stream(service: string, method: string, kind: StreamKind, options: StreamOptions = {}): ClientStream {
+  stream(
+    service: string,
+    method: string,
+    kind: StreamKind,
+    options: StreamOptions = {},
+  ): ClientStream {
     return this.openStream(this.#prefix(service, method), kind, options);
   }
 
@@ -262,8 +312,17 @@ export class Client {
    * @param options first payload, timeout, metadata, signal
    * @returns the stream
    */
-  openStream(prefix: Uint8Array, kind: StreamKind, options: StreamOptions = {}): ClientStream {
-    const stream = new ClientStream(kind, this.#max, (b) => this.#conn.write(b), (id) => this.#release(id));
+  openStream(
+    prefix: Uint8Array,
+    kind: StreamKind,
+    options: StreamOptions = {},
+  ): ClientStream {
+    const stream = new ClientStream(
+      kind,
+      this.#max,
+      (b) => this.#conn.write(b),
+      (id) => this.#release(id),
+    );
     if (this.#closed) {
       stream.fail(closedError(this.#closeError));
       return stream;
@@ -279,12 +338,19 @@ export class Client {
     const payload = options.payload ?? EMPTY;
     const size = requestSize(prefix, payload, timeoutNano, md);
     if (size > this.#max) {
-      stream.fail(new TtrpcError(Code.ResourceExhausted, oversizedMessage(size, this.#max)));
+      stream.fail(
+        new TtrpcError(
+          Code.ResourceExhausted,
+          oversizedMessage(size, this.#max),
+        ),
+      );
       return stream;
     }
     const id = this.#allocateId();
     if (id < 0) {
-      stream.fail(new TtrpcError(Code.ResourceExhausted, "ttrpc: stream ids exhausted"));
+      stream.fail(
+        new TtrpcError(Code.ResourceExhausted, "ttrpc: stream ids exhausted"),
+      );
       return stream;
     }
     const flags = kind === "server_streaming" ? Flags.RemoteClosed : Flags.RemoteOpen;
@@ -292,7 +358,9 @@ export class Client {
     this.#calls.set(id, stream);
     if (timeoutMs > 0) stream.startTimer(timeoutMs);
     if (signal !== undefined) stream.watch(signal);
-    this.#conn.write(writeRequestFrame(id, flags, size, prefix, payload, timeoutNano, md));
+    this.#conn.write(
+      writeRequestFrame(id, flags, size, prefix, payload, timeoutNano, md),
+    );
     return stream;
   }
 
@@ -305,14 +373,22 @@ export class Client {
    */
   #prefix(service: string, method: string): Uint8Array {
     let byMethod = this.#prefixes.get(service);
-    if (byMethod === undefined) this.#prefixes.set(service, byMethod = new Map());
+    if (byMethod === undefined) {
+      this.#prefixes.set(service, byMethod = new Map());
+    }
     let prefix = byMethod.get(method);
-    if (prefix === undefined) byMethod.set(method, prefix = encodeRequestPrefix(service, method));
+    if (prefix === undefined) {
+      byMethod.set(method, prefix = encodeRequestPrefix(service, method));
+    }
     return prefix;
   }
 
   #mergeMetadata(md: MetadataInit): Uint8Array {
-    const merged = Object.assign(Object.create(null), this.#defaultMd, lowerKeys(md));
+    const merged = Object.assign(
+      Object.create(null),
+      this.#defaultMd,
+      lowerKeys(md),
+    );
     return encodeMetadata(merged);
   }
 
@@ -335,7 +411,12 @@ export class Client {
       if (r === undefined) continue;
       if (f.oversized) {
         this.#calls.delete(f.streamId);
-        r.fail(new TtrpcError(Code.ResourceExhausted, oversizedMessage(f.length, this.#max)));
+        r.fail(
+          new TtrpcError(
+            Code.ResourceExhausted,
+            oversizedMessage(f.length, this.#max),
+          ),
+        );
       } else if (r.frame(f)) {
         this.#calls.delete(f.streamId);
       }
@@ -374,13 +455,25 @@ class UnaryCall<T> implements Receiver {
   #signal: AbortSignal | undefined;
   #onAbort: (() => void) | undefined;
 
+  readonly calls: Map<number, Receiver>;
+  readonly id: number;
+  readonly resolve: (v: T) => void;
+  readonly reject: (err: unknown) => void;
+  readonly decode: (payload: Uint8Array) => T;
+
   constructor(
-    readonly calls: Map<number, Receiver>,
-    readonly id: number,
-    readonly resolve: (v: T) => void,
-    readonly reject: (err: unknown) => void,
-    readonly decode: (payload: Uint8Array) => T,
-  ) {}
+    calls: Map<number, Receiver>,
+    id: number,
+    resolve: (v: T) => void,
+    reject: (err: unknown) => void,
+    decode: (payload: Uint8Array) => T,
+  ) {
+    this.calls = calls;
+    this.id = id;
+    this.resolve = resolve;
+    this.reject = reject;
+    this.decode = decode;
+  }
 
   startTimer(ms: number): void {
     this.#timer = setTimeout(() => {
@@ -413,7 +506,12 @@ class UnaryCall<T> implements Receiver {
   frame(f: Frame): boolean {
     this.#cleanup();
     if (f.type !== MessageType.Response) {
-      this.reject(new TtrpcError(Code.Internal, `ttrpc: unexpected frame type ${f.type} on a unary call`));
+      this.reject(
+        new TtrpcError(
+          Code.Internal,
+          `ttrpc: unexpected frame type ${f.type} on a unary call`,
+        ),
+      );
       return true;
     }
     let payload: Uint8Array;
@@ -426,14 +524,24 @@ class UnaryCall<T> implements Receiver {
       }
       payload = res.payload;
     } catch (err) {
-      this.reject(new TtrpcError(Code.Internal, `ttrpc: unmarshal response: ${(err as Error).message}`));
+      this.reject(
+        new TtrpcError(
+          Code.Internal,
+          `ttrpc: unmarshal response: ${(err as Error).message}`,
+        ),
+      );
       return true;
     }
     let value: T;
     try {
       value = this.decode(payload);
     } catch (err) {
-      this.reject(new TtrpcError(Code.Internal, `ttrpc: unmarshal response payload: ${(err as Error).message}`));
+      this.reject(
+        new TtrpcError(
+          Code.Internal,
+          `ttrpc: unmarshal response payload: ${(err as Error).message}`,
+        ),
+      );
       return true;
     }
     this.resolve(value);
@@ -471,7 +579,12 @@ export class ClientStream implements Receiver, AsyncIterable<Uint8Array> {
    * @param write writes a frame on the connection
    * @param release forgets the stream id on the client
    */
-  constructor(kind: StreamKind, max: number, write: (b: Uint8Array) => void, release: (id: number) => void) {
+  constructor(
+    kind: StreamKind,
+    max: number,
+    write: (b: Uint8Array) => void,
+    release: (id: number) => void,
+  ) {
     this.#kind = kind;
     this.#max = max;
     this.#write = write;
@@ -530,11 +643,16 @@ export class ClientStream implements Receiver, AsyncIterable<Uint8Array> {
    *   {TtrpcError} ResourceExhausted when the message exceeds the limit
    */
   send(payload: Uint8Array): void {
-    if (this.#kind === "server_streaming") throw new Error("ttrpc: cannot send on a server-streaming call");
+    if (this.#kind === "server_streaming") {
+      throw new Error("ttrpc: cannot send on a server-streaming call");
+    }
     if (this.#localClosed) throw new Error("ttrpc: send after closeSend");
     if (this.#finished) return;
     if (payload.length > this.#max) {
-      throw new TtrpcError(Code.ResourceExhausted, oversizedMessage(payload.length, this.#max));
+      throw new TtrpcError(
+        Code.ResourceExhausted,
+        oversizedMessage(payload.length, this.#max),
+      );
     }
     this.#write(encodeFrame(this.#id, MessageType.Data, 0, payload));
   }
@@ -544,7 +662,13 @@ export class ClientStream implements Receiver, AsyncIterable<Uint8Array> {
     if (this.#localClosed) return;
     this.#localClosed = true;
     if (!this.#finished) {
-      this.#write(encodeFrame(this.#id, MessageType.Data, Flags.RemoteClosed | Flags.NoData));
+      this.#write(
+        encodeFrame(
+          this.#id,
+          MessageType.Data,
+          Flags.RemoteClosed | Flags.NoData,
+        ),
+      );
     }
   }
 
@@ -599,16 +723,28 @@ export class ClientStream implements Receiver, AsyncIterable<Uint8Array> {
         }
         payload = res.payload;
       } catch (err) {
-        this.#finish(new TtrpcError(Code.Internal, `ttrpc: unmarshal response: ${(err as Error).message}`));
+        this.#finish(
+          new TtrpcError(
+            Code.Internal,
+            `ttrpc: unmarshal response: ${(err as Error).message}`,
+          ),
+        );
         return true;
       }
-      if (this.#kind === "client_streaming" || payload.length > 0) this.#queue.push(payload);
+      if (this.#kind === "client_streaming" || payload.length > 0) {
+        this.#queue.push(payload);
+      }
       this.#finish(undefined);
       return true;
     }
     if (f.type === MessageType.Data) {
       if (this.#kind === "client_streaming") {
-        this.#finish(new TtrpcError(Code.Internal, "ttrpc: received data from non-streaming server"));
+        this.#finish(
+          new TtrpcError(
+            Code.Internal,
+            "ttrpc: received data from non-streaming server",
+          ),
+        );
         return true;
       }
       if ((f.flags & Flags.NoData) === 0) this.#queue.push(f.data);
@@ -642,7 +778,9 @@ export class ClientStream implements Receiver, AsyncIterable<Uint8Array> {
     this.#finished = true;
     this.#localClosed = true;
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    if (this.#onAbort !== undefined) this.#signal!.removeEventListener("abort", this.#onAbort);
+    if (this.#onAbort !== undefined) {
+      this.#signal!.removeEventListener("abort", this.#onAbort);
+    }
     if (err === undefined) this.#queue.end();
     else this.#queue.fail(err);
   }

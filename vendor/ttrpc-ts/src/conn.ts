@@ -66,7 +66,9 @@ export function parseAddress(address: string): ParsedAddress {
   } else if (/^[a-z][a-z0-9+.-]*:\/\//i.test(rest)) {
     throw new TypeError(`parse address "${address}": unsupported scheme`);
   }
-  if (rest === "" || rest === "\0") throw new TypeError(`parse address "${address}": empty path`);
+  if (rest === "" || rest === "\0") {
+    throw new TypeError(`parse address "${address}": empty path`);
+  }
   return { path: rest, abstract: rest.charCodeAt(0) === 0 };
 }
 
@@ -181,7 +183,12 @@ export class DialError extends Error {
    * @param reason what went wrong
    * @param options `{ cause }`
    */
-  constructor(address: string, code: string, reason: string, options?: ErrorOptions) {
+  constructor(
+    address: string,
+    code: string,
+    reason: string,
+    options?: ErrorOptions,
+  ) {
     super(`dial "${address}": ${reason}`, options);
     this.code = code;
   }
@@ -196,7 +203,10 @@ export class DialError extends Error {
  * @returns the connected socket as a {@link Conn}
  * @throws {DialError} carrying the errno `code`; {TypeError} for a malformed address
  */
-export function dial(address: string, options: DialOptions = {}): Promise<Conn> {
+export function dial(
+  address: string,
+  options: DialOptions = {},
+): Promise<Conn> {
   return dialSocket(address, options).then(socketConn);
 }
 
@@ -208,12 +218,19 @@ export function dial(address: string, options: DialOptions = {}): Promise<Conn> 
  * @returns the connected socket
  * @throws {DialError} carrying the errno `code`
  */
-export function dialSocket(address: string, options: DialOptions = {}): Promise<net.Socket> {
+export function dialSocket(
+  address: string,
+  options: DialOptions = {},
+): Promise<net.Socket> {
   const { path } = parseAddress(address);
   const { timeoutMs, signal } = options;
   return new Promise((resolve, reject) => {
     if (signal?.aborted) {
-      reject(new DialError(address, "ABORT_ERR", "aborted", { cause: signal.reason }));
+      reject(
+        new DialError(address, "ABORT_ERR", "aborted", {
+          cause: signal.reason,
+        }),
+      );
       return;
     }
     const socket = net.createConnection({ path });
@@ -234,15 +251,29 @@ export function dialSocket(address: string, options: DialOptions = {}): Promise<
       resolve(socket);
     };
     const onError = (err: Error & { code?: string }) => {
-      fail(new DialError(address, err.code ?? "EIO", err.message, { cause: err }));
+      fail(
+        new DialError(address, err.code ?? "EIO", err.message, { cause: err }),
+      );
     };
-    const onAbort = () => fail(new DialError(address, "ABORT_ERR", "aborted", { cause: signal?.reason }));
+    const onAbort = () =>
+      fail(
+        new DialError(address, "ABORT_ERR", "aborted", {
+          cause: signal?.reason,
+        }),
+      );
     socket.once("connect", onConnect);
     socket.once("error", onError);
     signal?.addEventListener("abort", onAbort, { once: true });
     if (timeoutMs !== undefined && timeoutMs > 0) {
       timer = setTimeout(
-        () => fail(new DialError(address, "ETIMEDOUT", `connect timed out after ${timeoutMs}ms`)),
+        () =>
+          fail(
+            new DialError(
+              address,
+              "ETIMEDOUT",
+              `connect timed out after ${timeoutMs}ms`,
+            ),
+          ),
         timeoutMs,
       );
     }

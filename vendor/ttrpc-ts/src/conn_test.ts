@@ -11,7 +11,11 @@ describe("parseAddress()", () => {
     ["unix:///run/containerd/s/abc", "/run/containerd/s/abc", false],
     ["/tmp/x.sock", "/tmp/x.sock", false],
     ["relative.sock", "relative.sock", false],
-    ["unix://@containerd-shim/ns/id/shim.sock", "\0containerd-shim/ns/id/shim.sock", true],
+    [
+      "unix://@containerd-shim/ns/id/shim.sock",
+      "\0containerd-shim/ns/id/shim.sock",
+      true,
+    ],
     ["\0legacy/abstract", "\0legacy/abstract", true],
   ];
   for (const [input, path, abstract] of ok) {
@@ -19,7 +23,13 @@ describe("parseAddress()", () => {
       assert.deepEqual(parseAddress(input), { path, abstract });
     });
   }
-  const bad = ["", "unix://", "unix://@", "tcp://127.0.0.1:80", "vsock://3:1024"];
+  const bad = [
+    "",
+    "unix://",
+    "unix://@",
+    "tcp://127.0.0.1:80",
+    "vsock://3:1024",
+  ];
   for (const input of bad) {
     it(`parseAddress() rejects ${JSON.stringify(input)}`, () => {
       assert.throws(() => parseAddress(input), TypeError);
@@ -45,13 +55,18 @@ describe("dial()", () => {
   it("dial() fails with ECONNREFUSED when nothing listens", async () => {
     const path = join(dir, "not-a-listener");
     writeFileSync(path, "");
-    await assert.rejects(dial(path), { name: "DialError", code: "ECONNREFUSED" });
+    await assert.rejects(dial(path), {
+      name: "DialError",
+      code: "ECONNREFUSED",
+    });
   });
 
   it("dial() honours an aborted signal", async () => {
     const c = new AbortController();
     c.abort();
-    await assert.rejects(dial(join(dir, "x.sock"), { signal: c.signal }), { code: "ABORT_ERR" });
+    await assert.rejects(dial(join(dir, "x.sock"), { signal: c.signal }), {
+      code: "ABORT_ERR",
+    });
   });
 
   it("dial() connects and socketConn() carries bytes both ways", async () => {

@@ -82,7 +82,12 @@ function utf8Length(s: string): number {
   return n;
 }
 
-function writeUtf8(buf: Uint8Array, pos: number, s: string, len: number): number {
+function writeUtf8(
+  buf: Uint8Array,
+  pos: number,
+  s: string,
+  len: number,
+): number {
   if (len === s.length) {
     for (let i = 0; i < len; i++) buf[pos + i] = s.charCodeAt(i);
   } else {
@@ -144,7 +149,10 @@ function fieldSize(len: number): number {
  * @param method method name
  * @returns encoded fields 1 and 2
  */
-export function encodeRequestPrefix(service: string, method: string): Uint8Array {
+export function encodeRequestPrefix(
+  service: string,
+  method: string,
+): Uint8Array {
   const sl = utf8Length(service);
   const ml = utf8Length(method);
   const size = (sl > 0 ? fieldSize(sl) : 0) + (ml > 0 ? fieldSize(ml) : 0);
@@ -194,7 +202,11 @@ export function encodeMetadata(md: MetadataInit | undefined): Uint8Array {
     const kl = lens[i];
     const vl = lens[i + 1];
     out[p++] = TAG_METADATA;
-    p = writeVarint(out, p, (kl > 0 ? fieldSize(kl) : 0) + (vl > 0 ? fieldSize(vl) : 0));
+    p = writeVarint(
+      out,
+      p,
+      (kl > 0 ? fieldSize(kl) : 0) + (vl > 0 ? fieldSize(vl) : 0),
+    );
     if (kl > 0) {
       out[p++] = TAG_KEY;
       p = writeVarint(out, p, kl);
@@ -286,15 +298,19 @@ export function encodeRequest(req: {
   const timeout = req.timeoutNano ?? 0;
   const md = encodeMetadata(req.metadata);
   const size = requestSize(prefix, payload, timeout, md);
-  return writeRequestFrame(0, 0, size, prefix, payload, timeout, md).subarray(MESSAGE_HEADER_LENGTH);
+  return writeRequestFrame(0, 0, size, prefix, payload, timeout, md).subarray(
+    MESSAGE_HEADER_LENGTH,
+  );
 }
 
 // ---- reading ----
 
 class Reader {
+  readonly buf: Uint8Array;
   pos: number;
   end: number;
-  constructor(readonly buf: Uint8Array, pos: number, end: number) {
+  constructor(buf: Uint8Array, pos: number, end: number) {
+    this.buf = buf;
     this.pos = pos;
     this.end = end;
   }
@@ -340,7 +356,9 @@ class Reader {
   delimited(): number {
     const len = this.uint32();
     const start = this.pos;
-    if (len > this.end - start) throw new Error("truncated length-delimited field");
+    if (len > this.end - start) {
+      throw new Error("truncated length-delimited field");
+    }
     this.pos = start + len;
     return start;
   }
@@ -533,12 +551,20 @@ function readAny(r: Reader): Any {
 
 // ---- response ----
 
-function statusSize(st: StatusEnvelope, msgLen: number, urlLens: number[]): number {
-  let size = (st.code !== 0 ? 1 + signedSize(st.code) : 0) + (msgLen > 0 ? fieldSize(msgLen) : 0);
+function statusSize(
+  st: StatusEnvelope,
+  msgLen: number,
+  urlLens: number[],
+): number {
+  let size = (st.code !== 0 ? 1 + signedSize(st.code) : 0) +
+    (msgLen > 0 ? fieldSize(msgLen) : 0);
   for (let i = 0; i < st.details.length; i++) {
     const d = st.details[i];
     const ul = (urlLens[i] = utf8Length(d.typeUrl));
-    size += fieldSize((ul > 0 ? fieldSize(ul) : 0) + (d.value.length > 0 ? fieldSize(d.value.length) : 0));
+    size += fieldSize(
+      (ul > 0 ? fieldSize(ul) : 0) +
+        (d.value.length > 0 ? fieldSize(d.value.length) : 0),
+    );
   }
   return size;
 }
@@ -584,7 +610,12 @@ export function writeResponseFrame(
       const d = status.details[i];
       const ul = urlLens[i];
       buf[p++] = TAG_DETAILS;
-      p = writeVarint(buf, p, (ul > 0 ? fieldSize(ul) : 0) + (d.value.length > 0 ? fieldSize(d.value.length) : 0));
+      p = writeVarint(
+        buf,
+        p,
+        (ul > 0 ? fieldSize(ul) : 0) +
+          (d.value.length > 0 ? fieldSize(d.value.length) : 0),
+      );
       if (ul > 0) {
         buf[p++] = TAG_TYPE_URL;
         p = writeVarint(buf, p, ul);
@@ -613,6 +644,9 @@ export function writeResponseFrame(
  * @param payload serialized response message
  * @returns the serialized envelope
  */
-export function encodeResponse(status: StatusEnvelope | undefined, payload: Uint8Array = EMPTY): Uint8Array {
+export function encodeResponse(
+  status: StatusEnvelope | undefined,
+  payload: Uint8Array = EMPTY,
+): Uint8Array {
   return writeResponseFrame(0, status, payload).subarray(MESSAGE_HEADER_LENGTH);
 }

@@ -131,7 +131,12 @@ export function writeHeader(
  * @param data frame data (may be empty)
  * @returns the encoded frame
  */
-export function encodeFrame(streamId: number, type: number, flags: number, data: Uint8Array = EMPTY): Uint8Array {
+export function encodeFrame(
+  streamId: number,
+  type: number,
+  flags: number,
+  data: Uint8Array = EMPTY,
+): Uint8Array {
   const out = allocFrame(MESSAGE_HEADER_LENGTH + data.length);
   writeHeader(out, 0, data.length, streamId, type, flags);
   out.set(data, MESSAGE_HEADER_LENGTH);
@@ -258,6 +263,13 @@ export class FrameDecoder {
   }
 
   #frame(length: number, data: Uint8Array, oversized: boolean): Frame {
-    return { streamId: this.#streamId, type: this.#type, flags: this.#flags, length, data, oversized };
+    return {
+      streamId: this.#streamId,
+      type: this.#type,
+      flags: this.#flags,
+      length,
+      data,
+      oversized,
+    };
   }
 }

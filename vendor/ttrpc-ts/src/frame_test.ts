@@ -34,15 +34,26 @@ function concat(parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-function sample(): { frames: Array<[number, number, number, Uint8Array]>; bytes: Uint8Array } {
+function sample(): {
+  frames: Array<[number, number, number, Uint8Array]>;
+  bytes: Uint8Array;
+} {
   const frames: Array<[number, number, number, Uint8Array]> = [
     [1, MessageType.Request, 0, new Uint8Array([1, 2, 3])],
     [1, MessageType.Response, 0, new Uint8Array(0)],
     [3, MessageType.Data, Flags.RemoteClosed | Flags.NoData, new Uint8Array(0)],
-    [0xfffffffd, MessageType.Request, Flags.RemoteOpen, new Uint8Array(300).map((_, i) => i)],
+    [
+      0xfffffffd,
+      MessageType.Request,
+      Flags.RemoteOpen,
+      new Uint8Array(300).map((_, i) => i),
+    ],
     [5, MessageType.Data, 0, new Uint8Array(70_000).fill(7)],
   ];
-  return { frames, bytes: concat(frames.map(([id, t, f, d]) => encodeFrame(id, t, f, d))) };
+  return {
+    frames,
+    bytes: concat(frames.map(([id, t, f, d]) => encodeFrame(id, t, f, d))),
+  };
 }
 
 function simplify(fs: Frame[]): Array<[number, number, number, number[]]> {
@@ -63,7 +74,18 @@ describe("writeHeader()", () => {
     ["unary request", [5, 1, 1, 0], [0, 0, 0, 5, 0, 0, 0, 1, 1, 0]],
     ["empty response", [0, 0x1b, 2, 0], [0, 0, 0, 0, 0, 0, 0, 0x1b, 2, 0]],
     ["close data", [0, 3, 3, 5], [0, 0, 0, 0, 0, 0, 0, 3, 3, 5]],
-    ["big-endian u32s", [0x00400000, 0xfffffffd, 2, 2], [0, 0x40, 0, 0, 0xff, 0xff, 0xff, 0xfd, 2, 2]],
+    ["big-endian u32s", [0x00400000, 0xfffffffd, 2, 2], [
+      0,
+      0x40,
+      0,
+      0,
+      0xff,
+      0xff,
+      0xff,
+      0xfd,
+      2,
+      2,
+    ]],
   ];
   for (const [name, [len, id, type, flags], want] of cases) {
     it(`writeHeader() encodes ${name}`, () => {
@@ -86,8 +108,13 @@ describe("FrameDecoder", () => {
     const { frames, bytes } = sample();
     const d = new FrameDecoder();
     const got: Frame[] = [];
-    for (let i = 0; i < bytes.length; i++) got.push(...d.push(bytes.subarray(i, i + 1)));
-    assert.deepEqual(simplify(got), frames.map(([id, t, f, data]) => [id, t, f, [...data]]));
+    for (let i = 0; i < bytes.length; i++) {
+      got.push(...d.push(bytes.subarray(i, i + 1)));
+    }
+    assert.deepEqual(
+      simplify(got),
+      frames.map(([id, t, f, data]) => [id, t, f, [...data]]),
+    );
     assert.equal(d.buffered, 0);
     assert.equal(d.partial, false);
   });
@@ -109,7 +136,10 @@ describe("FrameDecoder", () => {
   });
 
   it("push() returns zero-copy subarrays of a chunk holding whole frames", () => {
-    const bytes = concat([encodeFrame(1, 2, 0, new Uint8Array([1, 2])), encodeFrame(3, 2, 0, new Uint8Array([3]))]);
+    const bytes = concat([
+      encodeFrame(1, 2, 0, new Uint8Array([1, 2])),
+      encodeFrame(3, 2, 0, new Uint8Array([3])),
+    ]);
     const [a, b] = new FrameDecoder().push(bytes);
     assert.equal(a.data.buffer, bytes.buffer);
     assert.equal(b.data.byteOffset, bytes.byteOffset + 22);
@@ -123,8 +153,16 @@ describe("FrameDecoder", () => {
   });
 
   it("push() emits nothing for truncated frames", () => {
-    const full = encodeFrame(9, MessageType.Response, 0, new Uint8Array(100).fill(1));
-    const cases: Array<[string, number]> = [["partial header", 6], ["header only", 10], ["partial data", 60]];
+    const full = encodeFrame(
+      9,
+      MessageType.Response,
+      0,
+      new Uint8Array(100).fill(1),
+    );
+    const cases: Array<[string, number]> = [["partial header", 6], [
+      "header only",
+      10,
+    ], ["partial data", 60]];
     for (const [name, n] of cases) {
       const d = new FrameDecoder();
       assert.deepEqual(d.push(full.subarray(0, n)), [], name);
@@ -154,16 +192,25 @@ describe("FrameDecoder", () => {
       assert.ok(d.buffered < MESSAGE_HEADER_LENGTH, `buffered ${d.buffered}`);
       left -= n;
     }
-    const next = d.push(encodeFrame(13, MessageType.Request, 0, new Uint8Array([42])));
+    const next = d.push(
+      encodeFrame(13, MessageType.Request, 0, new Uint8Array([42])),
+    );
     assert.deepEqual(simplify(next), [[13, 1, 0, [42]]]);
     assert.equal(next[0].oversized, false);
   });
 
   it("push() skips an oversized frame arriving in the same chunk as the next one", () => {
     const d = new FrameDecoder({ maxMessageLength: 4 });
-    const bytes = concat([encodeFrame(1, 1, 0, new Uint8Array(5)), encodeFrame(3, 1, 0, new Uint8Array([1, 2, 3, 4]))]);
+    const bytes = concat([
+      encodeFrame(1, 1, 0, new Uint8Array(5)),
+      encodeFrame(3, 1, 0, new Uint8Array([1, 2, 3, 4])),
+    ]);
     const got = d.push(bytes);
-    assert.deepEqual(got.map((f) => [f.streamId, f.oversized, f.length]), [[1, true, 5], [3, false, 4]]);
+    assert.deepEqual(got.map((f) => [f.streamId, f.oversized, f.length]), [[
+      1,
+      true,
+      5,
+    ], [3, false, 4]]);
   });
 });
 

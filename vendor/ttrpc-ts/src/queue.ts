@@ -9,7 +9,9 @@
 export class MessageQueue<T> {
   #items: T[] = [];
   #head = 0;
-  #waiter: { resolve(v: IteratorResult<T>): void; reject(err: unknown): void } | null = null;
+  #waiter:
+    | { resolve(v: IteratorResult<T>): void; reject(err: unknown): void }
+    | null = null;
   #done = false;
   #error: unknown = undefined;
   #failed = false;
@@ -99,7 +101,9 @@ export class MessageQueue<T> {
     if (this.#done) {
       return this.#failed ? Promise.reject(this.#error) : Promise.resolve({ value: undefined, done: true });
     }
-    if (this.#waiter !== null) return Promise.reject(new Error("concurrent next() on a message queue"));
+    if (this.#waiter !== null) {
+      return Promise.reject(new Error("concurrent next() on a message queue"));
+    }
     return new Promise((resolve, reject) => {
       this.#waiter = { resolve, reject };
     });

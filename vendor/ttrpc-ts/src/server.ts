@@ -57,7 +57,10 @@ export interface ServerContext {
 type MaybePromise<T> = T | Promise<T>;
 
 /** A response a handler may return: a message, an init object, or nothing for the default message. */
-export type ResponseInit<O extends DescMessage> = MessageInitShape<O> | undefined | void;
+export type ResponseInit<O extends DescMessage> =
+  | MessageInitShape<O>
+  | undefined
+  | void;
 
 /** Handles a unary call. */
 export type UnaryHandler<I extends DescMessage, O extends DescMessage> = (
@@ -66,13 +69,19 @@ export type UnaryHandler<I extends DescMessage, O extends DescMessage> = (
 ) => MaybePromise<ResponseInit<O>>;
 
 /** Handles a server-streaming call: yields the responses. */
-export type ServerStreamingHandler<I extends DescMessage, O extends DescMessage> = (
+export type ServerStreamingHandler<
+  I extends DescMessage,
+  O extends DescMessage,
+> = (
   request: MessageShape<I>,
   ctx: ServerContext,
 ) => AsyncIterable<MessageInitShape<O>> | Iterable<MessageInitShape<O>>;
 
 /** Handles a client-streaming call: consumes the requests, returns the response. */
-export type ClientStreamingHandler<I extends DescMessage, O extends DescMessage> = (
+export type ClientStreamingHandler<
+  I extends DescMessage,
+  O extends DescMessage,
+> = (
   requests: AsyncIterable<MessageShape<I>>,
   ctx: ServerContext,
 ) => MaybePromise<ResponseInit<O>>;
@@ -84,18 +93,26 @@ export type BidiStreamingHandler<I extends DescMessage, O extends DescMessage> =
 ) => AsyncIterable<MessageInitShape<O>> | Iterable<MessageInitShape<O>>;
 
 /** The handler type for one method descriptor. */
-export type HandlerFor<M> = M extends
-  { methodKind: "unary"; input: infer I extends DescMessage; output: infer O extends DescMessage }
-  ? UnaryHandler<I, O>
-  : M extends
-    { methodKind: "server_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
-    ? ServerStreamingHandler<I, O>
-  : M extends
-    { methodKind: "client_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
-    ? ClientStreamingHandler<I, O>
-  : M extends
-    { methodKind: "bidi_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
-    ? BidiStreamingHandler<I, O>
+export type HandlerFor<M> = M extends {
+  methodKind: "unary";
+  input: infer I extends DescMessage;
+  output: infer O extends DescMessage;
+} ? UnaryHandler<I, O>
+  : M extends {
+    methodKind: "server_streaming";
+    input: infer I extends DescMessage;
+    output: infer O extends DescMessage;
+  } ? ServerStreamingHandler<I, O>
+  : M extends {
+    methodKind: "client_streaming";
+    input: infer I extends DescMessage;
+    output: infer O extends DescMessage;
+  } ? ClientStreamingHandler<I, O>
+  : M extends {
+    methodKind: "bidi_streaming";
+    input: infer I extends DescMessage;
+    output: infer O extends DescMessage;
+  } ? BidiStreamingHandler<I, O>
   : never;
 
 /** An implementation of a service: handlers keyed by method `localName`; missing ones answer Unimplemented. */
@@ -163,7 +180,9 @@ export class Server {
    */
   register<S extends DescService>(service: S, impl: ServiceImpl<S>): this {
     if (this.#services.has(service.typeName)) {
-      throw new Error(`register service "${service.typeName}": already registered`);
+      throw new Error(
+        `register service "${service.typeName}": already registered`,
+      );
     }
     const methods = new Map<string, MethodEntry>();
     const known = new Set<string>();
@@ -179,7 +198,11 @@ export class Server {
       });
     }
     for (const key of Object.keys(impl)) {
-      if (!known.has(key)) throw new TypeError(`register service "${service.typeName}": no method "${key}"`);
+      if (!known.has(key)) {
+        throw new TypeError(
+          `register service "${service.typeName}": no method "${key}"`,
+        );
+      }
     }
     this.#services.set(service.typeName, methods);
     return this;
@@ -259,7 +282,12 @@ export class Server {
       conn.destroy();
       return;
     }
-    const sc = new ServerConnection(conn, this.#max, this.#lookup, this.#removeConnection);
+    const sc = new ServerConnection(
+      conn,
+      this.#max,
+      this.#lookup,
+      this.#removeConnection,
+    );
     this.#conns.add(sc);
     sc.start();
   }
@@ -288,15 +316,25 @@ export class Server {
     await this.#waitDrained(1000);
   }
 
-  readonly #lookup = (service: string, method: string): MethodEntry | TtrpcError => {
+  readonly #lookup = (
+    service: string,
+    method: string,
+  ): MethodEntry | TtrpcError => {
     const methods = this.#services.get(service);
-    if (methods === undefined) return new TtrpcError(Code.Unimplemented, `service ${service}`);
-    return methods.get(method) ?? new TtrpcError(Code.Unimplemented, `method ${method}`);
+    if (methods === undefined) {
+      return new TtrpcError(Code.Unimplemented, `service ${service}`);
+    }
+    return methods.get(method) ??
+      new TtrpcError(Code.Unimplemented, `method ${method}`);
   };
 
   readonly #removeConnection = (sc: ServerConnection): void => {
     this.#conns.delete(sc);
-    if (this.#conns.size === 0) for (const w of this.#drained.splice(0)) w();
+    if (this.#conns.size === 0) {
+      for (const w of this.#drained.splice(0)) {
+        w();
+      }
+    }
   };
 
   #addListener(srv: net.Server, path: string | undefined): void {
@@ -346,7 +384,12 @@ async function removeStaleSocket(path: string): Promise<void> {
     if ((err as { code?: string }).code === "ENOENT") return;
     throw err;
   }
-  if (!isSocket) throw errnoError(`listen "${path}": exists and is not a socket`, "EADDRINUSE");
+  if (!isSocket) {
+    throw errnoError(
+      `listen "${path}": exists and is not a socket`,
+      "EADDRINUSE",
+    );
+  }
   let live: net.Socket;
   try {
     live = await dialSocket(path, { timeoutMs: 1000 });
@@ -367,7 +410,10 @@ const EMPTY: Uint8Array = new Uint8Array(0);
 
 /** One accepted connection. */
 class ServerConnection {
-  readonly #lookup: (service: string, method: string) => MethodEntry | TtrpcError;
+  readonly #lookup: (
+    service: string,
+    method: string,
+  ) => MethodEntry | TtrpcError;
   readonly #onClosed: (sc: ServerConnection) => void;
   readonly #conn: Conn;
   readonly #decoder: FrameDecoder;
@@ -419,12 +465,16 @@ class ServerConnection {
 
   /** Encodes a message for a response, enforcing the size limit. */
   encode(output: DescMessage, value: unknown): Uint8Array {
-    const msg = value !== undefined && value !== null && isMessage(value, output)
-      ? value
-      : create(output, (value ?? undefined) as MessageInitShape<DescMessage> | undefined);
+    const msg = value !== undefined && value !== null && isMessage(value, output) ? value : create(
+      output,
+      (value ?? undefined) as MessageInitShape<DescMessage> | undefined,
+    );
     const bytes = toBinary(output, msg);
     if (bytes.length > this.#max) {
-      throw new TtrpcError(Code.ResourceExhausted, oversizedMessage(bytes.length, this.#max));
+      throw new TtrpcError(
+        Code.ResourceExhausted,
+        oversizedMessage(bytes.length, this.#max),
+      );
     }
     return bytes;
   }
@@ -436,27 +486,43 @@ class ServerConnection {
   }
 
   #status(streamId: number, code: number, message: string): void {
-    this.write(writeResponseFrame(streamId, { code, message, details: [] }, EMPTY));
+    this.write(
+      writeResponseFrame(streamId, { code, message, details: [] }, EMPTY),
+    );
   }
 
   #onData(chunk: Uint8Array): void {
     const frames = this.#decoder.push(chunk);
-    for (let i = 0; i < frames.length && !this.#closed; i++) this.#onFrame(frames[i]);
+    for (let i = 0; i < frames.length && !this.#closed; i++) {
+      this.#onFrame(frames[i]);
+    }
   }
 
   #onFrame(f: Frame): void {
     const id = f.streamId;
     if (f.oversized) {
-      this.#status(id, Code.ResourceExhausted, oversizedMessage(f.length, this.#max));
+      this.#status(
+        id,
+        Code.ResourceExhausted,
+        oversizedMessage(f.length, this.#max),
+      );
       return;
     }
     if ((id & 1) !== 1) {
-      this.#status(id, Code.InvalidArgument, "StreamID must be odd for client initiated streams");
+      this.#status(
+        id,
+        Code.InvalidArgument,
+        "StreamID must be odd for client initiated streams",
+      );
       return;
     }
     if (f.type === MessageType.Request) {
       if (id <= this.#lastId) {
-        this.#status(id, Code.InvalidArgument, "StreamID cannot be re-used and must increment");
+        this.#status(
+          id,
+          Code.InvalidArgument,
+          "StreamID cannot be re-used and must increment",
+        );
         return;
       }
       this.#lastId = id;
@@ -477,7 +543,11 @@ class ServerConnection {
     try {
       req = decodeRequest(data);
     } catch (err) {
-      this.#status(id, Code.InvalidArgument, `unmarshal request error: ${(err as Error).message}`);
+      this.#status(
+        id,
+        Code.InvalidArgument,
+        `unmarshal request error: ${(err as Error).message}`,
+      );
       return;
     }
     const entry = this.#lookup(req.service, req.method);
@@ -514,7 +584,12 @@ class CallContext implements ServerContext {
   #requests: MessageQueue<unknown> | undefined;
   #done = false;
 
-  constructor(sc: ServerConnection, streamId: number, req: RequestEnvelope, entry: MethodEntry) {
+  constructor(
+    sc: ServerConnection,
+    streamId: number,
+    req: RequestEnvelope,
+    entry: MethodEntry,
+  ) {
     this.#sc = sc;
     this.#entry = entry;
     this.streamId = streamId;
@@ -533,7 +608,9 @@ class CallContext implements ServerContext {
         const ms = Math.max(0, this.deadline - Date.now());
         this.#timer = setTimeout(() => {
           this.#timer = undefined;
-          c.abort(new TtrpcError(Code.DeadlineExceeded, "context deadline exceeded"));
+          c.abort(
+            new TtrpcError(Code.DeadlineExceeded, "context deadline exceeded"),
+          );
         }, ms);
       }
     }
@@ -551,8 +628,9 @@ class CallContext implements ServerContext {
       switch (e.kind) {
         case "unary":
           result = e.handler(this.#decodeInput(req.payload), this);
-          if (isThenable(result)) result.then((v) => this.#reply(v), (err) => this.#fail(err));
-          else this.#reply(result);
+          if (isThenable(result)) {
+            result.then((v) => this.#reply(v), (err) => this.#fail(err));
+          } else this.#reply(result);
           return;
         case "server_streaming":
           this.#pipe(e.handler(this.#decodeInput(req.payload), this));
@@ -561,11 +639,14 @@ class CallContext implements ServerContext {
         case "bidi_streaming": {
           const q = this.#requests = new MessageQueue<unknown>();
           if (req.hasPayload) q.push(this.#decodeInput(req.payload));
-          const requests: AsyncIterable<unknown> = { [Symbol.asyncIterator]: () => ({ next: () => q.next() }) };
+          const requests: AsyncIterable<unknown> = {
+            [Symbol.asyncIterator]: () => ({ next: () => q.next() }),
+          };
           result = e.handler(requests, this);
           if (e.kind === "bidi_streaming") this.#pipe(result);
-          else if (isThenable(result)) result.then((v) => this.#reply(v), (err) => this.#fail(err));
-          else this.#reply(result);
+          else if (isThenable(result)) {
+            result.then((v) => this.#reply(v), (err) => this.#fail(err));
+          } else this.#reply(result);
           return;
         }
       }
@@ -581,12 +662,22 @@ class CallContext implements ServerContext {
     const close = (f.flags & Flags.RemoteClosed) !== 0;
     if (close && (f.flags & Flags.NoData) === 0 && f.data.length > 0) {
       q.end();
-      this.#fail(new TtrpcError(Code.InvalidArgument, "data close message cannot include data"));
+      this.#fail(
+        new TtrpcError(
+          Code.InvalidArgument,
+          "data close message cannot include data",
+        ),
+      );
       return;
     }
     if ((f.flags & Flags.NoData) === 0) {
       if (q.closed) {
-        this.#fail(new TtrpcError(Code.InvalidArgument, "data handling error: stream closed"));
+        this.#fail(
+          new TtrpcError(
+            Code.InvalidArgument,
+            "data handling error: stream closed",
+          ),
+        );
         return;
       }
       try {
@@ -611,7 +702,10 @@ class CallContext implements ServerContext {
     try {
       return fromBinary(this.#entry.input, payload);
     } catch (err) {
-      throw new TtrpcError(Code.Internal, `ttrpc: error unmarshalling payload: ${(err as Error).message}`);
+      throw new TtrpcError(
+        Code.Internal,
+        `ttrpc: error unmarshalling payload: ${(err as Error).message}`,
+      );
     }
   }
 
@@ -630,7 +724,11 @@ class CallContext implements ServerContext {
   #fail(err: unknown): void {
     if (this.#done) return;
     const e = TtrpcError.from(err);
-    const status = { code: e.code === Code.OK ? Code.Unknown : e.code, message: e.message, details: e.details };
+    const status = {
+      code: e.code === Code.OK ? Code.Unknown : e.code,
+      message: e.message,
+      details: e.details,
+    };
     this.#end(writeResponseFrame(this.streamId, status, EMPTY));
   }
 
@@ -639,10 +737,18 @@ class CallContext implements ServerContext {
       for await (const item of output as AsyncIterable<unknown>) {
         if (this.#done) return;
         const payload = this.#sc.encode(this.#entry.output, item);
-        this.#sc.write(encodeFrame(this.streamId, MessageType.Data, 0, payload));
+        this.#sc.write(
+          encodeFrame(this.streamId, MessageType.Data, 0, payload),
+        );
       }
       if (this.#done) return;
-      this.#end(encodeFrame(this.streamId, MessageType.Data, Flags.RemoteClosed | Flags.NoData));
+      this.#end(
+        encodeFrame(
+          this.streamId,
+          MessageType.Data,
+          Flags.RemoteClosed | Flags.NoData,
+        ),
+      );
     } catch (err) {
       this.#fail(err);
     }

@@ -30,13 +30,19 @@ export type UnaryMethod<I extends DescMessage, O extends DescMessage> = (
 ) => Promise<MessageShape<O>>;
 
 /** A server-streaming method: the call starts when iteration starts. */
-export type ServerStreamingMethod<I extends DescMessage, O extends DescMessage> = (
+export type ServerStreamingMethod<
+  I extends DescMessage,
+  O extends DescMessage,
+> = (
   request: MessageInitShape<I>,
   options?: CallOptions,
 ) => AsyncIterable<MessageShape<O>>;
 
 /** A client-streaming method: sends every request, then resolves to the single response. */
-export type ClientStreamingMethod<I extends DescMessage, O extends DescMessage> = (
+export type ClientStreamingMethod<
+  I extends DescMessage,
+  O extends DescMessage,
+> = (
   requests: RequestStream<I>,
   options?: CallOptions,
 ) => Promise<MessageShape<O>>;
@@ -48,18 +54,26 @@ export type BidiStreamingMethod<I extends DescMessage, O extends DescMessage> = 
 ) => AsyncIterable<MessageShape<O>>;
 
 /** The client function type for one method descriptor. */
-export type ClientMethod<M> = M extends
-  { methodKind: "unary"; input: infer I extends DescMessage; output: infer O extends DescMessage }
-  ? UnaryMethod<I, O>
-  : M extends
-    { methodKind: "server_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
-    ? ServerStreamingMethod<I, O>
-  : M extends
-    { methodKind: "client_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
-    ? ClientStreamingMethod<I, O>
-  : M extends
-    { methodKind: "bidi_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
-    ? BidiStreamingMethod<I, O>
+export type ClientMethod<M> = M extends {
+  methodKind: "unary";
+  input: infer I extends DescMessage;
+  output: infer O extends DescMessage;
+} ? UnaryMethod<I, O>
+  : M extends {
+    methodKind: "server_streaming";
+    input: infer I extends DescMessage;
+    output: infer O extends DescMessage;
+  } ? ServerStreamingMethod<I, O>
+  : M extends {
+    methodKind: "client_streaming";
+    input: infer I extends DescMessage;
+    output: infer O extends DescMessage;
+  } ? ClientStreamingMethod<I, O>
+  : M extends {
+    methodKind: "bidi_streaming";
+    input: infer I extends DescMessage;
+    output: infer O extends DescMessage;
+  } ? BidiStreamingMethod<I, O>
   : never;
 
 /** The typed client of a service: one function per method, keyed by `localName`. */
@@ -83,13 +97,22 @@ export type ServiceClient<S extends DescService> = {
  * const { shimPid } = await task.connect({ id: "c1" }, { timeoutMs: 2000 });
  * ```
  */
-export function createClient<S extends DescService>(service: S, client: Client): ServiceClient<S> {
+export function createClient<S extends DescService>(
+  service: S,
+  client: Client,
+): ServiceClient<S> {
   const out: Record<string, unknown> = {};
-  for (const method of service.methods) out[method.localName] = methodFn(client, service.typeName, method);
+  for (const method of service.methods) {
+    out[method.localName] = methodFn(client, service.typeName, method);
+  }
   return out as ServiceClient<S>;
 }
 
-function methodFn(client: Client, serviceName: string, method: DescMethod): unknown {
+function methodFn(
+  client: Client,
+  serviceName: string,
+  method: DescMethod,
+): unknown {
   const prefix = encodeRequestPrefix(serviceName, method.name);
   const input = method.input;
   const output = method.output;
@@ -108,13 +131,20 @@ function methodFn(client: Client, serviceName: string, method: DescMethod): unkn
       };
     case "server_streaming":
       return (request: unknown, options?: CallOptions) => ({
-        [Symbol.asyncIterator]: () => receive(client.openStream(prefix, "server_streaming", {
-          ...options,
-          payload: encode(request),
-        }), decode),
+        [Symbol.asyncIterator]: () =>
+          receive(
+            client.openStream(prefix, "server_streaming", {
+              ...options,
+              payload: encode(request),
+            }),
+            decode,
+          ),
       });
     case "client_streaming":
-      return async (requests: RequestStream<DescMessage>, options?: CallOptions) => {
+      return async (
+        requests: RequestStream<DescMessage>,
+        options?: CallOptions,
+      ) => {
         const stream = client.openStream(prefix, "client_streaming", options);
         const response = stream.recv();
         response.catch(() => {});
@@ -151,7 +181,10 @@ async function pump(
   }
 }
 
-function receive<T>(stream: ClientStream, decode: (b: Uint8Array) => T): AsyncIterator<T> {
+function receive<T>(
+  stream: ClientStream,
+  decode: (b: Uint8Array) => T,
+): AsyncIterator<T> {
   const it = stream[Symbol.asyncIterator]();
   return {
     async next(): Promise<IteratorResult<T>> {

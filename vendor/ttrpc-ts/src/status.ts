@@ -62,7 +62,12 @@ export class TtrpcError extends Error {
    * @param details status details
    * @param options standard `ErrorOptions`, e.g. `{ cause }`
    */
-  constructor(code: number, message: string, details: Any[] = [], options?: ErrorOptions) {
+  constructor(
+    code: number,
+    message: string,
+    details: Any[] = [],
+    options?: ErrorOptions,
+  ) {
     super(message, options);
     this.code = code;
     this.details = details;

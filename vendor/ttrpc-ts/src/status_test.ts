@@ -21,7 +21,10 @@ describe("codeName()", () => {
     it(`codeName() names ${code} "${name}"`, () => assert.equal(codeName(code), name));
   }
   it("Code covers 0–16 in gRPC order", () => {
-    assert.deepEqual(Object.values(Code), Array.from({ length: 17 }, (_, i) => i));
+    assert.deepEqual(
+      Object.values(Code),
+      Array.from({ length: 17 }, (_, i) => i),
+    );
   });
 });
 
@@ -37,8 +40,18 @@ describe("TtrpcError", () => {
 
   const cases: Array<[string, unknown, number, string]> = [
     ["a TtrpcError as is", new TtrpcError(6, "exists"), 6, "exists"],
-    ["an Error with grpcCode", Object.assign(new Error("gone"), { grpcCode: 5 }), 5, "gone"],
-    ["an Error with a non-numeric grpcCode", Object.assign(new Error("x"), { grpcCode: "5" }), 2, "x"],
+    [
+      "an Error with grpcCode",
+      Object.assign(new Error("gone"), { grpcCode: 5 }),
+      5,
+      "gone",
+    ],
+    [
+      "an Error with a non-numeric grpcCode",
+      Object.assign(new Error("x"), { grpcCode: "5" }),
+      2,
+      "x",
+    ],
     ["a plain Error", new Error("boom"), 2, "boom"],
     ["a string", "oops", 2, "oops"],
     ["null", null, 2, "null"],

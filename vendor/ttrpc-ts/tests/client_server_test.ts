@@ -11,7 +11,7 @@ import { Server } from "../src/server.ts";
 import { createClient } from "../src/service_client.ts";
 import { Code, TtrpcError } from "../src/status.ts";
 import { Echo, EchoRequestSchema } from "./gen/echo_pb.ts";
-import { echoImpl, type EchoFixture, rawPeer, sleep, startEcho, tempDir, waitFor } from "./helpers.ts";
+import { type EchoFixture, echoImpl, rawPeer, sleep, startEcho, tempDir, waitFor } from "./helpers.ts";
 
 function isTtrpc(code: number, message?: string | RegExp) {
   return (err: unknown) => {
@@ -35,7 +35,10 @@ describe("unary calls", () => {
     const client = await fx.dial();
     const echo = createClient(Echo, client);
     const replies = await Promise.all(
-      Array.from({ length: 1000 }, (_, i) => echo.echo({ text: `m${i}`, n: i, blob: new Uint8Array([i & 0xff]) })),
+      Array.from(
+        { length: 1000 },
+        (_, i) => echo.echo({ text: `m${i}`, n: i, blob: new Uint8Array([i & 0xff]) }),
+      ),
     );
     replies.forEach((r, i) => {
       assert.equal(r.text, `m${i}`);
@@ -51,39 +54,72 @@ describe("unary calls", () => {
     const start = fx.log.contexts.length;
     await echo.echo({});
     await Promise.all([echo.echo({}), echo.echo({}), echo.echo({})]);
-    const ids = fx.log.contexts.slice(start).map((c) => c.streamId).sort((a, b) => a - b);
+    const ids = fx.log.contexts.slice(start).map((c) => c.streamId).sort((
+      a,
+      b,
+    ) => a - b);
     assert.deepEqual(ids, [1, 3, 5, 7]);
   });
 
   it("createClient() accepts a ready message as well as an init object", async () => {
     const echo = createClient(Echo, await fx.dial());
-    const msg = { $typeName: "ttrpctest.v1.EchoRequest", text: "ready", n: 1, blob: new Uint8Array(), delayMs: 0 } as const;
+    const msg = {
+      $typeName: "ttrpctest.v1.EchoRequest",
+      text: "ready",
+      n: 1,
+      blob: new Uint8Array(),
+      delayMs: 0,
+    } as const;
     assert.equal((await echo.echo(msg)).text, "ready");
     assert.equal((await echo.ping({})).$typeName, "ttrpctest.v1.Empty");
   });
 
   it("client.call() sends and returns serialized payloads", async () => {
     const client = await fx.dial();
-    const payload = toBinary(EchoRequestSchema, { $typeName: "ttrpctest.v1.EchoRequest", text: "raw", n: 0, blob: new Uint8Array(), delayMs: 0 });
+    const payload = toBinary(EchoRequestSchema, {
+      $typeName: "ttrpctest.v1.EchoRequest",
+      text: "raw",
+      n: 0,
+      blob: new Uint8Array(),
+      delayMs: 0,
+    });
     const out = await client.call("ttrpctest.v1.Echo", "Echo", payload);
     assert.deepEqual([...out], [0x0a, 0x03, 0x72, 0x61, 0x77]);
   });
 
   it("metadata round-trips: client defaults, per-call overrides, repeated values, lowercased keys", async () => {
-    const client = await fx.dial({ metadata: { "Containerd-Namespace-TTRPC": "default", "x-keep": "k" } });
+    const client = await fx.dial({
+      metadata: { "Containerd-Namespace-TTRPC": "default", "x-keep": "k" },
+    });
     const echo = createClient(Echo, client);
     const plain = await echo.echo({});
-    assert.deepEqual(plain.metadata, ["containerd-namespace-ttrpc=default", "x-keep=k"]);
+    assert.deepEqual(plain.metadata, [
+      "containerd-namespace-ttrpc=default",
+      "x-keep=k",
+    ]);
     const over = await echo.echo({}, {
-      metadata: { "containerd-namespace-ttrpc": "other", "X-Multi": ["a", "b"] },
+      metadata: {
+        "containerd-namespace-ttrpc": "other",
+        "X-Multi": ["a", "b"],
+      },
     });
-    assert.deepEqual(over.metadata, ["containerd-namespace-ttrpc=other", "x-keep=k", "x-multi=a,b"]);
+    assert.deepEqual(over.metadata, [
+      "containerd-namespace-ttrpc=other",
+      "x-keep=k",
+      "x-multi=a,b",
+    ]);
   });
 
   it("unknown service and method answer Unimplemented (12)", async () => {
     const client = await fx.dial();
-    await assert.rejects(client.call("no.such.Service", "X", new Uint8Array()), isTtrpc(12, "service no.such.Service"));
-    await assert.rejects(client.call("ttrpctest.v1.Echo", "Nope", new Uint8Array()), isTtrpc(12, "method Nope"));
+    await assert.rejects(
+      client.call("no.such.Service", "X", new Uint8Array()),
+      isTtrpc(12, "service no.such.Service"),
+    );
+    await assert.rejects(
+      client.call("ttrpctest.v1.Echo", "Nope", new Uint8Array()),
+      isTtrpc(12, "method Nope"),
+    );
   });
 
   it("an unparsable payload answers Internal (13)", async () => {
@@ -103,7 +139,12 @@ describe("unary calls", () => {
   for (const [name, n, code, message] of throwing) {
     it(`a handler throwing ${name} answers code ${code}`, async () => {
       const echo = createClient(Echo, await fx.dial());
-      const text = { "a TtrpcError": "ttrpc", "an Error with grpcCode": "grpc", "a plain Error": "plain", "a string": "string" }[name]!;
+      const text = {
+        "a TtrpcError": "ttrpc",
+        "an Error with grpcCode": "grpc",
+        "a plain Error": "plain",
+        "a string": "string",
+      }[name]!;
       await assert.rejects(echo.fail({ text, n }), isTtrpc(code, message));
     });
   }
@@ -113,10 +154,16 @@ describe("unary calls", () => {
     const echo = createClient(Echo, client);
     const start = fx.log.contexts.length;
     const before = Date.now();
-    await assert.rejects(echo.echo({ delayMs: 500 }, { timeoutMs: 50 }), isTtrpc(Code.DeadlineExceeded));
+    await assert.rejects(
+      echo.echo({ delayMs: 500 }, { timeoutMs: 50 }),
+      isTtrpc(Code.DeadlineExceeded),
+    );
     assert.ok(Date.now() - before < 400);
     const ctx = fx.log.contexts[start];
-    assert.ok(ctx.deadline !== undefined && Math.abs(ctx.deadline - (before + 50)) < 40, `deadline ${ctx.deadline}`);
+    assert.ok(
+      ctx.deadline !== undefined && Math.abs(ctx.deadline - (before + 50)) < 40,
+      `deadline ${ctx.deadline}`,
+    );
     await waitFor(() => fx.log.aborted.length > 0);
     assert.equal((fx.log.aborted[0] as TtrpcError).code, Code.DeadlineExceeded);
     assert.equal(client.pending, 0);
@@ -134,7 +181,10 @@ describe("unary calls", () => {
     const echo = createClient(Echo, client);
     const pre = new AbortController();
     pre.abort(new Error("stop"));
-    await assert.rejects(echo.echo({}, { signal: pre.signal }), isTtrpc(Code.Canceled));
+    await assert.rejects(
+      echo.echo({}, { signal: pre.signal }),
+      isTtrpc(Code.Canceled),
+    );
     const during = new AbortController();
     const p = echo.echo({ delayMs: 300 }, { signal: during.signal });
     setTimeout(() => during.abort(), 20);
@@ -166,7 +216,10 @@ describe("connection loss", () => {
     const echo = createClient(Echo, client);
     const slow = echo.echo({ delayMs: 5000 });
     await sleep(10);
-    await assert.rejects(echo.fail({ text: "abort" }), isTtrpc(Code.Unavailable, "ttrpc: closed"));
+    await assert.rejects(
+      echo.fail({ text: "abort" }),
+      isTtrpc(Code.Unavailable, "ttrpc: closed"),
+    );
     await assert.rejects(slow, isTtrpc(Code.Unavailable));
     await sleep(20);
     assert.equal(closes, 1);
@@ -204,11 +257,16 @@ describe("connection loss", () => {
   });
 
   it("connections are not leaked: the server's count returns to 0", async () => {
-    const clients = await Promise.all(Array.from({ length: 20 }, () => fx.dial()));
+    const clients = await Promise.all(
+      Array.from({ length: 20 }, () => fx.dial()),
+    );
     await Promise.all(clients.map((c) => createClient(Echo, c).ping({})));
     assert.ok(await waitFor(() => fx.server.connectionCount === 20));
     for (const c of clients) c.close();
-    assert.ok(await waitFor(() => fx.server.connectionCount === 0), `count ${fx.server.connectionCount}`);
+    assert.ok(
+      await waitFor(() => fx.server.connectionCount === 0),
+      `count ${fx.server.connectionCount}`,
+    );
   });
 });
 
@@ -219,13 +277,29 @@ describe("protocol enforcement (raw frames)", () => {
   });
   after(() => fx.cleanup());
 
-  function request(id: number, method = "Ping", type: number = MessageType.Request): Uint8Array {
-    return encodeFrame(id, type, 0, encodeRequest({ service: "ttrpctest.v1.Echo", method }));
+  function request(
+    id: number,
+    method = "Ping",
+    type: number = MessageType.Request,
+  ): Uint8Array {
+    return encodeFrame(
+      id,
+      type,
+      0,
+      encodeRequest({ service: "ttrpctest.v1.Echo", method }),
+    );
   }
 
   it("an unparsable request envelope answers InvalidArgument (3)", async () => {
     const peer = await rawPeer(fx.path);
-    peer.send(encodeFrame(1, MessageType.Request, 0, new Uint8Array([0x0a, 0x09, 0x61])));
+    peer.send(
+      encodeFrame(
+        1,
+        MessageType.Request,
+        0,
+        new Uint8Array([0x0a, 0x09, 0x61]),
+      ),
+    );
     const { frame, response } = await peer.nextResponse();
     assert.equal(frame.streamId, 1);
     assert.equal(response.status?.code, 3);
@@ -238,16 +312,29 @@ describe("protocol enforcement (raw frames)", () => {
     peer.send(request(2));
     let r = await peer.nextResponse();
     assert.equal(r.frame.streamId, 2);
-    assert.deepEqual([r.response.status?.code, r.response.status?.message], [3, "StreamID must be odd for client initiated streams"]);
+    assert.deepEqual([r.response.status?.code, r.response.status?.message], [
+      3,
+      "StreamID must be odd for client initiated streams",
+    ]);
     peer.send(request(5));
     r = await peer.nextResponse();
-    assert.deepEqual([r.frame.streamId, r.frame.length, r.response.status], [5, 0, undefined]);
+    assert.deepEqual([r.frame.streamId, r.frame.length, r.response.status], [
+      5,
+      0,
+      undefined,
+    ]);
     peer.send(request(3));
     r = await peer.nextResponse();
-    assert.deepEqual([r.response.status?.code, r.response.status?.message], [3, "StreamID cannot be re-used and must increment"]);
+    assert.deepEqual([r.response.status?.code, r.response.status?.message], [
+      3,
+      "StreamID cannot be re-used and must increment",
+    ]);
     peer.send(encodeFrame(9, MessageType.Data, 0, new Uint8Array()));
     r = await peer.nextResponse();
-    assert.deepEqual([r.frame.streamId, r.response.status?.message], [9, "StreamID is no longer active"]);
+    assert.deepEqual([r.frame.streamId, r.response.status?.message], [
+      9,
+      "StreamID is no longer active",
+    ]);
     peer.send(request(7));
     assert.equal((await peer.nextResponse()).response.status, undefined);
     peer.close();
@@ -260,11 +347,16 @@ describe("protocol enforcement (raw frames)", () => {
     writeHeader(header, 0, length, 1, MessageType.Request, 0);
     peer.send(header);
     const body = new Uint8Array(256 * 1024);
-    for (let left = length; left > 0; left -= body.length) peer.send(body.subarray(0, Math.min(left, body.length)));
+    for (let left = length; left > 0; left -= body.length) {
+      peer.send(body.subarray(0, Math.min(left, body.length)));
+    }
     const { frame, response } = await peer.nextResponse(5000);
     assert.equal(frame.streamId, 1);
     assert.equal(response.status?.code, 8);
-    assert.equal(response.status?.message, "message length 4194305 exceed maximum message size of 4194304");
+    assert.equal(
+      response.status?.message,
+      "message length 4194305 exceed maximum message size of 4194304",
+    );
     peer.send(request(3));
     const ok = await peer.nextResponse(5000);
     assert.deepEqual([ok.frame.streamId, ok.response.status], [3, undefined]);
@@ -275,7 +367,12 @@ describe("protocol enforcement (raw frames)", () => {
     const peer = await rawPeer(fx.path);
     peer.send(request(1));
     const f = await peer.next();
-    assert.deepEqual([f.streamId, f.type, f.flags, f.length], [1, MessageType.Response, 0, 0]);
+    assert.deepEqual([f.streamId, f.type, f.flags, f.length], [
+      1,
+      MessageType.Response,
+      0,
+      0,
+    ]);
     peer.close();
   });
 
@@ -284,9 +381,24 @@ describe("protocol enforcement (raw frames)", () => {
     const path = join(dir, "fake.sock");
     const srv = net.createServer((s) => {
       s.on("data", () => {
-        s.write(encodeFrame(99, MessageType.Response, 0, encodeResponse(undefined, new Uint8Array([1]))));
         s.write(
-          encodeFrame(1, MessageType.Response, 0, encodeResponse({ code: 0, message: "", details: [] }, new Uint8Array([0x08, 0x07]))),
+          encodeFrame(
+            99,
+            MessageType.Response,
+            0,
+            encodeResponse(undefined, new Uint8Array([1])),
+          ),
+        );
+        s.write(
+          encodeFrame(
+            1,
+            MessageType.Response,
+            0,
+            encodeResponse(
+              { code: 0, message: "", details: [] },
+              new Uint8Array([0x08, 0x07]),
+            ),
+          ),
         );
       });
     });
@@ -304,12 +416,20 @@ describe("protocol enforcement (raw frames)", () => {
 
   it("server answers ResourceExhausted (8) when its response exceeds the limit", async () => {
     const { dir, cleanup } = tempDir();
-    const server = new Server({ maxMessageLength: 4096 }).register(Echo, echoImpl());
+    const server = new Server({ maxMessageLength: 4096 }).register(
+      Echo,
+      echoImpl(),
+    );
     await server.listen(join(dir, "s.sock"));
     try {
-      const client = await Client.dial(join(dir, "s.sock"), { maxMessageLength: 1 << 20 });
+      const client = await Client.dial(join(dir, "s.sock"), {
+        maxMessageLength: 1 << 20,
+      });
       const echo = createClient(Echo, client);
-      await assert.rejects(echo.echo({ text: "x".repeat(3000), blob: new Uint8Array(3000) }), isTtrpc(8));
+      await assert.rejects(
+        echo.echo({ text: "x".repeat(3000), blob: new Uint8Array(3000) }),
+        isTtrpc(8),
+      );
       assert.equal((await echo.echo({ text: "small" })).text, "small");
       client.close();
     } finally {
@@ -351,7 +471,10 @@ describe("server lifecycle", () => {
     await new Promise((r) => stale.close(r));
     if (!existsSync(path)) {
       const { spawnSync } = await import("node:child_process");
-      spawnSync("python3", ["-c", `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(path)})`]);
+      spawnSync("python3", [
+        "-c",
+        `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(path)})`,
+      ]);
     }
     assert.ok(lstatSync(path).isSocket(), "stale socket present");
     const a = new Server().register(Echo, echoImpl());
@@ -440,7 +563,11 @@ describe("server lifecycle", () => {
     const server = new Server().register(Echo, {});
     assert.throws(() => server.register(Echo, {}), /already registered/);
     assert.throws(
-      () => new Server().register(Echo, { nope: () => ({}) } as unknown as Parameters<Server["register"]>[1]),
+      () =>
+        new Server().register(
+          Echo,
+          { nope: () => ({}) } as unknown as Parameters<Server["register"]>[1],
+        ),
       TypeError,
     );
   });

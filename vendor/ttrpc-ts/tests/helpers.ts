@@ -18,7 +18,9 @@ import { TtrpcError } from "../src/status.ts";
 import { Echo } from "./gen/echo_pb.ts";
 
 /** A temp dir removed by `cleanup`. */
-export function tempDir(prefix = "ttrpc-test-"): { dir: string; cleanup: () => void } {
+export function tempDir(
+  prefix = "ttrpc-test-",
+): { dir: string; cleanup: () => void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
@@ -40,7 +42,10 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 }
 
 /** Polls `cond` every 5 ms until it holds or `ms` passes. */
-export async function waitFor(cond: () => boolean, ms = 2000): Promise<boolean> {
+export async function waitFor(
+  cond: () => boolean,
+  ms = 2000,
+): Promise<boolean> {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) return false;
@@ -66,7 +71,9 @@ export interface EchoLog {
  * - `count` yields n messages {n: i}; text "fail-mid" throws Aborted after two.
  * - `chat` answers each request with its text uppercased.
  */
-export function echoImpl(log: EchoLog = { contexts: [], aborted: [] }): ServiceImpl<typeof Echo> {
+export function echoImpl(
+  log: EchoLog = { contexts: [], aborted: [] },
+): ServiceImpl<typeof Echo> {
   return {
     async echo(req, ctx) {
       log.contexts.push(ctx);
@@ -87,7 +94,9 @@ export function echoImpl(log: EchoLog = { contexts: [], aborted: [] }): ServiceI
         case "ttrpc":
           throw new TtrpcError(req.n, "custom failure");
         case "grpc":
-          throw Object.assign(new Error("failure with grpc code"), { grpcCode: req.n });
+          throw Object.assign(new Error("failure with grpc code"), {
+            grpcCode: req.n,
+          });
         case "plain":
           throw new Error("plain failure");
         case "string":
@@ -111,13 +120,17 @@ export function echoImpl(log: EchoLog = { contexts: [], aborted: [] }): ServiceI
     },
     async *count(req, ctx) {
       for (let i = 0; i < req.n; i++) {
-        if (req.text === "fail-mid" && i === 2) throw new TtrpcError(10, "count aborted");
+        if (req.text === "fail-mid" && i === 2) {
+          throw new TtrpcError(10, "count aborted");
+        }
         if (req.delayMs > 0) await sleep(req.delayMs, ctx.signal);
         yield { n: i, text: req.text };
       }
     },
     async *chat(requests) {
-      for await (const r of requests) yield { text: r.text.toUpperCase(), n: r.n };
+      for await (const r of requests) {
+        yield { text: r.text.toUpperCase(), n: r.n };
+      }
     },
   };
 }
@@ -134,7 +147,9 @@ export interface EchoFixture {
 }
 
 /** Starts an Echo server in a temp dir; `cleanup` closes clients and server and removes the dir. */
-export async function startEcho(options: ServerOptions = {}): Promise<EchoFixture> {
+export async function startEcho(
+  options: ServerOptions = {},
+): Promise<EchoFixture> {
   const { dir, cleanup: rmDir } = tempDir();
   const path = join(dir, "echo.sock");
   const log: EchoLog = { contexts: [], aborted: [] };
@@ -167,7 +182,9 @@ export interface RawPeer {
   /** Waits for the next frame. */
   next(ms?: number): Promise<Frame>;
   /** Decodes the next frame as a Response. */
-  nextResponse(ms?: number): Promise<{ frame: Frame; response: ResponseEnvelope }>;
+  nextResponse(
+    ms?: number,
+  ): Promise<{ frame: Frame; response: ResponseEnvelope }>;
   /** Resolves when the peer has closed the connection. */
   closed: Promise<void>;
   close(): void;
@@ -196,7 +213,10 @@ export async function rawPeer(path: string): Promise<RawPeer> {
     new Promise<Frame>((resolve, reject) => {
       const f = frames.shift();
       if (f) return resolve(f);
-      const t = setTimeout(() => reject(new Error("no frame within " + ms + "ms")), ms);
+      const t = setTimeout(
+        () => reject(new Error("no frame within " + ms + "ms")),
+        ms,
+      );
       waiters.push((fr) => {
         clearTimeout(t);
         resolve(fr);

@@ -5,7 +5,17 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
+import {
+  accessSync,
+  closeSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  writeFileSync,
+} from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { Client } from "../src/client.ts";
@@ -19,7 +29,9 @@ const NS = "ttrpcts";
 const ID = "c1";
 
 function skipReason(): string | undefined {
-  if (typeof process.getuid !== "function" || process.getuid() !== 0) return "needs root and containerd-shim-runc-v2";
+  if (typeof process.getuid !== "function" || process.getuid() !== 0) {
+    return "needs root and containerd-shim-runc-v2";
+  }
   try {
     accessSync(SHIM, constants.X_OK);
   } catch {
@@ -74,9 +86,18 @@ function alive(pid: number): boolean {
   }
 }
 
-function run(cmd: string, args: string[], cwd: string, env: Record<string, string>): Promise<{ code: number; out: string }> {
+function run(
+  cmd: string,
+  args: string[],
+  cwd: string,
+  env: Record<string, string>,
+): Promise<{ code: number; out: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(cmd, args, {
+      cwd,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let out = "";
     child.stdout.on("data", (d) => (out += d));
     child.stderr.on("data", (d) => (out += d));
@@ -100,7 +121,11 @@ describe("interop with containerd-shim-runc-v2", { skip: reason }, () => {
     mkdirSync(join(bundle, "rootfs"), { recursive: true });
     writeFileSync(
       join(bundle, "config.json"),
-      JSON.stringify({ ociVersion: "1.0.2", process: { args: ["true"] }, root: { path: "rootfs" } }),
+      JSON.stringify({
+        ociVersion: "1.0.2",
+        process: { args: ["true"] },
+        root: { path: "rootfs" },
+      }),
     );
   });
 
@@ -117,69 +142,115 @@ describe("interop with containerd-shim-runc-v2", { skip: reason }, () => {
     tmp.cleanup();
   });
 
-  it("Connect, State and Shutdown against the real shim", { timeout: 30_000 }, async () => {
-    const mk = await run("mkfifo", [join(bundle, "log")], bundle, {});
-    assert.equal(mk.code, 0, mk.out);
-    // The daemon opens the log fifo write-only; keep a reader on it and drain it.
-    logFd = openSync(join(bundle, "log"), constants.O_RDWR | constants.O_NONBLOCK);
-    const sink = new Uint8Array(65536);
-    drain = setInterval(() => {
+  it(
+    "Connect, State and Shutdown against the real shim",
+    { timeout: 30_000 },
+    async () => {
+      const mk = await run("mkfifo", [join(bundle, "log")], bundle, {});
+      assert.equal(mk.code, 0, mk.out);
+      // The daemon opens the log fifo write-only; keep a reader on it and drain it.
+      logFd = openSync(
+        join(bundle, "log"),
+        constants.O_RDWR | constants.O_NONBLOCK,
+      );
+      const sink = new Uint8Array(65536);
+      drain = setInterval(() => {
+        try {
+          while (readSync(logFd, sink) > 0);
+        } catch { /* EAGAIN: nothing to read */ }
+      }, 50);
+
+      const address = join(tmp.dir, "containerd.sock");
+      const start = await run(
+        SHIM,
+        [
+          "-namespace",
+          NS,
+          "-address",
+          address,
+          "-publish-binary",
+          "/bin/true",
+          "-id",
+          ID,
+          "start",
+        ],
+        bundle,
+        { TTRPC_ADDRESS: `${address}.ttrpc` },
+      );
+      assert.equal(start.code, 0, start.out);
+      const shimAddress = start.out.trim();
+      assert.match(
+        shimAddress,
+        /^unix:\/\/\/run\/containerd\/s\/[0-9a-f]{64}$/,
+      );
+      socketPath = parseAddress(shimAddress).path;
+
+      client = await Client.dial(shimAddress, {
+        metadata: { "containerd-namespace-ttrpc": NS },
+        timeoutMs: 5000,
+        dialTimeoutMs: 2000,
+      });
+      let closes = 0;
+      client.onClose(() => closes++);
+
+      const connect = await client.call(TASK, "Connect", idRequest(ID));
+      shimPid = varintField(connect, 1) ?? 0;
+      assert.ok(shimPid > 0, "shim_pid present");
+      assert.ok(alive(shimPid), "shim process is running");
+      assert.equal(varintField(connect, 2), undefined, "no task yet");
+
+      const many = await Promise.all(
+        Array.from(
+          { length: 200 },
+          () => client!.call(TASK, "Connect", idRequest(ID)),
+        ),
+      );
+      for (const r of many) assert.equal(varintField(r, 1), shimPid);
+
+      await assert.rejects(
+        client.call(TASK, "State", idRequest(ID)),
+        (err: unknown) => {
+          assert.ok(err instanceof TtrpcError);
+          assert.equal(err.code, 5);
+          assert.match(err.message, /not found/);
+          return true;
+        },
+      );
+      await assert.rejects(
+        client.call(TASK, "NoSuchMethod", new Uint8Array()),
+        { name: "TtrpcError", code: 12 },
+      );
+      await assert.rejects(
+        client.call("no.such.Service", "X", new Uint8Array()),
+        {
+          name: "TtrpcError",
+          code: 12,
+          message: "service no.such.Service",
+        },
+      );
+
+      // The shim may close the connection before replying; that counts as success, as in containerd.
       try {
-        while (readSync(logFd, sink) > 0);
-      } catch { /* EAGAIN: nothing to read */ }
-    }, 50);
-
-    const address = join(tmp.dir, "containerd.sock");
-    const start = await run(
-      SHIM,
-      ["-namespace", NS, "-address", address, "-publish-binary", "/bin/true", "-id", ID, "start"],
-      bundle,
-      { TTRPC_ADDRESS: `${address}.ttrpc` },
-    );
-    assert.equal(start.code, 0, start.out);
-    const shimAddress = start.out.trim();
-    assert.match(shimAddress, /^unix:\/\/\/run\/containerd\/s\/[0-9a-f]{64}$/);
-    socketPath = parseAddress(shimAddress).path;
-
-    client = await Client.dial(shimAddress, {
-      metadata: { "containerd-namespace-ttrpc": NS },
-      timeoutMs: 5000,
-      dialTimeoutMs: 2000,
-    });
-    let closes = 0;
-    client.onClose(() => closes++);
-
-    const connect = await client.call(TASK, "Connect", idRequest(ID));
-    shimPid = varintField(connect, 1) ?? 0;
-    assert.ok(shimPid > 0, "shim_pid present");
-    assert.ok(alive(shimPid), "shim process is running");
-    assert.equal(varintField(connect, 2), undefined, "no task yet");
-
-    const many = await Promise.all(Array.from({ length: 200 }, () => client!.call(TASK, "Connect", idRequest(ID))));
-    for (const r of many) assert.equal(varintField(r, 1), shimPid);
-
-    await assert.rejects(client.call(TASK, "State", idRequest(ID)), (err: unknown) => {
-      assert.ok(err instanceof TtrpcError);
-      assert.equal(err.code, 5);
-      assert.match(err.message, /not found/);
-      return true;
-    });
-    await assert.rejects(client.call(TASK, "NoSuchMethod", new Uint8Array()), { name: "TtrpcError", code: 12 });
-    await assert.rejects(client.call("no.such.Service", "X", new Uint8Array()), {
-      name: "TtrpcError",
-      code: 12,
-      message: "service no.such.Service",
-    });
-
-    // The shim may close the connection before replying; that counts as success, as in containerd.
-    try {
-      await client.call(TASK, "Shutdown", idRequest(ID));
-    } catch (err) {
-      assert.ok(err instanceof TtrpcError && err.code === 14, `Shutdown failed: ${err}`);
-    }
-    assert.ok(await waitFor(() => client!.closed, 5000), "shim closed the connection");
-    assert.equal(closes, 1);
-    assert.ok(await waitFor(() => !alive(shimPid), 15_000), `shim ${shimPid} exited`);
-    assert.ok(await waitFor(() => !existsSync(socketPath), 2000), "shim socket removed");
-  });
+        await client.call(TASK, "Shutdown", idRequest(ID));
+      } catch (err) {
+        assert.ok(
+          err instanceof TtrpcError && err.code === 14,
+          `Shutdown failed: ${err}`,
+        );
+      }
+      assert.ok(
+        await waitFor(() => client!.closed, 5000),
+        "shim closed the connection",
+      );
+      assert.equal(closes, 1);
+      assert.ok(
+        await waitFor(() => !alive(shimPid), 15_000),
+        `shim ${shimPid} exited`,
+      );
+      assert.ok(
+        await waitFor(() => !existsSync(socketPath), 2000),
+        "shim socket removed",
+      );
+    },
+  );
 });

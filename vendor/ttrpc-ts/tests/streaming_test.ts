@@ -10,7 +10,9 @@ import { type EchoFixture, rawPeer, sleep, startEcho, waitFor } from "./helpers.
 
 const SERVICE = "ttrpctest.v1.Echo";
 
-function req(init: { text?: string; n?: number; delayMs?: number }): Uint8Array {
+function req(
+  init: { text?: string; n?: number; delayMs?: number },
+): Uint8Array {
   return toBinary(EchoRequestSchema, {
     $typeName: "ttrpctest.v1.EchoRequest",
     text: init.text ?? "",
@@ -36,7 +38,9 @@ describe("streaming", () => {
 
   it("client streaming: sum() sends every request and resolves to the single response", async () => {
     const echo = createClient(Echo, await fx.dial());
-    const r = await echo.sum(gen([{ n: 1, text: "a" }, { n: 2, text: "b" }, { n: 39, text: "c" }], 2));
+    const r = await echo.sum(
+      gen([{ n: 1, text: "a" }, { n: 2, text: "b" }, { n: 39, text: "c" }], 2),
+    );
     assert.deepEqual([r.n, r.text], [42, "abc"]);
     assert.equal((await echo.sum([])).n, 0);
     assert.equal((await echo.sum([{ n: 5 }])).n, 5);
@@ -44,7 +48,10 @@ describe("streaming", () => {
 
   it("client streaming: a handler error rejects with its status", async () => {
     const echo = createClient(Echo, await fx.dial());
-    await assert.rejects(echo.sum([{ n: 1 }, { text: "fail" }, { n: 2 }]), { name: "TtrpcError", code: 9 });
+    await assert.rejects(echo.sum([{ n: 1 }, { text: "fail" }, { n: 2 }]), {
+      name: "TtrpcError",
+      code: 9,
+    });
   });
 
   it("client streaming: a failing request iterable rejects with its own error", async () => {
@@ -72,16 +79,27 @@ describe("streaming", () => {
   it("server streaming: an error after some messages arrives after them", async () => {
     const echo = createClient(Echo, await fx.dial());
     const got: number[] = [];
-    await assert.rejects(async () => {
-      for await (const r of echo.count({ n: 5, text: "fail-mid" })) got.push(r.n);
-    }, (err: unknown) => err instanceof TtrpcError && err.code === 10 && err.message === "count aborted");
+    await assert.rejects(
+      async () => {
+        for await (const r of echo.count({ n: 5, text: "fail-mid" })) {
+          got.push(
+            r.n,
+          );
+        }
+      },
+      (err: unknown) =>
+        err instanceof TtrpcError && err.code === 10 &&
+        err.message === "count aborted",
+    );
     assert.deepEqual(got, [0, 1]);
   });
 
   it("server streaming: breaking out of the loop leaves the connection usable", async () => {
     const client = await fx.dial();
     const echo = createClient(Echo, client);
-    for await (const r of echo.count({ n: 1000, delayMs: 1 })) if (r.n === 2) break;
+    for await (const r of echo.count({ n: 1000, delayMs: 1 })) {
+      if (r.n === 2) break;
+    }
     assert.equal(client.pending, 0);
     assert.equal((await echo.echo({ text: "still" })).text, "still");
   });
@@ -90,7 +108,9 @@ describe("streaming", () => {
     const echo = createClient(Echo, await fx.dial());
     const got: number[] = [];
     await assert.rejects(async () => {
-      for await (const r of echo.count({ n: 100, delayMs: 20 }, { timeoutMs: 70 })) got.push(r.n);
+      for await (
+        const r of echo.count({ n: 100, delayMs: 20 }, { timeoutMs: 70 })
+      ) got.push(r.n);
     }, { name: "TtrpcError", code: 4 });
     assert.ok(got.length >= 1 && got.length < 10, `got ${got.length}`);
   });
@@ -98,7 +118,11 @@ describe("streaming", () => {
   it("bidi streaming: chat() answers each request while requests are still being sent", async () => {
     const echo = createClient(Echo, await fx.dial());
     const out: string[] = [];
-    for await (const r of echo.chat(gen([{ text: "a" }, { text: "b" }, { text: "c" }], 5))) out.push(r.text);
+    for await (
+      const r of echo.chat(
+        gen([{ text: "a" }, { text: "b" }, { text: "c" }], 5),
+      )
+    ) out.push(r.text);
     assert.deepEqual(out, ["A", "B", "C"]);
   });
 
@@ -126,7 +150,9 @@ describe("streaming", () => {
 
   it("low-level stream(): client streaming with the first message in the Request frame", async () => {
     const client = await fx.dial();
-    const s = client.stream(SERVICE, "Sum", "client_streaming", { payload: req({ n: 10 }) });
+    const s = client.stream(SERVICE, "Sum", "client_streaming", {
+      payload: req({ n: 10 }),
+    });
     s.send(req({ n: 5 }));
     s.closeSend();
     const out = await s.recv();
@@ -136,7 +162,9 @@ describe("streaming", () => {
 
   it("low-level stream(): server streaming is iterable and refuses send()", async () => {
     const client = await fx.dial();
-    const s = client.stream(SERVICE, "Count", "server_streaming", { payload: req({ n: 3 }) });
+    const s = client.stream(SERVICE, "Count", "server_streaming", {
+      payload: req({ n: 3 }),
+    });
     assert.throws(() => s.send(new Uint8Array()), /server-streaming/);
     const ns: number[] = [];
     for await (const b of s) ns.push(fromBinary(EchoResponseSchema, b).n);
@@ -170,32 +198,65 @@ describe("streaming wire format (raw frames)", () => {
 
   it("server streaming ends with a Data frame flagged RemoteClosed|NoData", async () => {
     const peer = await rawPeer(fx.path);
-    const env = encodeRequest({ service: SERVICE, method: "Count", payload: req({ n: 2 }) });
+    const env = encodeRequest({
+      service: SERVICE,
+      method: "Count",
+      payload: req({ n: 2 }),
+    });
     peer.send(encodeFrame(1, MessageType.Request, Flags.RemoteClosed, env));
     const frames = [await peer.next(), await peer.next(), await peer.next()];
-    assert.deepEqual(frames.map((f) => [f.streamId, f.type, f.flags]), [[1, 3, 0], [1, 3, 0], [1, 3, 5]]);
+    assert.deepEqual(frames.map((f) => [f.streamId, f.type, f.flags]), [
+      [1, 3, 0],
+      [1, 3, 0],
+      [1, 3, 5],
+    ]);
     assert.equal(frames[2].length, 0);
     peer.close();
   });
 
   it("client streaming: RemoteOpen request, Data frames, close; the reply is one Response", async () => {
     const peer = await rawPeer(fx.path);
-    peer.send(encodeFrame(1, MessageType.Request, Flags.RemoteOpen, encodeRequest({ service: SERVICE, method: "Sum" })));
+    peer.send(
+      encodeFrame(
+        1,
+        MessageType.Request,
+        Flags.RemoteOpen,
+        encodeRequest({ service: SERVICE, method: "Sum" }),
+      ),
+    );
     peer.send(encodeFrame(1, MessageType.Data, 0, req({ n: 4 })));
     peer.send(encodeFrame(1, MessageType.Data, 0, req({ n: 6 })));
-    peer.send(encodeFrame(1, MessageType.Data, Flags.RemoteClosed | Flags.NoData));
+    peer.send(
+      encodeFrame(1, MessageType.Data, Flags.RemoteClosed | Flags.NoData),
+    );
     const { frame, response } = await peer.nextResponse();
-    assert.deepEqual([frame.type, frame.flags, response.status], [MessageType.Response, 0, undefined]);
+    assert.deepEqual([frame.type, frame.flags, response.status], [
+      MessageType.Response,
+      0,
+      undefined,
+    ]);
     assert.equal(fromBinary(EchoResponseSchema, response.payload).n, 10);
     peer.close();
   });
 
   it("a close Data frame that carries data answers InvalidArgument (3)", async () => {
     const peer = await rawPeer(fx.path);
-    peer.send(encodeFrame(1, MessageType.Request, Flags.RemoteOpen, encodeRequest({ service: SERVICE, method: "Sum" })));
-    peer.send(encodeFrame(1, MessageType.Data, Flags.RemoteClosed, req({ n: 1 })));
+    peer.send(
+      encodeFrame(
+        1,
+        MessageType.Request,
+        Flags.RemoteOpen,
+        encodeRequest({ service: SERVICE, method: "Sum" }),
+      ),
+    );
+    peer.send(
+      encodeFrame(1, MessageType.Data, Flags.RemoteClosed, req({ n: 1 })),
+    );
     const { response } = await peer.nextResponse();
-    assert.deepEqual([response.status?.code, response.status?.message], [3, "data close message cannot include data"]);
+    assert.deepEqual([response.status?.code, response.status?.message], [
+      3,
+      "data close message cannot include data",
+    ]);
     peer.close();
   });
 });

@@ -1,0 +1,82 @@
+/**
+ * shimkit: start, drive, restore and test containerd runtime shims without
+ * containerd, from Deno or Bun.
+ *
+ * This file is the public library API and only re-exports. It is kept in
+ * sections, one per module; add a module's exports to its section.
+ *
+ * @example
+ * ```ts
+ * import { isNotFound, loadConfig } from "./mod.ts";
+ * try {
+ *   const { config } = await loadConfig("/etc/shimkit/config.toml");
+ *   console.log(config.timeouts.start);
+ * } catch (e) {
+ *   if (!isNotFound(e)) throw e;
+ * }
+ * ```
+ *
+ * @module
+ */
+
+// ── errors ─────────────────────────────────────────────────────────────────
+export {
+  AbortedError,
+  AlreadyExistsError,
+  CanceledError,
+  DeadlineExceededError,
+  type ErrorKind,
+  FailedPreconditionError,
+  fromErrno,
+  InternalError,
+  InvalidArgumentError,
+  isAlreadyExists,
+  isDeadlineExceeded,
+  isFailedPrecondition,
+  isInvalidArgument,
+  isNotFound,
+  isNotImplemented,
+  isUnavailable,
+  kindFromStatusCode,
+  kindOf,
+  newError,
+  NotFoundError,
+  NotImplementedError,
+  PermissionDeniedError,
+  ResourceExhaustedError,
+  ShimkitError,
+  statusCodeOfKind,
+  UnavailableError,
+  withContext,
+} from "./src/errors.ts";
+
+// ── logging ────────────────────────────────────────────────────────────────
+export {
+  createLogger,
+  type LogFields,
+  type LogFormat,
+  type Logger,
+  type LoggerOptions,
+  type LogLevel,
+  nullLogger,
+  parseLogLevel,
+} from "./src/log/logger.ts";
+
+// ── config ─────────────────────────────────────────────────────────────────
+export {
+  type Config,
+  CONFIG_VERSION,
+  DEFAULT_CONFIG,
+  defaultConfig,
+  FAKE_RUNTIME,
+  formatConfig,
+  parseConfig,
+  type ParsedConfig,
+  RUNC_RUNTIME,
+  type RuntimeConfig,
+  socketDirOf,
+  type TimeoutsConfig,
+} from "./src/config/config.ts";
+export { DEFAULT_CONFIG_PATH, loadConfig } from "./src/config/load.ts";
+export { migrateConfigTable, type MigrationResult } from "./src/config/migrate.ts";
+export { formatDuration, parseDuration } from "./src/config/duration.ts";

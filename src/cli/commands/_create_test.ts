@@ -1,0 +1,128 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { InvalidArgumentError } from "../../errors.ts";
+import { DEFAULT_PATH_ENV, generateDefaultSpec } from "../../spec/default_spec.ts";
+import { UsageError } from "../exit_codes.ts";
+import { type CreateArgs, overrideBundleSpec, parseCreateArgs } from "./_create.ts";
+
+const CWD = "/home/u";
+
+function parse(argv: string[], command: "run" | "create" = "run"): CreateArgs {
+  const a = parseCreateArgs(command, argv, CWD);
+  assert.notEqual(a, "help");
+  return a as CreateArgs;
+}
+
+describe("parseCreateArgs()", () => {
+  it("parseCreateArgs() reads the id and the command after --", () => {
+    const a = parse(["--rm", "-t", "-i", "--rootfs", "rfs", "c1", "--", "sh", "-c", "echo hi"]);
+    assert.equal(a.id, "c1");
+    assert.deepEqual(a.args, ["sh", "-c", "echo hi"]);
+    assert.equal(a.rm, true);
+    assert.equal(a.tty, true);
+    assert.equal(a.interactive, true);
+    assert.equal(a.detach, false);
+    assert.equal(a.rootfs, "/home/u/rfs", "relative paths resolve against cwd");
+  });
+
+  it("parseCreateArgs() takes everything after the id as the command even without --", () => {
+    assert.deepEqual(parse(["c1", "echo", "hello"]).args, ["echo", "hello"]);
+  });
+
+  it("parseCreateArgs() collects repeated flags", () => {
+    const a = parse([
+      "--env", "A=1", "-e", "B=2", "--label", "x=y", "--runtime-option", "BinaryName=crun",
+      "--runtime", "io.containerd.runc.v2", "--cwd", "/tmp", "--hostname", "h", "--readonly",
+      "c1", "--", "true",
+    ]);
+    assert.deepEqual(a.env, ["A=1", "B=2"]);
+    assert.deepEqual(a.labels, { x: "y" });
+    assert.deepEqual(a.runtimeOptions, { BinaryName: "crun" });
+    assert.equal(a.runtime, "io.containerd.runc.v2");
+    assert.equal(a.cwd, "/tmp");
+    assert.equal(a.hostname, "h");
+    assert.equal(a.readonly, true);
+  });
+
+  it("parseCreateArgs() allows no command with --bundle", () => {
+    const a = parse(["--bundle", "/b", "c1"]);
+    assert.equal(a.bundle, "/b");
+    assert.deepEqual(a.args, []);
+  });
+
+  it("parseCreateArgs() answers help", () => assert.equal(parseCreateArgs("run", ["--help"], CWD), "help"));
+
+  const usage: Array<[string, string[], "run" | "create"]> = [
+    ["a missing id", [], "run"],
+    ["a missing command", ["c1"], "run"],
+    ["an unknown flag", ["--nope", "c1", "--", "true"], "run"],
+    ["--rm with -d", ["--rm", "-d", "c1", "--", "true"], "run"],
+    ["--rootfs with --bundle", ["--rootfs", "/r", "--bundle", "/b", "c1"], "run"],
+    ["--rm on create", ["--rm", "c1", "--", "true"], "create"],
+    ["a label without =", ["--label", "x", "c1", "--", "true"], "run"],
+  ];
+  for (const [name, argv, command] of usage) {
+    it(`parseCreateArgs() rejects ${name} as a usage error`, () => {
+      assert.throws(() => parseCreateArgs(command, argv, CWD), UsageError);
+    });
+  }
+
+  const invalid: Array<[string, string[]]> = [
+    ["a path-like id", ["../x", "--", "true"]],
+    ["an id with a slash", ["a/b", "--", "true"]],
+    ["a relative cwd", ["--cwd", "tmp", "c1", "--", "true"]],
+  ];
+  for (const [name, argv] of invalid) {
+    it(`parseCreateArgs() rejects ${name} as an invalid argument`, () => {
+      assert.throws(() => parseCreateArgs("run", argv, CWD), (e: unknown) => {
+        assert.ok(e instanceof InvalidArgumentError);
+        assert.ok(!(e instanceof UsageError), "exit code 5, not 2");
+        return true;
+      });
+    });
+  }
+});
+
+describe("overrideBundleSpec()", () => {
+  const bundleSpec = () => {
+    const s = generateDefaultSpec({ id: "orig", namespace: "default", args: ["sleep", "1"], env: ["A=1"] });
+    s.root = { path: "rootfs", readonly: false };
+    return s;
+  };
+
+  it("overrideBundleSpec() makes a relative root absolute against the bundle dir", () => {
+    const out = overrideBundleSpec(bundleSpec(), "/srv/b", parse(["--bundle", "/srv/b", "c1"]));
+    assert.deepEqual(out.root, { path: "/srv/b/rootfs", readonly: false });
+    assert.deepEqual(out.process!.args, ["sleep", "1"], "keeps the bundle's command");
+  });
+
+  it("overrideBundleSpec() keeps an absolute root", () => {
+    const spec = bundleSpec();
+    spec.root = { path: "/abs/root" };
+    assert.equal(overrideBundleSpec(spec, "/srv/b", parse(["--bundle", "/srv/b", "c1"])).root!.path, "/abs/root");
+  });
+
+  it("overrideBundleSpec() applies command, env, tty, cwd, hostname and readonly", () => {
+    const a = parse(["--bundle", "/b", "-t", "--env", "B=2", "--cwd", "/w", "--hostname", "h", "--readonly", "c1", "--", "id"]);
+    const out = overrideBundleSpec(bundleSpec(), "/b", a);
+    assert.deepEqual(out.process!.args, ["id"]);
+    assert.deepEqual(out.process!.env, [DEFAULT_PATH_ENV, "A=1", "B=2", "TERM=xterm"]);
+    assert.equal(out.process!.terminal, true);
+    assert.equal(out.process!.cwd, "/w");
+    assert.equal(out.hostname, "h");
+    assert.equal(out.root!.readonly, true);
+  });
+
+  it("overrideBundleSpec() does not change its input", () => {
+    const spec = bundleSpec();
+    const before = JSON.stringify(spec);
+    overrideBundleSpec(spec, "/b", parse(["--bundle", "/b", "--env", "Z=9", "c1", "--", "ls"]));
+    assert.equal(JSON.stringify(spec), before);
+  });
+
+  it("overrideBundleSpec() rejects a spec without process when no command is given", () => {
+    const spec = bundleSpec();
+    delete spec.process;
+    assert.throws(() => overrideBundleSpec(spec, "/b", parse(["--bundle", "/b", "c1"])), InvalidArgumentError);
+  });
+});

@@ -1,0 +1,270 @@
+/**
+ * `shimkit doctor`: a read-only inventory of a state directory, ours or containerd's own
+ * `io.containerd.runtime.v2.task` layout. For each bundle it finds the runtime, the bootstrap
+ * data, the shim and task pids, whether the socket answers and the task's status; then
+ * `classify.ts` judges it. Nothing is written: no bootstrap migration, no removal, no RPC that
+ * changes state (only Connect, Pids and State).
+ *
+ * @module
+ */
+
+import * as fsp from "node:fs/promises";
+import { join } from "node:path";
+import { isNotFound } from "../errors.ts";
+import { listBundles, type BundleEntry } from "../bundle/bundle.ts";
+import { readBootstrap } from "../bundle/bootstrap.ts";
+import { BUNDLE_FILES, bundleFile, isHiddenName, LOCKS_DIR, recordPath, RECORDS_DIR } from "../bundle/layout.ts";
+import { liveLockOwner } from "../bundle/lock.ts";
+import { isProcessAlive } from "../platform/process.ts";
+import type { RuntimeResolver } from "../runtime/resolve.ts";
+import { ShimConnection } from "../shim/connection.ts";
+import { dialOutcomeOf, mapConcurrent } from "../shim/loader.ts";
+import { probeSocket } from "../events/server.ts";
+import { readRecord, listRecords } from "../task/records.ts";
+import { type BundleProbe, classifyInventory, type Diagnosis, type Inventory } from "./classify.ts";
+
+/** Options for {@link doctor} and {@link takeInventory}. */
+export interface DoctorOptions {
+  /** The state directory to inspect (ours, or e.g. `/run/containerd/io.containerd.runtime.v2.task`). */
+  state: string;
+  /** The matching root directory (work dirs, records); omitted = those checks are skipped. */
+  root?: string;
+  /** Directories whose socket files are checked for a listener (ours: the configured socket dir). */
+  socketDirs?: string[];
+  /** Further socket files to check (ours: the events socket). */
+  sockets?: string[];
+  /** Resolves runtime names; omitted = runtimes are only checked for existence when they are paths. */
+  resolver?: RuntimeResolver;
+  /** Bound for reaching one shim (dial, Connect, Pids, State), in ms (default 1000). */
+  timeoutMs?: number;
+  /** Bundles probed at once (default 8). */
+  concurrency?: number;
+}
+
+/** What {@link doctor} returns: the diagnosis plus the directories inspected. */
+export interface DoctorReport extends Diagnosis {
+  /** The state directory inspected. */
+  state: string;
+  /** The root directory inspected, when known. */
+  root?: string;
+}
+
+async function readText(path: string): Promise<string | undefined> {
+  try {
+    return await fsp.readFile(path, "utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+async function readPid(path: string): Promise<number | undefined> {
+  const t = await readText(path);
+  const n = t === undefined ? NaN : Number(t.trim());
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await fsp.access(path).then(() => true, () => false);
+}
+
+async function probeRuntime(
+  p: BundleProbe,
+  opts: DoctorOptions,
+  recordRuntime: string | undefined,
+): Promise<void> {
+  const fromFile = (await readText(bundleFile(p.path, "shimBinaryPath")))?.trim();
+  if (fromFile) {
+    p.runtime = fromFile;
+    p.runtimeSource = "shim-binary-path";
+    if (await exists(fromFile)) return;
+    // The binary moved (containerd#14145): loading re-resolves by the record's runtime name.
+    if (!recordRuntime) {
+      p.runtimeError = `binary ${JSON.stringify(fromFile)} does not exist and no record names the runtime`;
+      return;
+    }
+  }
+  if (!recordRuntime) return;
+  p.runtime ??= recordRuntime;
+  p.runtimeSource ??= "record";
+  if (!opts.resolver) return;
+  try {
+    await opts.resolver.resolve(recordRuntime);
+  } catch (err) {
+    p.runtimeError = (err as Error).message;
+  }
+}
+
+async function probeBootstrap(p: BundleProbe): Promise<void> {
+  try {
+    const b = await readBootstrap(p);
+    p.bootstrap = { ...b, source: "bootstrap.json" };
+    return;
+  } catch (err) {
+    if (!isNotFound(err)) {
+      p.bootstrapError = (err as Error).message;
+      return;
+    }
+  }
+  const address = (await readText(bundleFile(p.path, "address")))?.trim();
+  if (address) p.bootstrap = { version: 2, protocol: "ttrpc", address, source: "address" };
+}
+
+async function probeShim(p: BundleProbe, timeoutMs: number): Promise<void> {
+  if (!p.bootstrap) {
+    p.dial = "skipped";
+    return;
+  }
+  const deadline = Date.now() + timeoutMs;
+  const left = () => Math.max(1, deadline - Date.now());
+  let conn: ShimConnection;
+  try {
+    conn = await ShimConnection.open({
+      address: p.bootstrap.address,
+      namespace: p.namespace,
+      id: p.id,
+      version: p.bootstrap.version >= 3 ? 3 : 2,
+      timeoutMs,
+    });
+  } catch (err) {
+    p.dial = dialOutcomeOf(err);
+    p.dialError = (err as Error).message;
+    return;
+  }
+  try {
+    p.dial = "ok";
+    p.taskApi = conn.version;
+    p.shimPid = conn.info.shimPid || p.shimPid;
+    if (conn.info.taskPid) p.taskPid = conn.info.taskPid;
+    try {
+      p.pids = { count: (await conn.task.pids(p.id, { timeoutMs: left() })).length };
+    } catch (err) {
+      p.pids = { error: err, timedOut: dialOutcomeOf(err) === "timeout" };
+    }
+    try {
+      const st = await conn.task.state(p.id, "", { timeoutMs: left() });
+      p.taskStatus = st.status;
+      if (st.pid) p.taskPid = st.pid;
+    } catch (err) {
+      if (!isNotFound(err)) p.dialError = (err as Error).message;
+    }
+  } finally {
+    conn.close();
+  }
+}
+
+/**
+ * Probes one bundle: contents, lock, runtime, bootstrap, pid files, and the shim itself.
+ *
+ * @param entry the bundle's namespace, id and path
+ * @param opts state, root, resolver and timeout
+ * @returns what was seen (not judged; see `classifyBundle`)
+ */
+export async function probeBundle(entry: BundleEntry, opts: DoctorOptions): Promise<BundleProbe> {
+  const names = await fsp.readdir(entry.path).catch(() => [] as string[]);
+  const p: BundleProbe = { ...entry, empty: names.length === 0, dial: "skipped", sandboxed: false };
+  if (p.empty) return p;
+  let recordRuntime: string | undefined;
+  if (opts.root) {
+    try {
+      const rec = await readRecord(opts.root, entry.namespace, entry.id);
+      recordRuntime = rec.runtime;
+      if (rec.sandboxId) p.sandboxed = true;
+    } catch (err) {
+      if (!isNotFound(err)) p.sandboxed = "unknown";
+    }
+  }
+  if (names.includes(BUNDLE_FILES.sandbox)) p.sandboxed = true;
+  await probeRuntime(p, opts, recordRuntime);
+  await probeBootstrap(p);
+  p.shimPid = await readPid(bundleFile(p.path, "shimPid"));
+  p.taskPid = await readPid(bundleFile(p.path, "initPid"));
+  await probeShim(p, opts.timeoutMs ?? 1000);
+  if (p.shimPid) p.shimAlive = isProcessAlive(p.shimPid);
+  if (p.taskPid) p.taskAlive = isProcessAlive(p.taskPid);
+  return p;
+}
+
+async function subdirs(path: string): Promise<string[]> {
+  const entries = await fsp.readdir(path, { withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isDirectory() && !isHiddenName(e.name)).map((e) => e.name).sort();
+}
+
+async function socketFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const name of await fsp.readdir(dir).catch(() => [] as string[])) {
+    const path = join(dir, name);
+    const st = await fsp.lstat(path).catch(() => undefined);
+    if (st?.isSocket()) out.push(path);
+  }
+  return out.sort();
+}
+
+async function scanLocks(state: string): Promise<{ busy: Map<string, number>; stale: string[] }> {
+  const busy = new Map<string, number>();
+  const stale: string[] = [];
+  const base = join(state, LOCKS_DIR);
+  for (const ns of await subdirs(base)) {
+    for (const name of await fsp.readdir(join(base, ns)).catch(() => [] as string[])) {
+      if (!name.endsWith(".lock")) continue;
+      const id = name.slice(0, -".lock".length);
+      let owner;
+      try {
+        owner = await liveLockOwner(state, ns, id);
+      } catch {
+        continue; // not a name we could have written
+      }
+      if (owner) busy.set(`${ns}/${id}`, owner.pid);
+      else if (await exists(join(base, ns, name))) stale.push(join(base, ns, name));
+    }
+  }
+  return { busy, stale };
+}
+
+/**
+ * Probes everything under a state directory (and its root, when given), read-only.
+ *
+ * @param opts what to inspect and how long to wait for each shim
+ * @returns the inventory, ready for `classifyInventory`
+ */
+export async function takeInventory(opts: DoctorOptions): Promise<Inventory> {
+  const entries = await listBundles(opts.state);
+  const bundles = await mapConcurrent(entries, opts.concurrency ?? 8, (e) => probeBundle(e, opts));
+  const inv: Inventory = { bundles, workDirs: [], records: [], sockets: [], staleLocks: [], busy: [] };
+  const locks = await scanLocks(opts.state);
+  inv.busy = [...locks.busy.keys()];
+  inv.staleLocks = locks.stale;
+  for (const b of bundles) b.lockedBy = locks.busy.get(`${b.namespace}/${b.id}`);
+  if (opts.root) {
+    for (const ns of await subdirs(opts.root)) {
+      if (ns === RECORDS_DIR) continue;
+      for (const id of await subdirs(join(opts.root, ns))) inv.workDirs.push({ namespace: ns, id, path: join(opts.root, ns, id) });
+    }
+    for (const r of (await listRecords(opts.root)).records) {
+      inv.records.push({ namespace: r.namespace, id: r.id, path: recordPath(opts.root, r.namespace, r.id) });
+    }
+  }
+  const sockets = [...(opts.sockets ?? [])];
+  for (const dir of opts.socketDirs ?? []) sockets.push(...await socketFiles(dir));
+  for (const path of new Set(sockets)) {
+    const st = await fsp.lstat(path).catch(() => undefined);
+    if (!st?.isSocket()) continue;
+    inv.sockets.push({ path, listening: await probeSocket(path, Math.min(opts.timeoutMs ?? 1000, 500)) });
+  }
+  return inv;
+}
+
+/**
+ * Inspects a state directory and judges what it finds (read-only).
+ *
+ * @param opts what to inspect
+ * @returns bundles with their health, problems, and `ok` (no error-level problem)
+ * @example
+ * ```ts
+ * const r = await doctor({ state: "/run/containerd/io.containerd.runtime.v2.task" });
+ * for (const p of r.problems) console.log(p.code, p.path, p.message);
+ * ```
+ */
+export async function doctor(opts: DoctorOptions): Promise<DoctorReport> {
+  const d = classifyInventory(await takeInventory(opts));
+  return { state: opts.state, root: opts.root, ...d };
+}

@@ -1,0 +1,149 @@
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import * as fsp from "node:fs/promises";
+import { hostname, tmpdir } from "node:os";
+import { join } from "node:path";
+import { Code, Server, TtrpcError } from "../../vendor/ttrpc-ts/mod.ts";
+import { Task as TaskV2 } from "../gen/containerd/task/v2/task_pb.ts";
+import { Task as TaskV3 } from "../gen/containerd/task/v3/task_pb.ts";
+import { doctor } from "./doctor.ts";
+import type { ProblemCode } from "./classify.ts";
+import { createRuntimeResolver } from "../runtime/resolve.ts";
+
+/** A fake shim Task service with the three read-only calls doctor makes. */
+function taskImpl(mode: "running" | "leaked" | "slow", hold: Array<() => void>) {
+  const slow = () => new Promise<never>((_, reject) => hold.push(() => reject(new TtrpcError(Code.Unavailable, "bye"))));
+  return {
+    connect: () => mode === "slow" ? slow() : Promise.resolve({ shimPid: process.pid, taskPid: mode === "running" ? 4242 : 0 }),
+    pids: () => {
+      if (mode === "leaked") throw new TtrpcError(Code.NotFound, "container must be created");
+      return Promise.resolve({ processes: [{ pid: 4242 }] });
+    },
+    state: () => Promise.resolve({ id: "x", pid: 4242, status: 2 }),
+  };
+}
+
+describe("doctor()", { skip: process.platform !== "linux" ? "needs Linux" : false }, () => {
+  let dir = "";
+  let state = "";
+  let root = "";
+  const servers: Server[] = [];
+  const hold: Array<() => void> = [];
+
+  async function bundle(ns: string, id: string, files: Record<string, string>) {
+    const path = join(state, ns, id);
+    await fsp.mkdir(path, { recursive: true });
+    for (const [name, text] of Object.entries(files)) await fsp.writeFile(join(path, name), text);
+    return path;
+  }
+  async function serve(name: string, mode: "running" | "leaked" | "slow", v3 = false) {
+    const s = new Server();
+    s.register(v3 ? TaskV3 : TaskV2, taskImpl(mode, hold) as never);
+    const path = join(dir, "s", name);
+    await s.listen(path);
+    servers.push(s);
+    return `unix://${path}`;
+  }
+  const bootstrap = (address: string, version = 2) => JSON.stringify({ version, address, protocol: "ttrpc" });
+
+  before(async () => {
+    dir = await fsp.mkdtemp(join(tmpdir(), "sk-doc-"));
+    state = join(dir, "state");
+    root = join(dir, "root");
+    await fsp.mkdir(join(dir, "s"), { recursive: true });
+    await fsp.mkdir(join(root, "ns", "orphan"), { recursive: true });
+    await fsp.mkdir(join(root, "ns", "ok2"), { recursive: true });
+    const bin = "/bin/true";
+    await bundle("ns", "ok2", { "bootstrap.json": bootstrap(await serve("ok2", "running")), "shim-binary-path": bin });
+    await bundle("ns", "v3", { "bootstrap.json": bootstrap(await serve("v3", "running", true), 3), "shim-binary-path": bin });
+    await bundle("ns", "legacy", { address: await serve("legacy", "running") });
+    await bundle("ns", "leaked", { "bootstrap.json": bootstrap(await serve("leaked", "leaked")) });
+    await bundle("ns", "slow", { "bootstrap.json": bootstrap(await serve("slow", "slow")) });
+    await bundle("ns", "gone", { "bootstrap.json": bootstrap(`unix://${join(dir, "s", "nothing")}`) });
+    // A socket file bound by a process that is gone: connecting is refused.
+    const stale = join(dir, "s", "stale");
+    spawnSync("python3", ["-c", `import socket; socket.socket(socket.AF_UNIX).bind(${JSON.stringify(stale)})`]);
+    await bundle("ns", "refused", { "bootstrap.json": bootstrap(`unix://${stale}`), "init.pid": String(process.pid) });
+    await bundle("ns", "moved", { address: `unix://${stale}`, "shim-binary-path": "/nonexistent/containerd-shim-x-v2" });
+    await bundle("ns", "empty", {});
+    await bundle("ns", "broken", { "bootstrap.json": bootstrap("unix:///x", 4) });
+    // Being created right now by this (live) process: never judged.
+    await bundle("ns", "creating", {});
+    await fsp.mkdir(join(state, ".locks", "ns"), { recursive: true });
+    const me = (await fsp.readFile(`/proc/${process.pid}/stat`, "latin1")).split(") ")[1].split(" ")[19];
+    await fsp.writeFile(
+      join(state, ".locks", "ns", "creating.lock"),
+      JSON.stringify({ pid: process.pid, startTime: Number(me), host: hostname() }),
+    );
+    const dead = spawnSync("true").pid;
+    await fsp.writeFile(join(state, ".locks", "ns", "old.lock"), JSON.stringify({ pid: dead, startTime: 1, host: hostname() }));
+  });
+  after(async () => {
+    for (const h of hold) h();
+    await Promise.all(servers.map((s) => s.close()));
+    await fsp.rm(dir, { recursive: true, force: true });
+  });
+
+  it("inventories bundles and judges each", async () => {
+    const t0 = Date.now();
+    const r = await doctor({
+      state,
+      root,
+      socketDirs: [join(dir, "s")],
+      resolver: createRuntimeResolver({ path: "" }),
+      timeoutMs: 400,
+    });
+    assert.ok(Date.now() - t0 < 3000, "a slow shim costs at most its timeout");
+    const byId = new Map(r.bundles.map((b) => [b.id, b]));
+    const health = Object.fromEntries(r.bundles.map((b) => [b.id, b.health]));
+    assert.deepEqual(health, {
+      broken: "broken",
+      creating: "busy",
+      empty: "empty",
+      gone: "dead",
+      leaked: "leaked",
+      legacy: "ok",
+      moved: "dead",
+      ok2: "ok",
+      refused: "dead",
+      slow: "unresponsive",
+      v3: "ok",
+    });
+    assert.equal(byId.get("ok2")?.taskStatus, "running");
+    assert.equal(byId.get("ok2")?.shimPid, process.pid);
+    assert.equal(byId.get("ok2")?.taskApi, 2);
+    assert.equal(byId.get("v3")?.taskApi, 3);
+    assert.equal(byId.get("legacy")?.bootstrap?.source, "address");
+    assert.equal(byId.get("gone")?.dial, "missing");
+    assert.equal(byId.get("refused")?.dial, "refused");
+    assert.equal(byId.get("refused")?.taskAlive, true);
+    assert.equal(byId.get("creating")?.lockedBy, process.pid);
+
+    const codes = (id: string) => r.problems.filter((p) => p.id === id).map((p) => p.code);
+    assert.deepEqual(codes("legacy"), ["missing-bootstrap"] satisfies ProblemCode[]);
+    assert.deepEqual(codes("moved"), ["unresolvable-runtime", "missing-bootstrap", "dead-shim"] satisfies ProblemCode[]);
+    assert.deepEqual(codes("broken"), ["bad-bootstrap"] satisfies ProblemCode[]);
+    assert.deepEqual(codes("creating"), []);
+    const others = r.problems.filter((p) => p.id === undefined || p.code === "orphan-work-dir").map((p) => [p.code, p.path]);
+    assert.deepEqual(others, [
+      ["orphan-work-dir", join(root, "ns", "orphan")],
+      ["stale-socket", join(dir, "s", "stale")],
+      ["stale-lock", join(state, ".locks", "ns", "old.lock")],
+    ]);
+    assert.equal(r.ok, false);
+  });
+
+  it("changes nothing on disk", async () => {
+    await doctor({ state, root, timeoutMs: 200 });
+    await assert.rejects(fsp.stat(join(state, "ns", "legacy", "bootstrap.json")));
+    assert.ok(await fsp.stat(join(state, "ns", "empty")));
+    assert.ok(await fsp.stat(join(root, "ns", "orphan")));
+    assert.ok(await fsp.stat(join(state, ".locks", "ns", "old.lock")));
+  });
+
+  it("is ok on an empty or missing state dir", async () => {
+    const r = await doctor({ state: join(dir, "nope"), root: join(dir, "nope2") });
+    assert.deepEqual([r.ok, r.bundles, r.problems], [true, [], []]);
+  });
+});

@@ -1,0 +1,841 @@
+/**
+ * The shim manager (containerd `core/runtime/v2/shim_manager.go` and the
+ * dead-shim half of `binary.go`): starts shims for bundles, reloads one from
+ * its bundle, keeps one connection per shim, and cleans up after every
+ * failure so no shim outlives a failed start and no dead shim leaves a
+ * bundle behind.
+ *
+ * @module
+ */
+
+import { readFile, stat, writeFile } from "node:fs/promises";
+import { acquireContainerLock } from "../bundle/lock.ts";
+import { type BootstrapInfo, parseStartResponse, restoreBootstrap, writeBootstrap } from "../bundle/bootstrap.ts";
+import { type Bundle, deleteBundle } from "../bundle/bundle.ts";
+import { bundleFile } from "../bundle/layout.ts";
+import {
+  InvalidArgumentError,
+  ShimkitError,
+  isNotFound,
+  isUnavailable,
+  kindOf,
+  NotImplementedError,
+  withContext,
+} from "../errors.ts";
+import { appendJournalLine, formatJournalLine } from "../events/journal.ts";
+import { decodeEventValue, encodeTaskEvent } from "../events/topics.ts";
+import type { Logger, LogLevel } from "../log/logger.ts";
+import { nullLogger } from "../log/logger.ts";
+import { isProcessAlive, listPidsWithCwd } from "../platform/process.ts";
+import type { RuntimeResolver } from "../runtime/resolve.ts";
+import type { TaskApiVersion, TaskClient } from "../task/client.ts";
+import { dateToTimestamp } from "../task/timestamp.ts";
+import type { AnyValue, ExitInfo } from "../task/types.ts";
+import { encodeRuntimeOptions } from "./argv.ts";
+import { readShimBinaryPath, runShimDelete, runShimStart, type ShimCallOptions, writeShimBinaryPath } from "./binary.ts";
+import { ShimConnection } from "./connection.ts";
+import { type LogFifo, openLogFifo } from "./log_fifo.ts";
+import { dialPath } from "./socket.ts";
+
+/** Exit status containerd reports for a task whose shim died and whose `delete` gave nothing. */
+export const DEAD_SHIM_EXIT_STATUS = 255;
+
+/** Timeouts of the shim manager, in ms. */
+export interface ShimTimeouts {
+  /** `shim start` until it prints its address. */
+  startMs: number;
+  /** `Shutdown` after a delete (containerd: 3 s). */
+  shutdownMs: number;
+  /** Each cleanup step: the Delete RPC, `shim delete` (containerd: 5 s). */
+  cleanupMs: number;
+  /** Dial plus `Connect` of an existing shim (containerd: 5 s). */
+  loadMs: number;
+}
+
+/** Options for {@link ShimManager}. */
+export interface ShimManagerOptions {
+  /** State directory (bundles). */
+  state: string;
+  /** Root directory (work dirs). */
+  root: string;
+  /** Resolves runtime names to binaries. */
+  resolver: RuntimeResolver;
+  /** The shims' `-address` and `GRPC_ADDRESS`: the events socket path (it also names the runc shim's socket). */
+  address: string;
+  /** `TTRPC_ADDRESS`: where shims publish events (the events socket path). */
+  eventsAddress: string;
+  /** Where synthesized events are written (the events journal). */
+  journalPath: string;
+  /** `-publish-binary`: the path of this program. */
+  publishBinary: string;
+  /** Timeouts. */
+  timeouts: ShimTimeouts;
+  /** Logger for lifecycle and shim log lines. */
+  logger?: Logger;
+  /** Extra `KEY=value` shim environment entries (config `[shim] env`, e.g. `SCHED_CORE=1`). */
+  env?: readonly string[];
+  /** Socket directory passed to shims that honour it (fake shim: `SHIMKIT_FAKE_SOCKET_DIR`). */
+  socketDir?: string;
+  /** Start shims with `-debug`. */
+  debug?: boolean;
+  /** Take the per-container file lock around dead-shim cleanup (default true). */
+  locking?: boolean;
+  /** Phase timing hook: `("shimStart" | "connect" | "shutdown", ms)`. */
+  onPhase?: (name: string, ms: number) => void;
+  /** Called after a dead shim was cleaned up (its bundle is gone), e.g. to remove the container record. */
+  onShimCleanedUp?: (namespace: string, id: string, exit: ExitInfo) => void | Promise<void>;
+}
+
+/** Options for {@link ShimManager.start}. */
+export interface StartShimOptions {
+  /** The bundle, already created (config.json written). */
+  bundle: Bundle;
+  /** Runtime name (`io.containerd.runc.v2`) or absolute shim path. */
+  runtime: string;
+  /** Runtime options, sent on the shim's stdin as a protobuf `Any` with a bare type URL. */
+  runtimeOptions?: AnyValue;
+  /** Sandbox id: the task joins that sandbox's shim. */
+  sandboxId?: string;
+  /** The sandbox shim's address, `ttrpc+unix:///path`: the task is served by it instead of a new shim. */
+  sandboxAddress?: string;
+}
+
+/** Options for {@link ShimManager.load}. */
+export interface LoadShimOptions {
+  /** The bundle. */
+  bundle: Bundle;
+  /** Runtime name or path, as recorded. */
+  runtime: string;
+  /** The shim binary, when known (record); else `shim-binary-path`, else resolved from `runtime`. */
+  runtimePath?: string;
+  /** Whether Create ran for this task (events are synthesized on its death only then). Default true. */
+  created?: boolean;
+}
+
+/** What the dead-shim cleanup needs to know about a shim; a {@link Shim} is one, and so is {@link ShimManager.describe}'s answer. */
+export interface ShimRef {
+  /** Namespace. */
+  readonly namespace: string;
+  /** Container id. */
+  readonly id: string;
+  /** The bundle. */
+  readonly bundle: Bundle;
+  /** The shim binary (runs `delete`). */
+  readonly runtimePath: string;
+  /** The shim's address ("" when unknown). */
+  readonly address: string;
+  /** True for a sandbox's shared shim (never killed). */
+  readonly sandboxed: boolean;
+  /** The shim daemon's pid (0 when unknown). */
+  readonly pid: number;
+  /** Whether Create ran (events are synthesized only then). */
+  readonly created: boolean;
+}
+
+/** A live shim and the one connection this process keeps to it. */
+export class Shim implements ShimRef {
+  /** Namespace. */
+  readonly namespace: string;
+  /** Container id. */
+  readonly id: string;
+  /** The bundle. */
+  readonly bundle: Bundle;
+  /** Runtime name or path as given. */
+  readonly runtime: string;
+  /** The shim binary. */
+  readonly runtimePath: string;
+  /** The address the shim serves. */
+  readonly address: string;
+  /** True when the task runs in a sandbox's shim (never shut down on delete). */
+  readonly sandboxed: boolean;
+  /** The connection. */
+  readonly connection: ShimConnection;
+  /** Set once Create succeeded; a shim that dies before has no task to report. */
+  created: boolean;
+  /** The drained log FIFO, when this process drains it. */
+  log: LogFifo | undefined;
+
+  /** @internal */
+  constructor(init: {
+    namespace: string;
+    id: string;
+    bundle: Bundle;
+    runtime: string;
+    runtimePath: string;
+    address: string;
+    sandboxed: boolean;
+    connection: ShimConnection;
+    created: boolean;
+    log?: LogFifo;
+  }) {
+    this.namespace = init.namespace;
+    this.id = init.id;
+    this.bundle = init.bundle;
+    this.runtime = init.runtime;
+    this.runtimePath = init.runtimePath;
+    this.address = init.address;
+    this.sandboxed = init.sandboxed;
+    this.connection = init.connection;
+    this.created = init.created;
+    this.log = init.log;
+  }
+
+  /** The typed Task client. */
+  get task(): TaskClient {
+    return this.connection.task;
+  }
+
+  /** The task API version in use. */
+  get version(): TaskApiVersion {
+    return this.connection.version;
+  }
+
+  /** The shim daemon's pid (from `Connect`). */
+  get pid(): number {
+    return this.connection.info.shimPid;
+  }
+}
+
+const key = (ns: string, id: string) => `${ns}/${id}`;
+
+/** Adds context unless the error already starts with it (the binary helpers add the same prefix). */
+function wrapOnce(err: unknown, ctx: string): ShimkitError {
+  return err instanceof ShimkitError && err.message.startsWith(ctx + ": ") ? err : withContext(err, ctx);
+}
+const q = JSON.stringify;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/**
+ * Splits a sandbox address `ttrpc+unix:///path` into protocol and shim address.
+ *
+ * @param address the sandbox controller's address
+ * @returns `{protocol: "ttrpc", address: "unix:///path"}`
+ * @throws InvalidArgumentError when the scheme is not `<protocol>+<transport>`; NotImplementedError for grpc
+ */
+export function parseSandboxAddress(address: string): { protocol: string; address: string } {
+  const plus = address.indexOf("+");
+  const sep = address.indexOf("://");
+  if (plus <= 0 || sep < 0 || plus > sep) {
+    throw new InvalidArgumentError(
+      `sandbox address ${q(address)}: the scheme must be <protocol>+<transport>, e.g. "ttrpc+unix:///run/s.sock"`,
+    );
+  }
+  const protocol = address.slice(0, plus);
+  const rest = address.slice(plus + 1);
+  if (protocol !== "ttrpc") {
+    if (protocol === "grpc") throw new NotImplementedError(`sandbox address ${q(address)}: grpc shims are not supported`);
+    throw new InvalidArgumentError(`sandbox address ${q(address)}: unknown protocol ${q(protocol)}`);
+  }
+  if (!rest.startsWith("unix://")) {
+    throw new InvalidArgumentError(`sandbox address ${q(address)}: only unix sockets are supported`);
+  }
+  return { protocol, address: rest };
+}
+
+/** Maps a shim log line (logrus logfmt) to the level it was logged at by the shim; info and below become debug. */
+function shimLineLevel(line: string): LogLevel {
+  const m = /\blevel=("?)(\w+)\1/.exec(line);
+  switch (m?.[2]) {
+    case "warning":
+    case "warn":
+      return "warn";
+    case "error":
+    case "fatal":
+    case "panic":
+      return "error";
+    default:
+      return "debug";
+  }
+}
+
+/** A logger facade for shim log lines: each line is logged at the level the shim gave it. */
+function shimLineLogger(log: Logger): Logger {
+  const fwd = (msg: string, fields?: Record<string, unknown>) => log[shimLineLevel(msg)]("shim: " + msg, fields);
+  return { ...log, info: fwd, debug: fwd, trace: fwd, warn: fwd, error: fwd };
+}
+
+/** Starts, loads, tracks and cleans up shims. */
+export class ShimManager {
+  readonly #o: ShimManagerOptions;
+  readonly #log: Logger;
+  readonly #shims = new Map<string, Shim>();
+  readonly #cleanups = new Map<string, Promise<ExitInfo | undefined>>();
+  #closed = false;
+
+  /** @param options directories, resolver, addresses, timeouts and hooks */
+  constructor(options: ShimManagerOptions) {
+    this.#o = options;
+    this.#log = options.logger ?? nullLogger;
+  }
+
+  #phase(name: string, t0: number): void {
+    this.#o.onPhase?.(name, performance.now() - t0);
+  }
+
+  #call(ns: string, id: string, bundle: Bundle, runtimePath: string, timeoutMs: number): ShimCallOptions {
+    const baseEnv: Record<string, string | undefined> = { ...process.env };
+    if (this.#o.socketDir) baseEnv.SHIMKIT_FAKE_SOCKET_DIR = this.#o.socketDir;
+    return {
+      binary: runtimePath,
+      bundle,
+      namespace: ns,
+      id,
+      grpcAddress: this.#o.address,
+      ttrpcAddress: this.#o.eventsAddress,
+      publishBinary: this.#o.publishBinary,
+      debug: this.#o.debug,
+      baseEnv,
+      timeoutMs,
+    };
+  }
+
+  /**
+   * Starts a shim for a bundle (or joins a sandbox's shim), connects with the
+   * namespace header and writes `bootstrap.json`. On any failure after the
+   * shim started, the shim is stopped and the bundle removed before this throws.
+   *
+   * @param ns namespace
+   * @param id container id
+   * @param opts bundle, runtime, options, sandbox
+   * @returns the connected shim
+   * @throws ShimkitError with context `start shim "<id>"`
+   */
+  async start(ns: string, id: string, opts: StartShimOptions): Promise<Shim> {
+    const ctx = `start shim ${q(id)}`;
+    const k = key(ns, id);
+    if (this.#shims.has(k)) throw withContext(new InvalidArgumentError("already started"), ctx);
+    let runtimePath: string;
+    try {
+      runtimePath = await this.#o.resolver.resolve(opts.runtime);
+    } catch (err) {
+      await this.#removeBundle(opts.bundle);
+      throw withContext(withContext(err, `resolve runtime ${q(opts.runtime)}`), ctx);
+    }
+    if (opts.sandboxId && opts.sandboxAddress) return await this.#joinSandbox(ns, id, opts, runtimePath, ctx);
+
+    let log: LogFifo | undefined;
+    let started = false;
+    let conn: ShimConnection | undefined;
+    let address = "";
+    try {
+      if (opts.runtime.startsWith("/")) await writeShimBinaryPath(opts.bundle, runtimePath);
+      if (opts.sandboxId) await writeFile(bundleFile(opts.bundle.path, "sandbox"), opts.sandboxId, { mode: 0o600 });
+      // The shim daemon opens <bundle>/log O_WRONLY before serving: without a reader it blocks (protocol-facts §2.5).
+      log = await openLogFifo({
+        bundlePath: opts.bundle.path,
+        logger: shimLineLogger(this.#log),
+        fields: { namespace: ns, id, runtime: opts.runtime },
+      });
+      const runtimeOptions = opts.runtimeOptions
+        ? encodeRuntimeOptions(opts.runtimeOptions.typeUrl, opts.runtimeOptions.value)
+        : undefined;
+      let t0 = performance.now();
+      started = true;
+      const boot = await runShimStart({
+        ...this.#call(ns, id, opts.bundle, runtimePath, this.#o.timeouts.startMs),
+        env: this.#o.env,
+        runtimeOptions,
+        logger: this.#log,
+      });
+      this.#phase("shimStart", t0);
+      address = boot.address;
+      t0 = performance.now();
+      conn = await ShimConnection.open({
+        address: dialPath(boot.address),
+        namespace: ns,
+        id,
+        version: boot.version as TaskApiVersion,
+        timeoutMs: this.#o.timeouts.loadMs,
+      });
+      this.#phase("connect", t0);
+      await writeBootstrap(opts.bundle, { ...boot, version: conn.version });
+      const shim = new Shim({
+        namespace: ns,
+        id,
+        bundle: opts.bundle,
+        runtime: opts.runtime,
+        runtimePath,
+        address,
+        sandboxed: false,
+        connection: conn,
+        created: false,
+        log,
+      });
+      this.#track(shim);
+      return shim;
+    } catch (err) {
+      await this.#abortStart({ ns, id, bundle: opts.bundle, runtimePath, conn, started, log });
+      throw wrapOnce(err, ctx);
+    }
+  }
+
+  async #joinSandbox(ns: string, id: string, opts: StartShimOptions, runtimePath: string, ctx: string): Promise<Shim> {
+    let conn: ShimConnection | undefined;
+    try {
+      const sb = parseSandboxAddress(opts.sandboxAddress!);
+      await writeFile(bundleFile(opts.bundle.path, "sandbox"), opts.sandboxId!, { mode: 0o600 });
+      const t0 = performance.now();
+      conn = await ShimConnection.open({
+        address: dialPath(sb.address),
+        namespace: ns,
+        id,
+        version: 3,
+        timeoutMs: this.#o.timeouts.loadMs,
+      });
+      this.#phase("connect", t0);
+      await writeBootstrap(opts.bundle, { version: conn.version, address: sb.address, protocol: sb.protocol });
+      const shim = new Shim({
+        namespace: ns,
+        id,
+        bundle: opts.bundle,
+        runtime: opts.runtime,
+        runtimePath,
+        address: sb.address,
+        sandboxed: true,
+        connection: conn,
+        created: false,
+      });
+      this.#track(shim);
+      return shim;
+    } catch (err) {
+      conn?.close();
+      await this.#removeBundle(opts.bundle);
+      throw withContext(err, ctx);
+    }
+  }
+
+  /**
+   * Connects to the shim of an existing bundle (`bootstrap.json`, migrated
+   * from `address` when missing) and starts draining its log FIFO again.
+   *
+   * @param ns namespace
+   * @param id container id
+   * @param opts bundle, runtime, binary path
+   * @returns the connected shim (already tracked: returned as is when loaded before)
+   * @throws NotFoundError / UnavailableError when the shim is gone (nothing is cleaned up here)
+   */
+  async load(ns: string, id: string, opts: LoadShimOptions): Promise<Shim> {
+    const existing = this.#shims.get(key(ns, id));
+    if (existing) return existing;
+    const ctx = `load shim ${q(ns + "/" + id)}`;
+    let boot: BootstrapInfo;
+    let runtimePath: string;
+    let sandboxed: boolean;
+    try {
+      boot = await restoreBootstrap(opts.bundle);
+      runtimePath = opts.runtimePath ?? await this.#binaryPathOf(opts.bundle, opts.runtime);
+      sandboxed = await readFile(bundleFile(opts.bundle.path, "sandbox"), "utf8").then(() => true, () => false);
+    } catch (err) {
+      throw withContext(err, ctx);
+    }
+    let conn: ShimConnection;
+    try {
+      const t0 = performance.now();
+      conn = await ShimConnection.open({
+        address: dialPath(boot.address),
+        namespace: ns,
+        id,
+        version: boot.version as TaskApiVersion,
+        timeoutMs: this.#o.timeouts.loadMs,
+      });
+      this.#phase("connect", t0);
+    } catch (err) {
+      throw withContext(err, ctx);
+    }
+    const again = this.#shims.get(key(ns, id));
+    if (again) {
+      conn.close();
+      return again;
+    }
+    let log: LogFifo | undefined;
+    if (!sandboxed) {
+      log = await openLogFifo({
+        bundlePath: opts.bundle.path,
+        logger: shimLineLogger(this.#log),
+        fields: { namespace: ns, id, runtime: opts.runtime },
+      }).catch((err) => {
+        this.#log.debug("shim log fifo not reopened", { namespace: ns, id, err });
+        return undefined;
+      });
+    }
+    const shim = new Shim({
+      namespace: ns,
+      id,
+      bundle: opts.bundle,
+      runtime: opts.runtime,
+      runtimePath,
+      address: boot.address,
+      sandboxed,
+      connection: conn,
+      created: opts.created ?? true,
+      log,
+    });
+    this.#track(shim);
+    return shim;
+  }
+
+  async #binaryPathOf(bundle: Bundle, runtime: string): Promise<string> {
+    try {
+      const p = await readShimBinaryPath(bundle);
+      if (p !== "") return p;
+    } catch (err) {
+      if (!isNotFound(err)) throw err;
+    }
+    return await this.#o.resolver.resolve(runtime);
+  }
+
+  #track(shim: Shim): void {
+    this.#shims.set(key(shim.namespace, shim.id), shim);
+    shim.connection.onLost((err) => {
+      if (this.#shims.get(key(shim.namespace, shim.id)) !== shim) return;
+      this.#log.warn("shim disconnected", { namespace: shim.namespace, id: shim.id, err });
+      void this.cleanupDeadShim(shim).catch((e) =>
+        this.#log.error("cleanup after dead shim failed", { namespace: shim.namespace, id: shim.id, err: e })
+      );
+    });
+  }
+
+  /**
+   * Returns a tracked shim.
+   *
+   * @param ns namespace
+   * @param id container id
+   * @returns the shim, or undefined when this manager has none for that id
+   */
+  get(ns: string, id: string): Shim | undefined {
+    return this.#shims.get(key(ns, id));
+  }
+
+  /**
+   * Lists tracked shims.
+   *
+   * @param ns only this namespace (default: all)
+   * @returns the shims
+   */
+  list(ns?: string): Shim[] {
+    const all = [...this.#shims.values()];
+    return ns === undefined ? all : all.filter((s) => s.namespace === ns);
+  }
+
+  /**
+   * Sends `Shutdown` (bounded by the shutdown timeout); a connection the shim
+   * closes before answering counts as success, as in containerd.
+   *
+   * @param shim the shim
+   * @returns when answered or closed
+   * @throws ShimkitError for other failures (including the timeout)
+   */
+  async shutdown(shim: Shim): Promise<void> {
+    shim.connection.expectClose();
+    const t0 = performance.now();
+    try {
+      await shim.task.shutdown(shim.id, false, { timeoutMs: this.#o.timeouts.shutdownMs });
+    } catch (err) {
+      if (!isUnavailable(err)) throw err;
+    } finally {
+      this.#phase("shutdown", t0);
+    }
+  }
+
+  /**
+   * Finishes a shim after its task was deleted: `Shutdown` (not for
+   * sandboxed tasks, whose shim is shared), close, stop draining its log,
+   * remove the bundle, forget it.
+   *
+   * @param shim the shim
+   * @returns when done
+   * @throws ShimkitError when Shutdown fails for a reason other than a closed connection, or the bundle cannot be removed
+   */
+  async delete(shim: Shim): Promise<void> {
+    this.#forget(shim);
+    try {
+      if (!shim.sandboxed) await this.shutdown(shim);
+    } finally {
+      shim.connection.close();
+      await shim.log?.close();
+    }
+    await deleteBundle(shim.bundle);
+  }
+
+  /**
+   * Stops tracking a shim and closes this process's connection to it; the
+   * shim keeps running.
+   *
+   * @param shim the shim
+   * @returns when its log FIFO is closed
+   */
+  async release(shim: Shim): Promise<void> {
+    this.#forget(shim);
+    shim.connection.close();
+    await shim.log?.close();
+  }
+
+  #forget(shim: Shim): void {
+    const k = key(shim.namespace, shim.id);
+    if (this.#shims.get(k) === shim) this.#shims.delete(k);
+  }
+
+  /**
+   * Tears down a shim whose task could not be created: Delete then Shutdown
+   * (each bounded), close, `shim delete` plus a kill of the daemon if it is
+   * still alive, bundle removal. Never throws.
+   *
+   * @param shim the shim
+   * @returns when done
+   */
+  async abort(shim: Shim): Promise<void> {
+    this.#forget(shim);
+    await this.#abortStart({
+      ns: shim.namespace,
+      id: shim.id,
+      bundle: shim.bundle,
+      runtimePath: shim.runtimePath,
+      conn: shim.connection,
+      started: !shim.sandboxed,
+      log: shim.log,
+      sandboxed: shim.sandboxed,
+    });
+  }
+
+  async #abortStart(s: {
+    ns: string;
+    id: string;
+    bundle: Bundle;
+    runtimePath: string;
+    conn?: ShimConnection;
+    started: boolean;
+    log?: LogFifo;
+    sandboxed?: boolean;
+  }): Promise<void> {
+    const t = this.#o.timeouts;
+    const fields = { namespace: s.ns, id: s.id };
+    let shimPids: number[] = [];
+    if (s.conn) {
+      s.conn.expectClose();
+      if (s.conn.info.shimPid > 0) shimPids = [s.conn.info.shimPid];
+      await s.conn.task.delete(s.id, "", { timeoutMs: t.cleanupMs }).catch((err) => {
+        if (!isNotFound(err)) this.#log.debug("abort: delete task", { ...fields, err });
+      });
+      if (!s.sandboxed) {
+        await s.conn.task.shutdown(s.id, false, { timeoutMs: t.shutdownMs }).catch((err) => {
+          if (!isUnavailable(err)) this.#log.debug("abort: shutdown shim", { ...fields, err });
+        });
+      }
+      s.conn.close();
+    }
+    if (s.started && !s.sandboxed) {
+      if (shimPids.length === 0) shimPids = await this.#daemonPids(s.ns, s.id, s.bundle);
+      if (!(await this.#waitGone(shimPids, 1000))) {
+        await this.#runDelete(s.ns, s.id, s.bundle, s.runtimePath).catch((err) =>
+          this.#log.debug("abort: shim delete", { ...fields, err })
+        );
+        this.#kill(shimPids, fields);
+      }
+    }
+    await s.log?.close();
+    await this.#removeBundle(s.bundle);
+  }
+
+  /** Finds a shim daemon that never answered: a process with cwd = the bundle and `-id <id>` on its command line. */
+  async #daemonPids(ns: string, id: string, bundle: Bundle): Promise<number[]> {
+    const out: number[] = [];
+    for (const pid of await listPidsWithCwd(bundle.path).catch(() => [] as number[])) {
+      const cmd = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
+      const argv = cmd.split("\0");
+      const at = (flag: string) => argv[argv.indexOf(flag) + 1];
+      if (argv.includes("-id") && at("-id") === id && at("-namespace") === ns) out.push(pid);
+    }
+    return out;
+  }
+
+  async #waitGone(pids: readonly number[], ms: number): Promise<boolean> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      if (!pids.some(isProcessAlive)) return true;
+      if (Date.now() >= deadline) return false;
+      await sleep(5);
+    }
+  }
+
+  #kill(pids: readonly number[], fields: Record<string, unknown>): void {
+    for (const pid of pids) {
+      if (!isProcessAlive(pid)) continue;
+      try {
+        process.kill(pid, "SIGKILL");
+        this.#log.warn("killed shim daemon", { ...fields, pid });
+      } catch (err) {
+        this.#log.debug("kill shim daemon", { ...fields, pid, err });
+      }
+    }
+  }
+
+  async #runDelete(ns: string, id: string, bundle: Bundle, runtimePath: string): Promise<ExitInfo> {
+    const r = await runShimDelete(this.#call(ns, id, bundle, runtimePath, this.#o.timeouts.cleanupMs));
+    const exit: ExitInfo = { pid: r.pid, exitStatus: r.exitStatus };
+    if (r.exitedAt) exit.exitedAt = r.exitedAt;
+    return exit;
+  }
+
+  async #removeBundle(bundle: Bundle): Promise<void> {
+    await deleteBundle(bundle).catch((err) =>
+      this.#log.warn("remove bundle", { namespace: bundle.namespace, id: bundle.id, err })
+    );
+  }
+
+  /**
+   * Describes a shim from its bundle alone, for cleaning up after it when it
+   * cannot be connected to.
+   *
+   * @param ns namespace
+   * @param id container id
+   * @param opts bundle, runtime and, when known, its binary
+   * @returns the description (address "" when `bootstrap.json` and `address` are missing)
+   * @throws ShimkitError when the runtime binary cannot be found
+   */
+  async describe(ns: string, id: string, opts: LoadShimOptions): Promise<ShimRef> {
+    const boot = await restoreBootstrap(opts.bundle).catch(() => undefined);
+    const runtimePath = opts.runtimePath ?? await this.#binaryPathOf(opts.bundle, opts.runtime);
+    const sandboxed = await readFile(bundleFile(opts.bundle.path, "sandbox"), "utf8").then(() => true, () => false);
+    return {
+      namespace: ns,
+      id,
+      bundle: opts.bundle,
+      runtimePath,
+      address: boot?.address ?? "",
+      sandboxed,
+      pid: 0,
+      created: opts.created ?? true,
+    };
+  }
+
+  /**
+   * Cleans up after a shim that died (containerd `cleanupAfterDeadShim`),
+   * at most once across processes: under the container lock, and only while
+   * the bundle still exists and the shim really does not answer. Runs
+   * `shim delete` (its exit status, else 255), kills the daemon if it lingers
+   * (a 1.6 `delete` fails when Create never ran), publishes `/tasks/exit` and
+   * `/tasks/delete` when the task had been created, removes the bundle and
+   * forgets the shim.
+   *
+   * @param shim the dead shim
+   * @returns the exit reported, or undefined when there was nothing to clean (another process did it,
+   *   or the shim answered again)
+   */
+  cleanupDeadShim(shim: Shim): Promise<ExitInfo | undefined> {
+    const k = key(shim.namespace, shim.id);
+    let p = this.#cleanups.get(k);
+    if (!p) {
+      p = this.#cleanupDead(shim).finally(() => this.#cleanups.delete(k));
+      this.#cleanups.set(k, p);
+    }
+    return p;
+  }
+
+  async #cleanupDead(shim: Shim): Promise<ExitInfo | undefined> {
+    this.#forget(shim);
+    shim.connection.close();
+    await shim.log?.close();
+    const lock = this.#o.locking === false ? undefined : await acquireContainerLock(
+      this.#o.state,
+      shim.namespace,
+      shim.id,
+      { timeoutMs: 2 * this.#o.timeouts.cleanupMs },
+    );
+    try {
+      return await this.cleanupDeadLocked(shim);
+    } finally {
+      await lock?.release();
+    }
+  }
+
+  /**
+   * The body of the dead-shim cleanup, for callers that already hold the
+   * container lock (e.g. a delete that found the shim gone).
+   *
+   * @param shim the dead shim, or a description of one that cannot be reached
+   * @returns the exit reported, or undefined when there was nothing to clean
+   */
+  async cleanupDeadLocked(shim: ShimRef): Promise<ExitInfo | undefined> {
+    const { namespace: ns, id } = shim;
+    const fields = { namespace: ns, id };
+    if (shim instanceof Shim) {
+      this.#forget(shim);
+      shim.connection.close();
+      await shim.log?.close();
+    }
+    // Another process (or a delete in this one) got there first.
+    if (!(await stat(shim.bundle.path).then(() => true, () => false))) return undefined;
+    if (shim.address !== "" && await this.#answers(shim)) {
+      this.#log.info("shim answers again; not cleaning up", fields);
+      return undefined;
+    }
+    this.#log.warn("cleaning up after shim disconnected", fields);
+    let exit: ExitInfo;
+    try {
+      exit = await this.#runDelete(ns, id, shim.bundle, shim.runtimePath);
+    } catch (err) {
+      this.#log.warn("failed to clean up after shim disconnected", { ...fields, err });
+      exit = { exitStatus: DEAD_SHIM_EXIT_STATUS, exitedAt: new Date() };
+    }
+    exit.exitedAt ??= new Date();
+    if (!shim.sandboxed) {
+      const pids = shim.pid > 0 ? [shim.pid] : await this.#daemonPids(ns, id, shim.bundle);
+      this.#kill(pids, fields);
+    }
+    if (shim.created) await this.#publishExit(ns, id, exit);
+    await this.#o.onShimCleanedUp?.(ns, id, exit);
+    await this.#removeBundle(shim.bundle);
+    return exit;
+  }
+
+  async #answers(shim: ShimRef): Promise<boolean> {
+    try {
+      const c = await ShimConnection.open({
+        address: dialPath(shim.address),
+        namespace: shim.namespace,
+        id: shim.id,
+        version: shim instanceof Shim ? shim.version : 2,
+        timeoutMs: Math.min(1000, this.#o.timeouts.loadMs),
+      });
+      c.close();
+      return true;
+    } catch (err) {
+      // Not answering in time is no proof of death.
+      return kindOf(err) === "deadline_exceeded";
+    }
+  }
+
+  async #publishExit(ns: string, id: string, exit: ExitInfo): Promise<void> {
+    const exitedAt = dateToTimestamp(exit.exitedAt ?? new Date());
+    const pid = exit.pid ?? 0;
+    const events: [string, Record<string, unknown>][] = [
+      ["/tasks/exit", { containerId: id, id, pid, exitStatus: exit.exitStatus, exitedAt }],
+      ["/tasks/delete", { containerId: id, id, pid, exitStatus: exit.exitStatus, exitedAt }],
+    ];
+    for (const [topic, fields] of events) {
+      const any = encodeTaskEvent(topic, fields);
+      const rec = { timestamp: new Date(), namespace: ns, topic, typeUrl: any.typeUrl, value: any.value, synthesized: true };
+      try {
+        await appendJournalLine(this.#o.journalPath, formatJournalLine(rec, decodeEventValue(any.typeUrl, any.value)));
+      } catch (err) {
+        this.#log.warn("publish synthesized event", { namespace: ns, id, topic, err });
+      }
+    }
+  }
+
+  /**
+   * Closes every connection and stops draining logs; the shims keep running.
+   *
+   * @returns when closed
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const shims = [...this.#shims.values()];
+    this.#shims.clear();
+    for (const s of shims) s.connection.close();
+    await Promise.all(shims.map((s) => s.log?.close()));
+    await Promise.all([...this.#cleanups.values()]);
+  }
+}
+
