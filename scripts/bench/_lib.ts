@@ -15,7 +15,7 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { chmod, copyFile, cp, mkdir, mkdtemp, readFile, rm, rmdir, symlink, writeFile } from "node:fs/promises";
-import { cpus, release, tmpdir, totalmem } from "node:os";
+import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { Server } from "../../vendor/ttrpc-ts/mod.ts";
 import { Events } from "../../src/gen/containerd/services/events/ttrpc/v1/events_pb.ts";
@@ -266,6 +266,8 @@ export interface MachineFacts {
   containerd: string;
   /** Go toolchain version. */
   go: string;
+  /** 1-minute load average when the bench started (other work on the machine skews every figure). */
+  load1: number;
 }
 
 /**
@@ -292,6 +294,7 @@ export async function machineFacts(): Promise<MachineFacts> {
     runc: first(runc, /runc version (\S+)/),
     containerd: first(containerd, /containerd \S+ (\S+)/),
     go: first(go, /go version (go\S+)/),
+    load1: round(loadavg()[0], 2),
   };
 }
 

@@ -62,7 +62,7 @@ describe("encodeRuntimeOptions()", () => {
   function decode(bytes: Uint8Array): { typeUrl: string; value: Uint8Array } {
     const r = new BinaryReader(bytes);
     let typeUrl = "";
-    let value = new Uint8Array();
+    let value: Uint8Array = new Uint8Array();
     while (r.pos < r.len) {
       const [f] = r.tag();
       if (f === 1) typeUrl = r.string();

@@ -12,8 +12,7 @@
 
 import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
-import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
-import { DeadlineExceededError, fromErrno, InternalError, newError, NotImplementedError, withContext } from "../errors.ts";
+import { DeadlineExceededError, fromErrno, newError, NotImplementedError, withContext } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
 import { writeFileAtomic } from "../bundle/atomic.ts";
 import { type BootstrapInfo, parseStartResponse } from "../bundle/bootstrap.ts";
@@ -21,6 +20,9 @@ import type { Bundle } from "../bundle/bundle.ts";
 import { bundleFile } from "../bundle/layout.ts";
 import { runProcess, type RunResult } from "../platform/process.ts";
 import { shimArgv, shimEnv } from "./argv.ts";
+import { decodeDeleteResponse, type ShimDeleteResult } from "./delete_response.ts";
+
+export { decodeDeleteResponse, type ShimDeleteResult } from "./delete_response.ts";
 
 /** Default time a shim's `start` may take (it forks the daemon and exits; 1.6 takes 5–10 ms). */
 export const START_TIMEOUT_MS = 10_000;
@@ -61,16 +63,6 @@ export interface ShimStartOptions extends ShimCallOptions {
   runtimeOptions?: Uint8Array;
   /** Receives stderr a shim printed although it succeeded (as containerd, logged as a warning). */
   logger?: Logger;
-}
-
-/** What `delete` reports about the shim's init process. */
-export interface ShimDeleteResult {
-  /** Pid of the container's init process (0 when unknown). */
-  pid: number;
-  /** Its exit status; the runc shim reports 137 (SIGKILL). */
-  exitStatus: number;
-  /** When it exited; undefined when absent or Go's zero time. */
-  exitedAt?: Date;
 }
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b).trim();
@@ -136,46 +128,6 @@ export async function runShimStart(options: ShimStartOptions): Promise<Bootstrap
   } catch (err) {
     throw withContext(err, ctx);
   }
-}
-
-/** Decodes `google.protobuf.Timestamp` {1 seconds int64, 2 nanos int32}. */
-function decodeTimestamp(bytes: Uint8Array): Date | undefined {
-  const r = new BinaryReader(bytes);
-  let seconds = 0;
-  let nanos = 0;
-  while (r.pos < r.len) {
-    const [field, wire] = r.tag();
-    if (field === 1 && wire === WireType.Varint) seconds = Number(r.int64());
-    else if (field === 2 && wire === WireType.Varint) nanos = r.int32();
-    else r.skip(wire, field);
-  }
-  // Go's zero time (0001-01-01) is what 1.6 sends for "never"; protocol-facts §4.
-  if (seconds <= -62135596800 || (seconds === 0 && nanos === 0)) return undefined;
-  return new Date(seconds * 1000 + Math.floor(nanos / 1e6));
-}
-
-/**
- * Decodes a `DeleteResponse` {1 pid uint32, 2 exit_status uint32, 3 exited_at Timestamp}.
- *
- * @param bytes the shim's stdout
- * @returns pid, exit status, exit time
- * @throws InternalError when the bytes are not a valid message
- */
-export function decodeDeleteResponse(bytes: Uint8Array): ShimDeleteResult {
-  const out: ShimDeleteResult = { pid: 0, exitStatus: 0 };
-  try {
-    const r = new BinaryReader(bytes);
-    while (r.pos < r.len) {
-      const [field, wire] = r.tag();
-      if (field === 1 && wire === WireType.Varint) out.pid = r.uint32();
-      else if (field === 2 && wire === WireType.Varint) out.exitStatus = r.uint32();
-      else if (field === 3 && wire === WireType.LengthDelimited) out.exitedAt = decodeTimestamp(r.bytes());
-      else r.skip(wire, field);
-    }
-  } catch (err) {
-    throw new InternalError(`decode delete response: ${(err as Error).message}`, { cause: err });
-  }
-  return out;
 }
 
 /**

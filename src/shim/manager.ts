@@ -82,8 +82,11 @@ export interface ShimManagerOptions {
   locking?: boolean;
   /** Phase timing hook: `("shimStart" | "connect" | "shutdown", ms)`. */
   onPhase?: (name: string, ms: number) => void;
-  /** Called after a dead shim was cleaned up (its bundle is gone), e.g. to remove the container record. */
-  onShimCleanedUp?: (namespace: string, id: string, exit: ExitInfo) => void | Promise<void>;
+  /**
+   * Called when a shim this manager tracked went away unexpectedly, after the cleanup: `exit` is set when
+   * this process cleaned up (bundle removed, events published), undefined when there was nothing left to do.
+   */
+  onShimGone?: (namespace: string, id: string, exit: ExitInfo | undefined) => void | Promise<void>;
 }
 
 /** Options for {@link ShimManager.start}. */
@@ -742,7 +745,9 @@ export class ShimManager {
       { timeoutMs: 2 * this.#o.timeouts.cleanupMs },
     );
     try {
-      return await this.cleanupDeadLocked(shim);
+      const exit = await this.cleanupDeadLocked(shim);
+      await this.#o.onShimGone?.(shim.namespace, shim.id, exit);
+      return exit;
     } finally {
       await lock?.release();
     }
@@ -783,7 +788,6 @@ export class ShimManager {
       this.#kill(pids, fields);
     }
     if (shim.created) await this.#publishExit(ns, id, exit);
-    await this.#o.onShimCleanedUp?.(ns, id, exit);
     await this.#removeBundle(shim.bundle);
     return exit;
   }

@@ -33,6 +33,9 @@ import type { Logger } from "../log/logger.ts";
 import { nullLogger } from "../log/logger.ts";
 import { selfExecutable } from "../platform/process.ts";
 import { createRuntimeResolver, type RuntimeResolver } from "../runtime/resolve.ts";
+import { fromBinary } from "@bufbuild/protobuf";
+import { RuntimeInfoSchema } from "../gen/containerd/types/introspection_pb.ts";
+import { encodeRuntimeOptions } from "../shim/argv.ts";
 import { runShimInfo } from "../shim/binary.ts";
 import { type Shim, ShimManager, type ShimTimeouts } from "../shim/manager.ts";
 import type { TaskCallOptions } from "./client.ts";
@@ -351,7 +354,7 @@ export class TaskManager {
       debug: config.debug,
       locking: o.locking,
       onPhase: o.onPhase,
-      onShimCleanedUp: (ns, id) => this.#forgetTask(ns, id),
+      onShimGone: (ns, id, exit) => this.#shimGone(ns, id, exit),
     });
   }
 
@@ -523,7 +526,8 @@ export class TaskManager {
 
   async #checkIdmap(runtimePath: string, options: AnyValue | undefined): Promise<void> {
     try {
-      const info = await runShimInfo({ binary: runtimePath, options, timeoutMs: this.#timeouts.startMs });
+      const stdin = options ? encodeRuntimeOptions(options.typeUrl, options.value) : undefined;
+      const info = fromBinary(RuntimeInfoSchema, await runShimInfo(runtimePath, stdin, this.#timeouts.startMs));
       const features = info.features;
       if (!features) throw new NotFoundError("the runtime reported no features");
       checkIdmapSupport(JSON.parse(new TextDecoder().decode(features.value)));
@@ -548,7 +552,8 @@ export class TaskManager {
     validateId(id);
     const k = key(namespace, id);
     const have = this.#tasks.get(k);
-    if (have) return have;
+    if (have && !have.shim.connection.closed) return have;
+    if (have) this.#tasks.delete(k);
     let p = this.#loading.get(k);
     if (!p) {
       p = this.#load(namespace, id).finally(() => this.#loading.delete(k));
@@ -697,9 +702,10 @@ export class TaskManager {
     return exit ?? { exitStatus: 255 };
   }
 
-  #forgetTask(ns: string, id: string): Promise<void> {
+  async #shimGone(ns: string, id: string, exit: ExitInfo | undefined): Promise<void> {
     this.#tasks.delete(key(ns, id));
-    return removeRecord(this.#o.root, ns, id).then(() => {}, (err) =>
+    if (!exit) return;
+    await removeRecord(this.#o.root, ns, id).catch((err) =>
       this.#log.warn("remove container record", { namespace: ns, id, err })
     );
   }

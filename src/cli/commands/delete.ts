@@ -13,7 +13,7 @@
 
 import { rm } from "node:fs/promises";
 import { parseArgs } from "node:util";
-import type { Task, TaskManager } from "../../task/manager.ts";
+import type { TaskManager } from "../../task/manager.ts";
 import type { CommandContext } from "../context.ts";
 import { EXIT_OK, exitCodeForError, UsageError } from "../exit_codes.ts";
 import { fifoDirOf } from "../stdio.ts";
@@ -21,30 +21,10 @@ import { withManager } from "./_task.ts";
 
 const USAGE = "usage: shimkit delete [--force] ID...\n";
 
-/** How long `--force` waits for the killed container to be reaped before deleting anyway. */
-export const FORCE_WAIT_MS = 5000;
-
-async function killAndWait(task: Task, ctx: CommandContext): Promise<void> {
-  try {
-    await task.kill(9, { all: true });
-  } catch (e) {
-    // Already stopped (NotFound) or not started: Delete can go ahead.
-    ctx.logger.debug("force kill", { id: task.id, error: e });
-    return;
-  }
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  await Promise.race([
-    task.wait().catch(() => undefined),
-    new Promise((r) => timer = setTimeout(r, FORCE_WAIT_MS)),
-  ]);
-  clearTimeout(timer);
-}
-
 async function deleteOne(m: TaskManager, ctx: CommandContext, id: string, force: boolean): Promise<void> {
   const ns = ctx.global.namespace;
-  const task = await m.get(ns, id);
-  const stdout = await task.state().then((s) => s.stdout, () => "");
-  if (force) await killAndWait(task, ctx);
+  // The FIFO dir `create` made is named in the task's stdio; learn it before the task is gone.
+  const stdout = await m.get(ns, id).then((t) => t.state()).then((s) => s.stdout, () => "");
   await m.delete(ns, id, { force });
   const dir = fifoDirOf(ctx.global.state, stdout);
   if (dir) await rm(dir, { recursive: true, force: true });

