@@ -44,7 +44,10 @@ export SHIMKIT_TEST_CACHE=$out/cache
 mkdir -p "$SHIMKIT_TEST_CACHE"
 cleanup() {
   # The cache may hold a rootfs a failed test left mounted.
-  grep -o " $out[^ ]*" /proc/self/mountinfo 2>/dev/null | sort -r | while read -r mp; do umount -l "$mp" || true; done
+  local mp
+  { grep -o " $out[^ ]*" /proc/self/mountinfo 2>/dev/null || true; } | sort -r | while read -r mp; do
+    umount -l "$mp" 2>/dev/null || true
+  done
   rm -rf "$out"
 }
 trap cleanup EXIT

@@ -21,6 +21,7 @@ export const RUNTIME_NAME_MAX_LENGTH = 4095;
 const ID_PATTERN = /^[A-Za-z0-9]+(?:[._-][A-Za-z0-9]+)*$/;
 const ID_RULE = "must match ^[A-Za-z0-9]+([._-][A-Za-z0-9]+)*$";
 // Control characters (including NUL) never belong in a name or a path we exec.
+// deno-lint-ignore no-control-regex -- matching control characters is the point
 const CONTROL = /[\x00-\x1f\x7f]/;
 
 function quote(value: string): string {
@@ -80,7 +81,9 @@ export function validateRuntimeName(name: string): string {
   }
   if (name.length > RUNTIME_NAME_MAX_LENGTH) {
     throw new InvalidArgumentError(
-      `invalid runtime ${quote(name.slice(0, 64) + "…")}: length ${name.length} exceeds maximum of ${RUNTIME_NAME_MAX_LENGTH}`,
+      `invalid runtime ${
+        quote(name.slice(0, 64) + "…")
+      }: length ${name.length} exceeds maximum of ${RUNTIME_NAME_MAX_LENGTH}`,
     );
   }
   if (CONTROL.test(name)) {
@@ -89,12 +92,16 @@ export function validateRuntimeName(name: string): string {
   if (name.startsWith("/")) return name;
   if (name.includes("/")) {
     throw new InvalidArgumentError(
-      `invalid runtime ${quote(name)}: want an absolute path to a shim binary or a dotted name like io.containerd.runc.v2`,
+      `invalid runtime ${
+        quote(name)
+      }: want an absolute path to a shim binary or a dotted name like io.containerd.runc.v2`,
     );
   }
   if (!ID_PATTERN.test(name) || !name.includes(".")) {
     throw new InvalidArgumentError(
-      `invalid runtime ${quote(name)}: want a dotted name like io.containerd.runc.v2 (parts of [A-Za-z0-9_-] joined by ".") or an absolute path`,
+      `invalid runtime ${
+        quote(name)
+      }: want a dotted name like io.containerd.runc.v2 (parts of [A-Za-z0-9_-] joined by ".") or an absolute path`,
     );
   }
   return name;

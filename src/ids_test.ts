@@ -29,7 +29,10 @@ describe("validateId()", () => {
   ];
   for (const [name, id, re] of invalid) {
     it(`validateId() rejects ${name}`, () => {
-      assert.throws(() => validateId(id), (e: unknown) => e instanceof InvalidArgumentError && re.test(e.message));
+      assert.throws(
+        () => validateId(id),
+        (e: unknown) => e instanceof InvalidArgumentError && re.test(e.message),
+      );
     });
   }
 
@@ -55,13 +58,22 @@ describe("validateNamespace()", () => {
 });
 
 describe("validateRuntimeName()", () => {
-  const valid = ["io.containerd.runc.v2", "runc.v1", "io.containerd.kata-qemu.v2", "/usr/bin/containerd-shim-runc-v2"];
+  const valid = [
+    "io.containerd.runc.v2",
+    "runc.v1",
+    "io.containerd.kata-qemu.v2",
+    "/usr/bin/containerd-shim-runc-v2",
+  ];
   for (const name of valid) {
     it(`validateRuntimeName() accepts ${name}`, () => assert.equal(validateRuntimeName(name), name));
   }
   const invalid: Array<[string, string, RegExp]> = [
     ["empty", "", /must not be empty/],
-    ["relative path", "bin/shim", /want an absolute path to a shim binary or a dotted name like io\.containerd\.runc\.v2/],
+    [
+      "relative path",
+      "bin/shim",
+      /want an absolute path to a shim binary or a dotted name like io\.containerd\.runc\.v2/,
+    ],
     ["dot-relative path", "./containerd-shim-runc-v2", /want an absolute path/],
     ["no dot", "runc", /want a dotted name/],
     ["leading dot", ".runc.v2", /want a dotted name/],
@@ -72,7 +84,10 @@ describe("validateRuntimeName()", () => {
   ];
   for (const [name, value, re] of invalid) {
     it(`validateRuntimeName() rejects ${name}`, () => {
-      assert.throws(() => validateRuntimeName(value), (e: unknown) => e instanceof InvalidArgumentError && re.test(e.message));
+      assert.throws(
+        () => validateRuntimeName(value),
+        (e: unknown) => e instanceof InvalidArgumentError && re.test(e.message),
+      );
     });
   }
 });

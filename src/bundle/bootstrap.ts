@@ -50,8 +50,9 @@ function decodeBootstrapResult(bytes: Uint8Array): BootstrapInfo | undefined {
       if (field === 1 && wire === WireType.Varint) version = r.int32();
       else if (field === 2 && wire === WireType.LengthDelimited) address = r.string();
       else if (field === 3 && wire === WireType.LengthDelimited) protocol = r.string();
-      else if (wire === WireType.StartGroup || wire === WireType.EndGroup || wire > WireType.Bit32) return undefined;
-      else r.skip(wire, field);
+      else if (wire === WireType.StartGroup || wire === WireType.EndGroup || wire > WireType.Bit32) {
+        return undefined;
+      } else r.skip(wire, field);
     }
   } catch {
     return undefined;
@@ -73,7 +74,11 @@ function decodeJson(text: string): BootstrapInfo | undefined {
   if (o.version !== undefined && !Number.isInteger(o.version)) return undefined;
   if (o.address !== undefined && typeof o.address !== "string") return undefined;
   if (o.protocol !== undefined && typeof o.protocol !== "string") return undefined;
-  return { version: (o.version as number) ?? 0, address: (o.address as string) ?? "", protocol: (o.protocol as string) ?? "" };
+  return {
+    version: (o.version as number) ?? 0,
+    address: (o.address as string) ?? "",
+    protocol: (o.protocol as string) ?? "",
+  };
 }
 
 /**
@@ -178,7 +183,9 @@ export async function restoreBootstrap(bundle: Pick<Bundle, "path">): Promise<Bo
   } catch (err) {
     throw fromErrno(err, `restore bootstrap: read ${JSON.stringify(addressFile)}`);
   }
-  if (address === "") throw new InvalidArgumentError(`restore bootstrap: ${JSON.stringify(addressFile)} is empty`);
+  if (address === "") {
+    throw new InvalidArgumentError(`restore bootstrap: ${JSON.stringify(addressFile)} is empty`);
+  }
   const info: BootstrapInfo = { version: 2, address, protocol: "ttrpc" };
   await writeBootstrap(bundle, info);
   return info;

@@ -5,11 +5,22 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { InvalidArgumentError, NotFoundError, NotImplementedError } from "../errors.ts";
-import { type BootstrapInfo, parseStartResponse, readBootstrap, restoreBootstrap, writeBootstrap } from "./bootstrap.ts";
+import {
+  type BootstrapInfo,
+  parseStartResponse,
+  readBootstrap,
+  restoreBootstrap,
+  writeBootstrap,
+} from "./bootstrap.ts";
 
 const ADDR = "unix:///run/containerd/s/dd42c5b1c87b1dd8e4b2d76d2e1a1b1f3a2e6b0f9c0e1d2c3b4a5968778695a4";
 
-function bootstrapResult(version: number, address: string, protocol: string, extra?: (w: BinaryWriter) => void): Uint8Array {
+function bootstrapResult(
+  version: number,
+  address: string,
+  protocol: string,
+  extra?: (w: BinaryWriter) => void,
+): Uint8Array {
   const w = new BinaryWriter();
   if (version) w.tag(1, WireType.Varint).int32(version);
   if (address) w.tag(2, WireType.LengthDelimited).string(address);
@@ -19,7 +30,15 @@ function bootstrapResult(version: number, address: string, protocol: string, ext
 }
 
 describe("parseStartResponse()", () => {
-  const cases: Array<{ name: string; input: string | Uint8Array; want?: BootstrapInfo; error?: new (...a: never[]) => Error; re?: RegExp }> = [
+  const cases: Array<
+    {
+      name: string;
+      input: string | Uint8Array;
+      want?: BootstrapInfo;
+      error?: new (...a: never[]) => Error;
+      re?: RegExp;
+    }
+  > = [
     {
       name: "reads a v2 plain address with a trailing newline",
       input: ADDR + "\n",
@@ -39,7 +58,10 @@ describe("parseStartResponse()", () => {
       name: "reads protobuf with capabilities and metadata it does not know",
       input: bootstrapResult(3, ADDR, "grpc", (w) => {
         w.tag(4, WireType.Varint).int32(0);
-        w.tag(5, WireType.LengthDelimited).fork().tag(1, WireType.LengthDelimited).string("k").tag(2, WireType.LengthDelimited).string("v").join();
+        w.tag(5, WireType.LengthDelimited).fork().tag(1, WireType.LengthDelimited).string("k").tag(
+          2,
+          WireType.LengthDelimited,
+        ).string("v").join();
       }),
       want: { version: 3, address: ADDR, protocol: "grpc" },
     },
@@ -101,15 +123,28 @@ describe("parseStartResponse()", () => {
       re: /unsupported shim version \(5\)/,
     },
     { name: "rejects empty output", input: "", error: InvalidArgumentError, re: /empty output/ },
-    { name: "rejects whitespace-only output", input: " \n\t", error: InvalidArgumentError, re: /empty output/ },
-    { name: "rejects JSON without an address", input: `{"version":3}`, error: InvalidArgumentError, re: /no address/ },
+    {
+      name: "rejects whitespace-only output",
+      input: " \n\t",
+      error: InvalidArgumentError,
+      re: /empty output/,
+    },
+    {
+      name: "rejects JSON without an address",
+      input: `{"version":3}`,
+      error: InvalidArgumentError,
+      re: /no address/,
+    },
   ];
   for (const tc of cases) {
     it(`parseStartResponse() ${tc.name}`, () => {
       if (tc.want) {
         assert.deepEqual(parseStartResponse(tc.input), tc.want);
       } else {
-        assert.throws(() => parseStartResponse(tc.input), (e: unknown) => e instanceof tc.error! && tc.re!.test((e as Error).message));
+        assert.throws(
+          () => parseStartResponse(tc.input),
+          (e: unknown) => e instanceof tc.error! && tc.re!.test((e as Error).message),
+        );
       }
     });
   }
@@ -165,7 +200,10 @@ describe("bootstrap.json", () => {
   it("restoreBootstrap() rejects an empty address file", async () => {
     const b = await bundle();
     await writeFile(join(b.path, "address"), "\n");
-    await assert.rejects(restoreBootstrap(b), (e: unknown) => e instanceof InvalidArgumentError && /is empty$/.test((e as Error).message));
+    await assert.rejects(
+      restoreBootstrap(b),
+      (e: unknown) => e instanceof InvalidArgumentError && /is empty$/.test((e as Error).message),
+    );
     assert.deepEqual(await readdir(b.path), ["address"]);
   });
 

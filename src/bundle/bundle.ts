@@ -10,7 +10,15 @@ import { chmod, chown, mkdir, readdir, rename, rm, rmdir, stat, symlink, writeFi
 import { dirname } from "node:path";
 import { AlreadyExistsError, fromErrno, newError, NotFoundError, withContext } from "../errors.ts";
 import { validateId, validateNamespace } from "../ids.ts";
-import { bundleDir, bundleFile, hiddenPath, isHiddenName, namespaceRootDir, namespaceStateDir, workDir } from "./layout.ts";
+import {
+  bundleDir,
+  bundleFile,
+  hiddenPath,
+  isHiddenName,
+  namespaceRootDir,
+  namespaceStateDir,
+  workDir,
+} from "./layout.ts";
 import { unmountRecursive } from "./mount.ts";
 
 /** A bundle on disk: `path` = `<state>/<ns>/<id>`, `workDir` = `<root>/<ns>/<id>`. */
@@ -107,7 +115,9 @@ export async function createBundle(options: CreateBundleOptions): Promise<Bundle
     try {
       await mkdir(b.path, { mode: 0o700 });
     } catch (err) {
-      if ((err as { code?: string }).code === "EEXIST") throw new AlreadyExistsError(`bundle ${q(b.path)} already exists`, { cause: err });
+      if ((err as { code?: string }).code === "EEXIST") {
+        throw new AlreadyExistsError(`bundle ${q(b.path)} already exists`, { cause: err });
+      }
       throw err;
     }
     created.push(b.path);
@@ -130,7 +140,9 @@ export async function createBundle(options: CreateBundleOptions): Promise<Bundle
     }
     created.push(b.workDir);
     await symlink(b.workDir, bundleFile(b.path, "work"));
-    if (options.spec !== undefined) await writeFile(bundleFile(b.path, "config"), specBytes(options.spec), { mode: 0o666 });
+    if (options.spec !== undefined) {
+      await writeFile(bundleFile(b.path, "config"), specBytes(options.spec), { mode: 0o666 });
+    }
     return b;
   } catch (err) {
     for (const p of created.reverse()) await rm(p, { recursive: true, force: true }).catch(() => {});
@@ -218,7 +230,9 @@ export async function deleteBundle(bundle: Bundle): Promise<void> {
   if (bundleErr && workErr) {
     throw newError(
       "unknown",
-      `${ctx}: failed to remove both bundle and work dir: ${(bundleErr as Error).message}; ${(workErr as Error).message}`,
+      `${ctx}: failed to remove both bundle and work dir: ${(bundleErr as Error).message}; ${
+        (workErr as Error).message
+      }`,
       { cause: bundleErr },
     );
   }
@@ -271,7 +285,9 @@ function isValidName(name: string): boolean {
 export async function listBundles(state: string): Promise<BundleEntry[]> {
   const out: BundleEntry[] = [];
   for (const namespace of await dirs(state)) {
-    for (const id of await dirs(namespaceStateDir(state, namespace))) out.push({ namespace, id, path: bundleDir(state, namespace, id) });
+    for (const id of await dirs(namespaceStateDir(state, namespace))) {
+      out.push({ namespace, id, path: bundleDir(state, namespace, id) });
+    }
   }
   return out;
 }

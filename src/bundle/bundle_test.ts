@@ -42,13 +42,20 @@ describe("bundle", () => {
     assert.equal(await mode(join(b.path, "rootfs")), 0o711);
     assert.equal(await mode(b.workDir), 0o711);
     assert.equal(await readlink(join(b.path, "work")), b.workDir);
-    assert.deepEqual(JSON.parse(await readFile(join(b.path, "config.json"), "utf8")), { ociVersion: "1.0.2" });
+    assert.deepEqual(JSON.parse(await readFile(join(b.path, "config.json"), "utf8")), {
+      ociVersion: "1.0.2",
+    });
     assert.deepEqual((await readdir(b.path)).sort(), ["config.json", "rootfs", "work"]);
   });
 
   it("createBundle() accepts spec bytes and no spec at all", async () => {
     const loc = await fresh();
-    const b1 = await createBundle({ ...loc, namespace: "ns", id: "raw", spec: new TextEncoder().encode('{"a":1}') });
+    const b1 = await createBundle({
+      ...loc,
+      namespace: "ns",
+      id: "raw",
+      spec: new TextEncoder().encode('{"a":1}'),
+    });
     assert.equal(await readFile(join(b1.path, "config.json"), "utf8"), '{"a":1}');
     const b2 = await createBundle({ ...loc, namespace: "ns", id: "nospec" });
     assert.deepEqual((await readdir(b2.path)).sort(), ["rootfs", "work"]);
@@ -75,11 +82,14 @@ describe("bundle", () => {
   it("createBundle() fails with AlreadyExists and leaves the existing bundle alone", async () => {
     const loc = await fresh();
     const b = await createBundle({ ...loc, namespace: "default", id: "c1", spec: { v: 1 } });
-    await assert.rejects(createBundle({ ...loc, namespace: "default", id: "c1", spec: { v: 2 } }), (e: unknown) => {
-      assert.ok(e instanceof AlreadyExistsError);
-      assert.match((e as Error).message, /^create bundle "default\/c1": bundle ".*" already exists$/);
-      return true;
-    });
+    await assert.rejects(
+      createBundle({ ...loc, namespace: "default", id: "c1", spec: { v: 2 } }),
+      (e: unknown) => {
+        assert.ok(e instanceof AlreadyExistsError);
+        assert.match((e as Error).message, /^create bundle "default\/c1": bundle ".*" already exists$/);
+        return true;
+      },
+    );
     assert.deepEqual(JSON.parse(await readFile(join(b.path, "config.json"), "utf8")), { v: 1 });
     assert.ok((await stat(b.workDir)).isDirectory());
   });
@@ -141,7 +151,9 @@ describe("bundle", () => {
     assert.ok((await stat(join(b.path, "rootfs", "file"))).isFile());
   });
 
-  it("deleteBundle() unmounts a mounted rootfs (and submounts) first", { skip: isRoot ? false : "needs root" }, async () => {
+  it("deleteBundle() unmounts a mounted rootfs (and submounts) first", {
+    skip: isRoot ? false : "needs root",
+  }, async () => {
     const loc = await fresh();
     const b = await createBundle({ ...loc, namespace: "default", id: "c1", spec: {} });
     const rootfs = join(b.path, "rootfs");

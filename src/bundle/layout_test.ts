@@ -69,7 +69,10 @@ describe("layout", () => {
     });
   }
 
-  const hidden: Array<[string, boolean]> = [[".c1", true], [".records", true], [".locks", true], ["c1", false], ["default", false]];
+  const hidden: Array<[string, boolean]> = [[".c1", true], [".records", true], [".locks", true], [
+    "c1",
+    false,
+  ], ["default", false]];
   for (const [name, want] of hidden) {
     it(`isHiddenName() says ${want} for ${name}`, () => assert.equal(isHiddenName(name), want));
   }

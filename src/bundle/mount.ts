@@ -24,7 +24,9 @@ export function parseMountPoints(mountinfo: string): string[] {
   for (const line of mountinfo.split("\n")) {
     if (line === "") continue;
     const field = line.split(" ")[4];
-    if (field) points.push(field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+    if (field) {
+      points.push(field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+    }
   }
   return points;
 }
@@ -52,7 +54,10 @@ export function mountPointsUnder(points: readonly string[], dir: string): string
  * @returns the mount points that were unmounted
  * @throws an error carrying umount's stderr when a mount point cannot be detached
  */
-export async function unmountRecursive(dir: string, mountinfoPath = "/proc/self/mountinfo"): Promise<string[]> {
+export async function unmountRecursive(
+  dir: string,
+  mountinfoPath = "/proc/self/mountinfo",
+): Promise<string[]> {
   let real: string;
   try {
     real = await realpath(dir);
@@ -67,8 +72,12 @@ export async function unmountRecursive(dir: string, mountinfoPath = "/proc/self/
     // Busy (a process still has its cwd or an open file there): detach lazily, as containerd does on EBUSY.
     const lazy = await runProcess("umount", ["-l", point], { timeoutMs: UMOUNT_TIMEOUT_MS });
     if (lazy.exitCode !== 0) {
-      const stderr = new TextDecoder().decode(lazy.stderr).trim() || new TextDecoder().decode(r.stderr).trim();
-      throw newError("unknown", `unmount ${JSON.stringify(point)}: ${stderr || `umount exited with status ${lazy.exitCode}`}`);
+      const stderr = new TextDecoder().decode(lazy.stderr).trim() ||
+        new TextDecoder().decode(r.stderr).trim();
+      throw newError(
+        "unknown",
+        `unmount ${JSON.stringify(point)}: ${stderr || `umount exited with status ${lazy.exitCode}`}`,
+      );
     }
   }
   return points;

@@ -42,7 +42,8 @@ describe("mount", () => {
     ["a decoded space", "/mnt/with space", ["/mnt/with space"]],
   ];
   for (const [name, dir, want] of cases) {
-    it(`mountPointsUnder() ${name}`, () => assert.deepEqual(mountPointsUnder(parseMountPoints(MOUNTINFO), dir), want));
+    it(`mountPointsUnder() ${name}`, () =>
+      assert.deepEqual(mountPointsUnder(parseMountPoints(MOUNTINFO), dir), want));
   }
 
   it("unmountRecursive() runs nothing when nothing is mounted or the dir is gone", async () => {

@@ -1,23 +1,27 @@
 /**
  * A container process's stdio for the CLI (`run`, `exec`, `start -a`), the
- * way ctr's `cio` does it: three FIFOs in a private temp dir under the state
- * dir, handed to the shim at Create/Exec; after the shim has opened its ends
- * we open ours, copy stdout/stderr to our own streams and forward our stdin.
- * The dir is always removed on close.
+ * way ctr's `cio` does it: FIFOs in a private temp dir under the state dir,
+ * handed to the shim at Create/Exec, copied to our own stdout/stderr while
+ * our stdin is forwarded. The dir is always removed on close.
  *
- * Order matters (protocol-facts §4): the shim opens both ends of each FIFO
- * during Create/Exec, so opening ours afterwards never blocks, and opening
- * ours before Start means no output is lost. With a terminal the shim wants
- * stderr empty: the pty's output all arrives on stdout.
+ * Order matters. The runc shim opens its write end of stdout/stderr with a
+ * *blocking* O_WRONLY open inside Create/Exec (1.6 `pkg/process/io.go`), so a
+ * reader must already exist: {@link FifoSet.open} runs before Create and
+ * opens stdout/stderr O_RDONLY|O_NONBLOCK and stdin O_RDWR|O_NONBLOCK (an
+ * O_WRONLY open fails with ENXIO while the shim has no reader yet). With a
+ * terminal the shim wants stderr empty: the pty's output all arrives on stdout.
  *
- * Our ends are opened O_RDONLY|O_NONBLOCK and polled with a short backoff
- * (at most 20 ms of added latency). A blocking read parks a thread of the
- * runtime's file I/O pool until data arrives; Bun's pool is so small that two
- * idle FIFO reads (stdout + stderr) starve every other file operation of the
- * process (seen with Bun 1.4.5: a write to an unrelated file never completed).
- * `platform/fifo.ts` `openFifoReader` avoids that too, but it opens O_RDWR to
- * never see end of file, which is exactly what we need here: output is done
- * when the shim closes its ends.
+ * A non-blocking read of a FIFO returns 0 both at end of file and before the
+ * first writer connected, so output counts as finished only once the caller
+ * said the process exited ({@link FifoSet.processExited}) and no writer is left.
+ *
+ * Our ends are polled with a short backoff (at most 20 ms of added latency).
+ * A blocking read parks a thread of the runtime's file I/O pool until data
+ * arrives; Bun's pool is so small that two idle FIFO reads (stdout + stderr)
+ * starve every other file operation of the process (seen with Bun 1.4.5: a
+ * write to an unrelated file never completed). `platform/fifo.ts`
+ * `openFifoReader` avoids that too, but it opens O_RDWR and so never sees end
+ * of file, which is exactly what tells us the output is complete.
  *
  * @module
  */
@@ -103,19 +107,27 @@ function isEagain(e: unknown): boolean {
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
- * Reads from a non-blocking FIFO, waiting (with backoff) while it is empty.
+ * Reads from a non-blocking FIFO, waiting (with backoff) while it is empty or
+ * has no writer yet.
  *
  * @param fh a FIFO opened O_RDONLY|O_NONBLOCK
  * @param buf where to read into
- * @param stopped polled while waiting; when it returns true the read gives up
- * @returns bytes read; 0 at end of file (every writer closed) or when stopped
+ * @param ended polled while waiting: `"eof"` makes a writer-less FIFO count as finished, `"stop"` gives up
+ * @returns bytes read; 0 at end of file or when stopped
  * @throws the OS error for anything but EAGAIN
  */
-export async function readFifo(fh: FileHandle, buf: Uint8Array, stopped: () => boolean = () => false): Promise<number> {
+export async function readFifo(
+  fh: FileHandle,
+  buf: Uint8Array,
+  ended: () => "eof" | "stop" | undefined = () => "eof",
+): Promise<number> {
   for (let delay = 1;; delay = Math.min(delay * 2, POLL_MAX_MS)) {
-    if (stopped()) return 0;
+    const state = ended();
+    if (state === "stop") return 0;
     try {
-      return (await fh.read(buf, 0, buf.length, null)).bytesRead;
+      const n = (await fh.read(buf, 0, buf.length, null)).bytesRead;
+      // 0 means "no writer": the end, or a writer that has not connected yet.
+      if (n > 0 || state === "eof") return n;
     } catch (e) {
       if (!isEagain(e)) throw e;
     }
@@ -145,6 +157,14 @@ export async function writeFifo(fh: FileHandle, data: Uint8Array): Promise<void>
   }
 }
 
+async function openFifo(path: string, flags: number): Promise<FileHandle> {
+  try {
+    return await open(path, flags);
+  } catch (e) {
+    throw fromErrno(e, `open fifo "${path}"`);
+  }
+}
+
 function sanitize(s: string): string {
   return s.replace(/[^A-Za-z0-9._-]/g, "_");
 }
@@ -163,6 +183,11 @@ export class FifoSet {
   /** The paths to pass to Create/Exec. */
   readonly paths: StdioPaths;
   #outputs: Promise<void>[] = [];
+  #stdout?: FileHandle;
+  #stderr?: FileHandle;
+  #stdin?: FileHandle;
+  #opened = false;
+  #exited = false;
   #stopStdin?: () => void;
   #closed = false;
 
@@ -176,25 +201,71 @@ export class FifoSet {
   }
 
   /**
-   * Opens our ends and starts copying. Call after Create/Exec returned (the
-   * shim then holds its ends, so no open blocks) and before Start.
+   * Opens our ends without blocking. Call before Create/Exec: the runc shim's
+   * own open of the write end blocks until a reader exists.
    *
-   * @param streams our stdout/stderr sinks and optional stdin source
    * @returns resolves once our ends are open
    * @throws ShimkitError of the errno kind when a FIFO cannot be opened
    */
+  async open(): Promise<void> {
+    if (this.#opened) return;
+    this.#opened = true;
+    const ro = constants.O_RDONLY | constants.O_NONBLOCK;
+    if (this.paths.stdout) this.#stdout = await openFifo(this.paths.stdout, ro);
+    if (this.paths.stderr) this.#stderr = await openFifo(this.paths.stderr, ro);
+    if (this.paths.stdin) this.#stdin = await openFifo(this.paths.stdin, constants.O_RDWR | constants.O_NONBLOCK);
+  }
+
+  /**
+   * Starts copying output to `streams` and forwarding their stdin. Call
+   * after Create/Exec succeeded (stdin's end triggers `onStdinEnd`, which
+   * needs the process) and before Start; opens our ends first if needed.
+   *
+   * @param streams our stdout/stderr sinks and optional stdin source
+   * @returns resolves once copying has started
+   * @throws ShimkitError of the errno kind when a FIFO cannot be opened
+   */
   async attach(streams: AttachStreams): Promise<void> {
-    if (this.paths.stdout) this.#outputs.push(this.#copyOut(await this.#open(this.paths.stdout, "r"), streams.stdout));
-    if (this.paths.stderr) this.#outputs.push(this.#copyOut(await this.#open(this.paths.stderr, "r"), streams.stderr));
-    if (this.paths.stdin && streams.stdin) {
-      this.#copyIn(await this.#open(this.paths.stdin, "w"), streams.stdin, streams.onStdinEnd);
+    await this.open();
+    if (this.#stdout) this.#outputs.push(this.#copyOut(this.#stdout, streams.stdout));
+    if (this.#stderr) this.#outputs.push(this.#copyOut(this.#stderr, streams.stderr));
+    if (this.#stdin && streams.stdin) this.#copyIn(this.#stdin, streams.stdin, streams.onStdinEnd);
+  }
+
+  /**
+   * Tells the set the process exited: from now on a FIFO without writers is
+   * at its end (before, it may just not have been opened by the shim yet).
+   */
+  processExited(): void {
+    this.#exited = true;
+  }
+
+  /**
+   * Holds every FIFO open (O_RDWR, never blocks) while `fn` runs, for
+   * `create`: the shim opens its ends during Create and keeps them, so the
+   * pipes survive this process and `start -a` can attach later.
+   *
+   * @param fn the Create call
+   * @returns what `fn` returns
+   * @throws what `fn` throws; errno-kind errors when a FIFO cannot be opened
+   */
+  async holdOpen<T>(fn: () => Promise<T>): Promise<T> {
+    const held: FileHandle[] = [];
+    try {
+      for (const p of [this.paths.stdin, this.paths.stdout, this.paths.stderr]) {
+        if (p) held.push(await openFifo(p, constants.O_RDWR | constants.O_NONBLOCK));
+      }
+      return await fn();
+    } finally {
+      await Promise.all(held.map((fh) => fh.close().catch(() => {})));
     }
   }
 
   /**
-   * Resolves once stdout and stderr reached end of file (the shim closed its
-   * ends: the process and everything holding its output exited), or after
-   * `timeoutMs`, whichever is first.
+   * Resolves once stdout and stderr reached end of file (after
+   * {@link processExited}, when the shim closed its ends: the process and
+   * everything holding its output exited), or after `timeoutMs`, whichever
+   * is first.
    *
    * @param timeoutMs how long to wait at most (undefined: no limit)
    * @returns true when all output was copied, false on timeout
@@ -222,25 +293,22 @@ export class FifoSet {
     this.#closed = true;
     this.#stopStdin?.();
     await Promise.all(this.#outputs);
+    if (this.#outputs.length === 0) {
+      // Opened but never attached (Create failed): close our ends here.
+      await Promise.all([this.#stdout, this.#stderr, this.#stdin].map((fh) => fh?.close().catch(() => {})));
+    } else if (!this.#stopStdin) {
+      await this.#stdin?.close().catch(() => {});
+    }
     await rm(this.dir, { recursive: true, force: true }).catch(() => {});
     // The parent `.fifo` dir goes too once the last set is closed.
     await rmdir(join(this.dir, "..")).catch(() => {});
-  }
-
-  async #open(path: string, mode: "r" | "w"): Promise<FileHandle> {
-    const flags = (mode === "r" ? constants.O_RDONLY : constants.O_WRONLY) | constants.O_NONBLOCK;
-    try {
-      return await open(path, flags);
-    } catch (e) {
-      throw fromErrno(e, `open fifo "${path}"`);
-    }
   }
 
   async #copyOut(fh: FileHandle, sink: ByteSink): Promise<void> {
     try {
       const buf = new Uint8Array(READ_CHUNK);
       for (;;) {
-        const bytesRead = await readFifo(fh, buf, () => this.#closed);
+        const bytesRead = await readFifo(fh, buf, () => (this.#closed ? "stop" : this.#exited ? "eof" : undefined));
         if (bytesRead === 0) break;
         // Copy out what was read: the sink may keep the chunk (stdout writes are async on pipes).
         await writeAll(sink, buf.slice(0, bytesRead));

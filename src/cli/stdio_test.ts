@@ -1,11 +1,11 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, statSync } from "node:fs";
-import { mkdtemp, open, readdir, rm, writeFile } from "node:fs/promises";
+import { type FileHandle, mkdtemp, open, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
-import { createFifoSet, FIFO_DIR_NAME } from "./stdio.ts";
+import { createFifoSet, existingFifoSet, FIFO_DIR_NAME, fifoDirOf } from "./stdio.ts";
 
 /** A sink that records what it was given. */
 function collector() {
@@ -75,6 +75,7 @@ describe("createFifoSet()", () => {
       await shimOut.write("world");
       await shimOut.close();
       await shimErr.close();
+      set.processExited();
       assert.equal(await set.drain(5000), true);
       assert.equal(out.text(), "hello world");
       assert.equal(err.text(), "oops");
@@ -93,9 +94,67 @@ describe("createFifoSet()", () => {
     } finally {
       await shimOut.close();
       await shimErr.close();
-      await set.drain(5000);
+      set.processExited();
+      assert.equal(await set.drain(5000), true);
       await set.close();
     }
+  });
+
+  it("FifoSet.open() lets the shim's blocking write-end open complete; no writer yet is not the end", async () => {
+    const set = await createFifoSet({ state, namespace: "default", id: "c8", stdin: false, terminal: false });
+    try {
+      await set.open();
+      const out = collector();
+      await set.attach({ stdout: out, stderr: collector() });
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(await set.drain(10), false, "not finished before any writer came");
+      // What the runc shim does in Create: a plain blocking O_WRONLY open, which needs a reader.
+      const w = await open(set.paths.stdout, "w");
+      const e = await open(set.paths.stderr, "w");
+      await w.write("late");
+      await w.close();
+      await e.close();
+      set.processExited();
+      assert.equal(await set.drain(5000), true);
+      assert.equal(out.text(), "late");
+    } finally {
+      await set.close();
+    }
+  });
+
+  it("FifoSet.holdOpen() keeps early output for a later attach", async () => {
+    const created = await createFifoSet({ state, namespace: "default", id: "c9", stdin: false, terminal: false });
+    let shimOut: FileHandle | undefined;
+    let shimErr: FileHandle | undefined;
+    try {
+      await created.holdOpen(async () => {
+        // The shim opens its ends during Create and keeps them.
+        shimOut = await open(created.paths.stdout, "r+");
+        shimErr = await open(created.paths.stderr, "r+");
+      });
+      await shimOut!.write("early");
+      const later = existingFifoSet(state, created.paths)!;
+      assert.equal(later.dir, created.dir);
+      const out = collector();
+      await later.attach({ stdout: out, stderr: collector() });
+      await shimOut!.close();
+      await shimErr!.close();
+      later.processExited();
+      assert.equal(await later.drain(5000), true);
+      assert.equal(out.text(), "early");
+      await later.close();
+    } finally {
+      await created.close();
+    }
+    assert.ok(!existsSync(created.dir));
+  });
+
+  it("fifoDirOf() recognises only CLI FIFO dirs", () => {
+    assert.equal(fifoDirOf("/s", "/s/.fifo/default-c1-abc/stdout"), "/s/.fifo/default-c1-abc");
+    assert.equal(fifoDirOf("/s", "/s/.fifo/default-c1-abc/stderr"), undefined);
+    assert.equal(fifoDirOf("/s", "/elsewhere/x/stdout"), undefined);
+    assert.equal(fifoDirOf("/s", ""), undefined);
+    assert.equal(fifoDirOf("/s", "/s/.fifo/stdout"), undefined);
   });
 
   it("FifoSet.attach() idle reads do not starve other file I/O", async () => {
@@ -157,6 +216,7 @@ describe("createFifoSet()", () => {
     } finally {
       await shimIn.close();
       await shimOut.close();
+      set.processExited();
       await set.drain(5000);
       await set.close();
     }

@@ -63,8 +63,10 @@ export async function makeFifo(path: string, mode = 0o700): Promise<void> {
   }
   if (r.exitCode !== 0) {
     const stderr = new TextDecoder().decode(r.stderr).trim();
-    throw newError(/File exists/.test(stderr) ? "already_exists" : /No such file/.test(stderr) ? "not_found" : "unknown",
-      `make fifo ${JSON.stringify(path)}: ${stderr || `mkfifo exited with status ${r.exitCode}`}`);
+    throw newError(
+      /File exists/.test(stderr) ? "already_exists" : /No such file/.test(stderr) ? "not_found" : "unknown",
+      `make fifo ${JSON.stringify(path)}: ${stderr || `mkfifo exited with status ${r.exitCode}`}`,
+    );
   }
 }
 
@@ -86,11 +88,23 @@ interface RuntimeGlobals {
  * @returns a {@link FifoReader}
  * @throws FailedPreconditionError when `path` is not a FIFO; errno-mapped open errors
  */
-export async function openFifoReader(
+export function openFifoReader(
   path: string,
   onData: (chunk: Uint8Array) => void,
   onError: (err: Error) => void = () => {},
 ): Promise<FifoReader> {
+  try {
+    return Promise.resolve(startReader(path, onData, onError));
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+function startReader(
+  path: string,
+  onData: (chunk: Uint8Array) => void,
+  onError: (err: Error) => void,
+): FifoReader {
   let fd: number;
   try {
     // Synchronous on purpose: O_RDWR|O_NONBLOCK on a FIFO never blocks, and an async open would
@@ -110,7 +124,12 @@ export async function openFifoReader(
   return streamReader(new Socket({ fd, readable: true, writable: false }), onData, onError);
 }
 
-function bunReader(bun: NonNullable<RuntimeGlobals["Bun"]>, fd: number, onData: (c: Uint8Array) => void, onError: (e: Error) => void): FifoReader {
+function bunReader(
+  bun: NonNullable<RuntimeGlobals["Bun"]>,
+  fd: number,
+  onData: (c: Uint8Array) => void,
+  onError: (e: Error) => void,
+): FifoReader {
   // Bun dups the fd for the stream; cancel() closes its copy, we close ours.
   const reader = bun.file(fd).stream().getReader();
   let closed = false;
@@ -186,7 +205,11 @@ function pollReader(fd: number, onData: (c: Uint8Array) => void, onError: (e: Er
   };
 }
 
-function streamReader(stream: Socket, onData: (c: Uint8Array) => void, onError: (e: Error) => void): FifoReader {
+function streamReader(
+  stream: Socket,
+  onData: (c: Uint8Array) => void,
+  onError: (e: Error) => void,
+): FifoReader {
   let closed = false;
   const done = new Promise<void>((resolve) => stream.once("close", () => resolve()));
   stream.on("data", (chunk: Uint8Array) => onData(chunk));

@@ -30,7 +30,9 @@ export function binaryName(runtime: string): string {
   // empty name or version part, which would only yield "containerd-shim--v2".
   if (parts.length < 2 || parts[0] === "" || parts.at(-1) === "" || parts.at(-2) === "") {
     throw new InvalidArgumentError(
-      `invalid runtime name ${JSON.stringify(runtime)}: want at least two non-empty dot-separated parts like io.containerd.runc.v2`,
+      `invalid runtime name ${
+        JSON.stringify(runtime)
+      }: want at least two non-empty dot-separated parts like io.containerd.runc.v2`,
     );
   }
   return `containerd-shim-${parts.at(-2)}-${parts.at(-1)}`;

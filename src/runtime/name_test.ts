@@ -17,7 +17,10 @@ describe("binaryName()", () => {
   const bad = ["runc", "", ".runc.v2", "io.containerd.", "io..v2", "."];
   for (const runtime of bad) {
     it(`binaryName() rejects ${JSON.stringify(runtime)}`, () => {
-      assert.throws(() => binaryName(runtime), (e: unknown) => e instanceof InvalidArgumentError && /io\.containerd\.runc\.v2/.test(e.message));
+      assert.throws(
+        () => binaryName(runtime),
+        (e: unknown) => e instanceof InvalidArgumentError && /io\.containerd\.runc\.v2/.test(e.message),
+      );
     });
   }
 });
@@ -37,7 +40,10 @@ describe("classifyRuntime()", () => {
     });
   });
   const rejected: Array<[string, RegExp]> = [
-    ["bin/containerd-shim-runc-v2", /an absolute path to a shim binary or a dotted name like io\.containerd\.runc\.v2/],
+    [
+      "bin/containerd-shim-runc-v2",
+      /an absolute path to a shim binary or a dotted name like io\.containerd\.runc\.v2/,
+    ],
     ["./containerd-shim-runc-v2", /an absolute path to a shim binary/],
     ["../x.v2", /an absolute path to a shim binary/],
     ["runc", /dotted name/],
@@ -45,7 +51,10 @@ describe("classifyRuntime()", () => {
   ];
   for (const [runtime, re] of rejected) {
     it(`classifyRuntime() rejects ${JSON.stringify(runtime)}`, () => {
-      assert.throws(() => classifyRuntime(runtime), (e: unknown) => e instanceof InvalidArgumentError && re.test(e.message));
+      assert.throws(
+        () => classifyRuntime(runtime),
+        (e: unknown) => e instanceof InvalidArgumentError && re.test(e.message),
+      );
     });
   }
 });

@@ -101,7 +101,9 @@ export function createRuntimeResolver(options: RuntimeResolverOptions = {}): Run
     const configured = runtimes[ref.name];
     if (configured !== undefined) {
       if (!isAbsolute(configured)) {
-        throw new FailedPreconditionError(`configured binary ${JSON.stringify(configured)} is not an absolute path`);
+        throw new FailedPreconditionError(
+          `configured binary ${JSON.stringify(configured)} is not an absolute path`,
+        );
       }
       return await requireUsable(configured, "configured binary");
     }

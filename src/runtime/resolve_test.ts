@@ -91,7 +91,10 @@ describe("createRuntimeResolver()", () => {
     {
       name: "rejects a missing absolute path",
       runtime: "/nonexistent/containerd-shim-runc-v2",
-      error: [NotFoundError, /^resolve runtime "\/nonexistent\/containerd-shim-runc-v2": binary .* does not exist$/],
+      error: [
+        NotFoundError,
+        /^resolve runtime "\/nonexistent\/containerd-shim-runc-v2": binary .* does not exist$/,
+      ],
     },
     {
       name: "rejects an absolute path that is a directory",
@@ -106,7 +109,10 @@ describe("createRuntimeResolver()", () => {
     {
       name: "rejects a relative path",
       runtime: "bin/containerd-shim-runc-v2",
-      error: [InvalidArgumentError, /an absolute path to a shim binary or a dotted name like io\.containerd\.runc\.v2/],
+      error: [
+        InvalidArgumentError,
+        /an absolute path to a shim binary or a dotted name like io\.containerd\.runc\.v2/,
+      ],
     },
     {
       name: "rejects a configured entry that does not exist",

@@ -41,9 +41,20 @@ export type ShimSubcommand = "start" | "delete";
 export function shimArgv(args: ShimArgs, subcommand: ShimSubcommand): string[] {
   validateNamespace(args.namespace);
   validateId(args.id);
-  const argv = ["-namespace", args.namespace, "-address", args.grpcAddress, "-publish-binary", args.publishBinary, "-id", args.id];
+  const argv = [
+    "-namespace",
+    args.namespace,
+    "-address",
+    args.grpcAddress,
+    "-publish-binary",
+    args.publishBinary,
+    "-id",
+    args.id,
+  ];
   if (args.bundle !== undefined) argv.push("-bundle", args.bundle);
-  else if (subcommand === "delete") throw new InvalidArgumentError(`shim delete for ${JSON.stringify(args.id)}: bundle path is required`);
+  else if (subcommand === "delete") {
+    throw new InvalidArgumentError(`shim delete for ${JSON.stringify(args.id)}: bundle path is required`);
+  }
   if (args.debug) argv.push("-debug");
   argv.push(subcommand);
   return argv;

@@ -4,25 +4,69 @@ import { BinaryReader } from "@bufbuild/protobuf/wire";
 import { InvalidArgumentError } from "../errors.ts";
 import { encodeRuntimeOptions, shimArgv, shimEnv } from "./argv.ts";
 
-const base = { namespace: "default", grpcAddress: "/run/shimkit/shimkit.sock", publishBinary: "/usr/bin/shimkit", id: "c1" };
+const base = {
+  namespace: "default",
+  grpcAddress: "/run/shimkit/shimkit.sock",
+  publishBinary: "/usr/bin/shimkit",
+  id: "c1",
+};
 
 describe("shimArgv()", () => {
   const cases: Array<[string, Parameters<typeof shimArgv>[0], "start" | "delete", string[]]> = [
-    ["start", base, "start", ["-namespace", "default", "-address", "/run/shimkit/shimkit.sock", "-publish-binary", "/usr/bin/shimkit", "-id", "c1", "start"]],
+    ["start", base, "start", [
+      "-namespace",
+      "default",
+      "-address",
+      "/run/shimkit/shimkit.sock",
+      "-publish-binary",
+      "/usr/bin/shimkit",
+      "-id",
+      "c1",
+      "start",
+    ]],
     ["start with -debug", { ...base, debug: true }, "start", [
-      "-namespace", "default", "-address", "/run/shimkit/shimkit.sock", "-publish-binary", "/usr/bin/shimkit", "-id", "c1", "-debug", "start",
+      "-namespace",
+      "default",
+      "-address",
+      "/run/shimkit/shimkit.sock",
+      "-publish-binary",
+      "/usr/bin/shimkit",
+      "-id",
+      "c1",
+      "-debug",
+      "start",
     ]],
     ["delete with -bundle", { ...base, bundle: "/run/shimkit/default/c1" }, "delete", [
-      "-namespace", "default", "-address", "/run/shimkit/shimkit.sock", "-publish-binary", "/usr/bin/shimkit", "-id", "c1",
-      "-bundle", "/run/shimkit/default/c1", "delete",
+      "-namespace",
+      "default",
+      "-address",
+      "/run/shimkit/shimkit.sock",
+      "-publish-binary",
+      "/usr/bin/shimkit",
+      "-id",
+      "c1",
+      "-bundle",
+      "/run/shimkit/default/c1",
+      "delete",
     ]],
     ["delete with -bundle and -debug", { ...base, bundle: "/b", debug: true }, "delete", [
-      "-namespace", "default", "-address", "/run/shimkit/shimkit.sock", "-publish-binary", "/usr/bin/shimkit", "-id", "c1",
-      "-bundle", "/b", "-debug", "delete",
+      "-namespace",
+      "default",
+      "-address",
+      "/run/shimkit/shimkit.sock",
+      "-publish-binary",
+      "/usr/bin/shimkit",
+      "-id",
+      "c1",
+      "-bundle",
+      "/b",
+      "-debug",
+      "delete",
     ]],
   ];
   for (const [name, args, sub, want] of cases) {
-    it(`shimArgv() builds ${name} with every flag before the subcommand`, () => assert.deepEqual(shimArgv(args, sub), want));
+    it(`shimArgv() builds ${name} with every flag before the subcommand`, () =>
+      assert.deepEqual(shimArgv(args, sub), want));
   }
   it("shimArgv() rejects delete without a bundle and bad ids", () => {
     assert.throws(() => shimArgv(base, "delete"), /bundle path is required/);
@@ -53,7 +97,10 @@ describe("shimEnv()", () => {
   });
   for (const bad of ["NOEQUALS", "=value", "A=b\0c"]) {
     it(`shimEnv() rejects extra entry ${JSON.stringify(bad)}`, () => {
-      assert.throws(() => shimEnv({ ttrpcAddress: "", grpcAddress: "", namespace: "n", extra: [bad] }), /want KEY=value/);
+      assert.throws(
+        () => shimEnv({ ttrpcAddress: "", grpcAddress: "", namespace: "n", extra: [bad] }),
+        /want KEY=value/,
+      );
     });
   }
 });
@@ -71,8 +118,18 @@ describe("encodeRuntimeOptions()", () => {
     return { typeUrl, value };
   }
   const cases: Array<[string, string, Uint8Array, string]> = [
-    ["keeps a bare type url", "containerd.runc.v1.Options", new Uint8Array([0x08, 0x01]), "containerd.runc.v1.Options"],
-    ["strips type.googleapis.com/ (1.6 rejects it)", "type.googleapis.com/containerd.runc.v1.Options", new Uint8Array([0x30, 0x01]), "containerd.runc.v1.Options"],
+    [
+      "keeps a bare type url",
+      "containerd.runc.v1.Options",
+      new Uint8Array([0x08, 0x01]),
+      "containerd.runc.v1.Options",
+    ],
+    [
+      "strips type.googleapis.com/ (1.6 rejects it)",
+      "type.googleapis.com/containerd.runc.v1.Options",
+      new Uint8Array([0x30, 0x01]),
+      "containerd.runc.v1.Options",
+    ],
     ["omits an empty value", "containerd.runc.v1.Options", new Uint8Array(), "containerd.runc.v1.Options"],
   ];
   for (const [name, url, value, wantUrl] of cases) {

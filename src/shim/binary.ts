@@ -119,11 +119,22 @@ export async function runShimStart(options: ShimStartOptions): Promise<Bootstrap
       namespace: options.namespace,
       extra: options.env,
     });
-    const r = await run(options.binary, args, { cwd, env, stdin: options.runtimeOptions ?? new Uint8Array(), timeoutMs });
+    const r = await run(options.binary, args, {
+      cwd,
+      env,
+      stdin: options.runtimeOptions ?? new Uint8Array(),
+      timeoutMs,
+    });
     const err = failure(r, options.binary, timeoutMs);
     if (err) throw err;
     const stderr = text(r.stderr);
-    if (stderr) options.logger?.warn("shim start wrote to stderr", { id: options.id, namespace: options.namespace, stderr });
+    if (stderr) {
+      options.logger?.warn("shim start wrote to stderr", {
+        id: options.id,
+        namespace: options.namespace,
+        stderr,
+      });
+    }
     return parseStartResponse(r.stdout);
   } catch (err) {
     throw withContext(err, ctx);
@@ -174,12 +185,18 @@ export async function runShimDelete(options: ShimCallOptions): Promise<ShimDelet
  * @throws NotImplementedError for shims without `-info` (1.6/1.7 exit 2 with "flag provided but not defined: -info"),
  *   an error with stderr for other failures
  */
-export async function runShimInfo(binary: string, runtimeOptions?: Uint8Array, timeoutMs = INFO_TIMEOUT_MS): Promise<Uint8Array> {
+export async function runShimInfo(
+  binary: string,
+  runtimeOptions?: Uint8Array,
+  timeoutMs = INFO_TIMEOUT_MS,
+): Promise<Uint8Array> {
   const ctx = `shim info ${JSON.stringify(binary)}`;
   try {
     const r = await run(binary, ["-info"], { stdin: runtimeOptions ?? new Uint8Array(), timeoutMs });
     if (r.exitCode === 2 && text(r.stderr).includes("flag provided but not defined: -info")) {
-      throw new NotImplementedError(`${basename(binary)} does not support -info (containerd 2.0+ shims only)`);
+      throw new NotImplementedError(
+        `${basename(binary)} does not support -info (containerd 2.0+ shims only)`,
+      );
     }
     const err = failure(r, binary, timeoutMs);
     if (err) throw err;

@@ -10,10 +10,9 @@ import { createLogger } from "../log/logger.ts";
 import { readBootstrap, writeBootstrap } from "../bundle/bootstrap.ts";
 import { type Bundle, createBundle, deleteBundle, listBundles } from "../bundle/bundle.ts";
 import { isProcessAlive, listPidsWithCwd, selfExecutable } from "../platform/process.ts";
-import { openLogFifo, type LogFifo } from "./log_fifo.ts";
+import { type LogFifo, openLogFifo } from "./log_fifo.ts";
 import { dialPath, shimSocketAddress } from "./socket.ts";
 import {
-  decodeDeleteResponse,
   readShimBinaryPath,
   runShimDelete,
   runShimInfo,
@@ -23,24 +22,9 @@ import {
 } from "./binary.ts";
 
 const SHIM = "/usr/bin/containerd-shim-runc-v2";
-const needsRealShim = process.getuid?.() === 0 && existsSync(SHIM) ? false : "needs root and containerd-shim-runc-v2";
-const hex = (s: string) => new Uint8Array(s.match(/../g)!.map((b) => parseInt(b, 16)));
-
-describe("decodeDeleteResponse()", () => {
-  it("decodeDeleteResponse() decodes the bytes a 1.6 shim printed", () => {
-    const got = decodeDeleteResponse(hex("08cc51108901" + "1a0b08a8e096d80610a0e6943d"));
-    assert.equal(got.pid, 10444);
-    assert.equal(got.exitStatus, 137);
-    assert.equal(got.exitedAt?.getTime(), 1795534888 * 1000 + 128); // seconds 1795534888, nanos 128267040
-  });
-  it("decodeDeleteResponse() treats Go's zero time and an empty message as absent", () => {
-    assert.deepEqual(decodeDeleteResponse(hex("1a0b0880929ab8c398feffff01")), { pid: 0, exitStatus: 0, exitedAt: undefined });
-    assert.deepEqual(decodeDeleteResponse(new Uint8Array()), { pid: 0, exitStatus: 0 });
-  });
-  it("decodeDeleteResponse() rejects truncated bytes", () => {
-    assert.throws(() => decodeDeleteResponse(hex("1a0b08")), /decode delete response/);
-  });
-});
+const needsRealShim = process.getuid?.() === 0 && existsSync(SHIM)
+  ? false
+  : "needs root and containerd-shim-runc-v2";
 
 describe("shim binary with fakes", () => {
   let dir = "";
@@ -61,11 +45,14 @@ describe("shim binary with fakes", () => {
 
   it("runShimStart() kills the process group when the shim outlives the timeout", async () => {
     const fake = join(dir, "containerd-shim-hang-v1");
-    await writeFile(fake, "#!/bin/sh\nsleep 30 &\necho $! > \"$0.child\"\nwait\n");
+    await writeFile(fake, '#!/bin/sh\nsleep 30 &\necho $! > "$0.child"\nwait\n');
     await chmod(fake, 0o755);
     await assert.rejects(runShimStart({ ...base(), binary: fake, timeoutMs: 300 }), (e: unknown) => {
       assert.ok(e instanceof DeadlineExceededError);
-      assert.match((e as Error).message, /^start shim "c1": containerd-shim-hang-v1 did not exit within 300ms \(process group killed\)$/);
+      assert.match(
+        (e as Error).message,
+        /^start shim "c1": containerd-shim-hang-v1 did not exit within 300ms \(process group killed\)$/,
+      );
       return true;
     });
     const child = Number(await readFile(fake + ".child", "utf8"));
@@ -95,18 +82,30 @@ describe("shim binary with fakes", () => {
     );
     assert.equal((await readFile(join(dir, "cwd"), "utf8")).trim(), dir);
     const env = await readFile(join(dir, "env"), "utf8");
-    for (const kv of [`TTRPC_ADDRESS=${dir}/t.sock`, `GRPC_ADDRESS=${dir}/g.sock`, "NAMESPACE=default", "MAX_SHIM_VERSION=2", "GOMAXPROCS=2", "SCHED_CORE=1"]) {
+    for (
+      const kv of [
+        `TTRPC_ADDRESS=${dir}/t.sock`,
+        `GRPC_ADDRESS=${dir}/g.sock`,
+        "NAMESPACE=default",
+        "MAX_SHIM_VERSION=2",
+        "GOMAXPROCS=2",
+        "SCHED_CORE=1",
+      ]
+    ) {
       assert.ok(env.split("\n").includes(kv), `env lacks ${kv}`);
     }
     assert.deepEqual([...await readFile(join(dir, "stdin"))], [0x0a, 0x01, 0x41]);
   });
 
   it("runShimStart() reports a missing binary as NotFound", async () => {
-    await assert.rejects(runShimStart({ ...base(), binary: "/nonexistent/containerd-shim-x-v1" }), (e: unknown) => {
-      assert.ok(e instanceof NotFoundError);
-      assert.match((e as Error).message, /^start shim "c1": run "\/nonexistent\/containerd-shim-x-v1": /);
-      return true;
-    });
+    await assert.rejects(
+      runShimStart({ ...base(), binary: "/nonexistent/containerd-shim-x-v1" }),
+      (e: unknown) => {
+        assert.ok(e instanceof NotFoundError);
+        assert.match((e as Error).message, /^start shim "c1": run "\/nonexistent\/containerd-shim-x-v1": /);
+        return true;
+      },
+    );
   });
 
   it("writeShimBinaryPath() writes 0600 and readShimBinaryPath() reads it back", async () => {
@@ -130,7 +129,9 @@ describe("shim binary against containerd-shim-runc-v2", { skip: needsRealShim },
     state = join(tmp, "state");
     root = join(tmp, "root");
     // The shim and runc create these system dirs; remove them afterwards only if we caused them and they are empty.
-    for (const d of ["/run/containerd", "/run/containerd/s", "/run/containerd/runc"]) if (!existsSync(d)) created.push(d);
+    for (const d of ["/run/containerd", "/run/containerd/s", "/run/containerd/runc"]) {
+      if (!existsSync(d)) created.push(d);
+    }
   });
   after(async () => {
     for (const d of [`/run/containerd/runc/${ns}`, ...created.reverse()]) await rmdir(d).catch(() => {});
@@ -152,7 +153,9 @@ describe("shim binary against containerd-shim-runc-v2", { skip: needsRealShim },
     // The runc shim writes no pid file before Create; its daemon is the process whose cwd is the bundle.
     for (const pid of await listPidsWithCwd(b.path)) process.kill(pid, "SIGKILL");
     const deadline = Date.now() + 5000;
-    while ((await listPidsWithCwd(b.path)).some(isProcessAlive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    while ((await listPidsWithCwd(b.path)).some(isProcessAlive) && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
     if (address) await rm(dialPath(address), { force: true });
     await fifo.close();
     await deleteBundle(b);
@@ -160,7 +163,11 @@ describe("shim binary against containerd-shim-runc-v2", { skip: needsRealShim },
 
   it("runShimStart() starts the daemon; runShimDelete() carries 1.6's stderr; nothing is left", async () => {
     const b = await createBundle({ state, root, namespace: ns, id: "c1", spec: { ociVersion: "1.0.2" } });
-    const fifo = await openLogFifo({ bundlePath: b.path, logger, fields: { id: b.id, namespace: ns, runtime: "io.containerd.runc.v2" } });
+    const fifo = await openLogFifo({
+      bundlePath: b.path,
+      logger,
+      fields: { id: b.id, namespace: ns, runtime: "io.containerd.runc.v2" },
+    });
     let address: string | undefined;
     try {
       const boot = await runShimStart({ ...opts(b), logger });
@@ -212,7 +219,10 @@ describe("shim binary against containerd-shim-runc-v2", { skip: needsRealShim },
       // No init.pid: the shim's ReadPidFile fails with -1, which travels as uint32.
       assert.equal(res.pid, 0xffffffff);
       assert.equal(res.exitStatus, 137);
-      assert.ok(res.exitedAt && res.exitedAt.getTime() >= before - 1000 && res.exitedAt.getTime() <= Date.now() + 1000);
+      assert.ok(
+        res.exitedAt && res.exitedAt.getTime() >= before - 1000 &&
+          res.exitedAt.getTime() <= Date.now() + 1000,
+      );
     } finally {
       await cleanup(b, fifo);
     }

@@ -57,4 +57,3 @@ export function decodeDeleteResponse(bytes: Uint8Array): ShimDeleteResult {
   }
   return out;
 }
-

@@ -13,7 +13,12 @@ describe("LineSplitter", () => {
   const enc = (s: string) => new TextEncoder().encode(s);
   const cases: Array<[string, Uint8Array[], string[], string | undefined]> = [
     ["splits complete lines", [enc("a\nb\n")], ["a", "b"], undefined],
-    ["carries a partial line across chunks", [enc("hel"), enc("lo\nwor"), enc("ld\n")], ["hello", "world"], undefined],
+    [
+      "carries a partial line across chunks",
+      [enc("hel"), enc("lo\nwor"), enc("ld\n")],
+      ["hello", "world"],
+      undefined,
+    ],
     ["keeps the unterminated tail for flush", [enc("a\nrest")], ["a"], "rest"],
     ["drops a CR before LF", [enc("a\r\nb\r\n")], ["a", "b"], undefined],
     ["keeps empty lines", [enc("\n\n")], ["", ""], undefined],
@@ -87,7 +92,12 @@ describe("openLogFifo()", () => {
   it("openLogFifo() creates a 0700 fifo and forwards lines with level and fields", async () => {
     const b = await bundle();
     const { logger, entries } = capture();
-    const fifo = await openLogFifo({ bundlePath: b, logger, level: "debug", fields: { id: "c1", namespace: "default", runtime: "io.containerd.runc.v2" } });
+    const fifo = await openLogFifo({
+      bundlePath: b,
+      logger,
+      level: "debug",
+      fields: { id: "c1", namespace: "default", runtime: "io.containerd.runc.v2" },
+    });
     try {
       const st = await lstat(join(b, "log"));
       assert.ok(st.isFIFO());
@@ -99,7 +109,13 @@ describe("openLogFifo()", () => {
       await fifo.close();
     }
     assert.deepEqual(entries.map(({ time: _t, ...e }) => e), [
-      { level: "debug", msg: 'time="t" level=info msg="starting signal loop"', id: "c1", namespace: "default", runtime: "io.containerd.runc.v2" },
+      {
+        level: "debug",
+        msg: 'time="t" level=info msg="starting signal loop"',
+        id: "c1",
+        namespace: "default",
+        runtime: "io.containerd.runc.v2",
+      },
       { level: "debug", msg: "part", id: "c1", namespace: "default", runtime: "io.containerd.runc.v2" },
     ]);
     await fifo.close();
@@ -138,7 +154,9 @@ describe("openLogFifo()", () => {
     const { logger, entries } = capture();
     const bundles: string[] = [];
     for (let i = 0; i < N; i++) bundles.push(await bundle());
-    const fifos = await Promise.all(bundles.map((b, i) => openLogFifo({ bundlePath: b, logger, fields: { id: `c${i}` } })));
+    const fifos = await Promise.all(
+      bundles.map((b, i) => openLogFifo({ bundlePath: b, logger, fields: { id: `c${i}` } })),
+    );
     // Counted after the opens: creating 100 fifos spawns mkfifo 100 times, which may grow a runtime's spawn pool.
     const threadsBefore = threadCount();
     let ticks = 0;
@@ -157,8 +175,11 @@ describe("openLogFifo()", () => {
       // competing for the CPU: round-robin over all fifos, reopening each per line as a restarted shim
       // would, then 256 KiB (4× the pipe buffer) into 3 of them, which only completes if we drain.
       const files = bundles.map((b) => `${b}/log`).join(" ");
-      const script = `for r in $(seq 1 ${LINES}); do i=0; for f in ${files}; do echo "c$i line $r" >> $f; i=$((i+1)); done; done
-for f in ${bundles.slice(0, 3).map((b) => `${b}/log`).join(" ")}; do head -c 262144 /dev/zero | tr '\\0' x > $f; echo >> $f; done`;
+      const script =
+        `for r in $(seq 1 ${LINES}); do i=0; for f in ${files}; do echo "c$i line $r" >> $f; i=$((i+1)); done; done
+for f in ${
+          bundles.slice(0, 3).map((b) => `${b}/log`).join(" ")
+        }; do head -c 262144 /dev/zero | tr '\\0' x > $f; echo >> $f; done`;
       const writing = sh(script);
       await new Promise((r) => setTimeout(r, 50));
       threadsDuring = threadCount();
@@ -170,11 +191,18 @@ for f in ${bundles.slice(0, 3).map((b) => `${b}/log`).join(" ")}; do head -c 262
       assert.equal(entries.filter((e) => e.msg.startsWith("xxxx")).length, 12);
       assert.equal(entries.length, want);
       for (let i = 0; i < N; i++) {
-        assert.equal(entries.filter((e) => e.id === `c${i}` && / line /.test(e.msg)).length, LINES, `fifo ${i}`);
+        assert.equal(
+          entries.filter((e) => e.id === `c${i}` && / line /.test(e.msg)).length,
+          LINES,
+          `fifo ${i}`,
+        );
       }
       const elapsed = performance.now() - t0;
       // Loose bounds: the machine may be shared. A reader that blocks the loop fails these by seconds.
-      assert.ok(ticks >= Math.floor(elapsed / 100), `timer starved: ${ticks} ticks in ${elapsed.toFixed(0)} ms`);
+      assert.ok(
+        ticks >= Math.floor(elapsed / 100),
+        `timer starved: ${ticks} ticks in ${elapsed.toFixed(0)} ms`,
+      );
       assert.ok(maxLag < 1000, `event loop lag ${maxLag.toFixed(0)} ms`);
       assert.ok(threadsDuring - threadsBefore < 20, `threads grew from ${threadsBefore} to ${threadsDuring}`);
     } finally {

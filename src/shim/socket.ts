@@ -37,7 +37,9 @@ const encoder = new TextEncoder();
 export function validateSocketPath(path: string, limit = SOCKET_PATH_MAX): string {
   const len = encoder.encode(path).length;
   if (len > limit) {
-    throw new InvalidArgumentError(`socket path ${JSON.stringify(path)}: length ${len} bytes exceeds the unix socket limit of ${limit}`);
+    throw new InvalidArgumentError(
+      `socket path ${JSON.stringify(path)}: length ${len} bytes exceeds the unix socket limit of ${limit}`,
+    );
   }
   return path;
 }
@@ -68,27 +70,37 @@ export function dialPath(address: string): string {
     return "\0" + validateAbstractName(name, address);
   }
   if (scheme === "vsock" || scheme === "hvsock") {
-    throw new NotImplementedError(`shim address ${JSON.stringify(address)}: ${scheme} transport is not supported`);
+    throw new NotImplementedError(
+      `shim address ${JSON.stringify(address)}: ${scheme} transport is not supported`,
+    );
   }
   if (scheme !== "unix" && scheme !== "ttrpc+unix") {
-    throw new NotImplementedError(`shim address ${JSON.stringify(address)}: scheme "${scheme}" is not supported`);
+    throw new NotImplementedError(
+      `shim address ${JSON.stringify(address)}: scheme "${scheme}" is not supported`,
+    );
   }
   const rest = address.slice(scheme.length + 3);
   if (rest.startsWith("@")) return "\0" + validateAbstractName(rest.slice(1), address);
   if (!isAbsolute(rest)) {
     throw new InvalidArgumentError(`shim address ${JSON.stringify(address)}: socket path must be absolute`);
   }
-  if (rest.includes("\0")) throw new InvalidArgumentError(`shim address ${JSON.stringify(address)}: contains NUL`);
+  if (rest.includes("\0")) {
+    throw new InvalidArgumentError(`shim address ${JSON.stringify(address)}: contains NUL`);
+  }
   // 107 bytes still dial; only creation needs containerd's 106.
   return validateSocketPath(rest, ABSTRACT_NAME_MAX);
 }
 
 function validateAbstractName(name: string, address: string): string {
-  if (name === "") throw new InvalidArgumentError(`shim address ${JSON.stringify(address)}: abstract name is empty`);
+  if (name === "") {
+    throw new InvalidArgumentError(`shim address ${JSON.stringify(address)}: abstract name is empty`);
+  }
   const len = encoder.encode(name).length;
   if (len > ABSTRACT_NAME_MAX) {
     throw new InvalidArgumentError(
-      `shim address ${JSON.stringify(address)}: abstract name length ${len} bytes exceeds the limit of ${ABSTRACT_NAME_MAX}`,
+      `shim address ${
+        JSON.stringify(address)
+      }: abstract name length ${len} bytes exceeds the limit of ${ABSTRACT_NAME_MAX}`,
     );
   }
   return name;

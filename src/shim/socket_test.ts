@@ -2,7 +2,13 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { InvalidArgumentError, NotImplementedError } from "../errors.ts";
-import { dialPath, isFilesystemAddress, shimSocketAddress, SOCKET_PATH_MAX, validateSocketPath } from "./socket.ts";
+import {
+  dialPath,
+  isFilesystemAddress,
+  shimSocketAddress,
+  SOCKET_PATH_MAX,
+  validateSocketPath,
+} from "./socket.ts";
 
 describe("dialPath()", () => {
   const ok: Array<[string, string]> = [
@@ -30,7 +36,10 @@ describe("dialPath()", () => {
   ];
   for (const [address, cls, re] of bad) {
     it(`dialPath() rejects ${JSON.stringify(address.length > 30 ? address.slice(0, 30) + "…" : address)}`, () => {
-      assert.throws(() => dialPath(address), (e: unknown) => e instanceof cls && re.test((e as Error).message));
+      assert.throws(
+        () => dialPath(address),
+        (e: unknown) => e instanceof cls && re.test((e as Error).message),
+      );
     });
   }
   it("isFilesystemAddress() tells paths from abstract names", () => {
@@ -43,7 +52,10 @@ describe("validateSocketPath()", () => {
   it("validateSocketPath() accepts exactly the limit and rejects one byte more", () => {
     const at = "/" + "a".repeat(SOCKET_PATH_MAX - 1);
     assert.equal(validateSocketPath(at), at);
-    assert.throws(() => validateSocketPath(at + "a"), /length 107 bytes exceeds the unix socket limit of 106/);
+    assert.throws(
+      () => validateSocketPath(at + "a"),
+      /length 107 bytes exceeds the unix socket limit of 106/,
+    );
   });
   it("validateSocketPath() counts bytes, not characters", () => {
     const path = "/" + "é".repeat(53); // 107 bytes, 54 characters
@@ -64,7 +76,11 @@ describe("shimSocketAddress()", () => {
       { grpcAddress: "/run//containerd/./x.sock/", namespace: "fsns", id: "c1" },
       `unix:///run/containerd/s/${hex("/run/containerd/x.sock/fsns/c1")}`,
     ],
-    ["drops an empty address", { grpcAddress: "", namespace: "ns", id: "id" }, `unix:///run/containerd/s/${hex("ns/id")}`],
+    [
+      "drops an empty address",
+      { grpcAddress: "", namespace: "ns", id: "id" },
+      `unix:///run/containerd/s/${hex("ns/id")}`,
+    ],
     [
       "uses a configured socket dir",
       { socketDir: "/run/shimkit/s", grpcAddress: "/a", namespace: "ns", id: "id" },

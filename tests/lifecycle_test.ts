@@ -1,0 +1,300 @@
+/**
+ * The task lifecycle through {@link TaskManager} against real shims
+ * (containerd-shim-runc-v2 and -v1, as root) and the fake shim: output,
+ * exit codes, signals, exec, pids, events, control from a second manager on
+ * the same dirs, and a failed start that leaves nothing behind.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { chmod, mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { createRuntimeResolver } from "../src/runtime/resolve.ts";
+import { execProcessSpec, generateDefaultSpec, type OciSpec } from "../src/spec/default_spec.ts";
+import { eventsSocketPath } from "../src/events/server.ts";
+import { shimSocketAddress } from "../src/shim/socket.ts";
+import { type Task, TaskManager } from "../src/task/manager.ts";
+import type { TaskEvent } from "../src/events/topics.ts";
+import { listRecords } from "../src/task/records.ts";
+import { tempState, type TempState } from "./helpers/temp_state.ts";
+import { assertNoLeaks, type LeakSnapshot, snapshotLeaks } from "./helpers/leaks.ts";
+import { findBinary, needsAll, needsBinary, needsRoot } from "./helpers/require.ts";
+import { busyboxRootfs, findBusybox } from "./helpers/rootfs.ts";
+import { cliCommand, REPO_ROOT } from "./helpers/cli.ts";
+
+const NS = "lifecycle";
+const CGROUP_PARENT = "shimkit-test";
+const SIGTERM = 15;
+const SIGKILL = 9;
+/** Per-test and hook bound: real shims take tens of ms per step, more on a loaded machine. */
+const T = { timeout: 60_000 };
+
+interface RuntimeCase {
+  name: string;
+  runtime: string;
+  skip: false | string;
+  /** True for runc shims: runtime options carry a private runc root. */
+  runc: boolean;
+}
+
+const hasBusybox = (await findBusybox()) !== undefined;
+const fakeAvailable = existsSync(join(REPO_ROOT, "src", "fakeshim", "main.ts"));
+const RUNTIMES: RuntimeCase[] = [
+  {
+    name: "io.containerd.runc.v2",
+    runtime: "io.containerd.runc.v2",
+    runc: true,
+    skip: needsAll(needsRoot(), needsBinary("containerd-shim-runc-v2"), needsBinary("runc"), hasBusybox ? false : "needs busybox"),
+  },
+  {
+    name: "io.containerd.runc.v1",
+    runtime: "io.containerd.runc.v1",
+    runc: true,
+    skip: needsAll(needsRoot(), needsBinary("containerd-shim-runc-v1"), needsBinary("runc"), hasBusybox ? false : "needs busybox"),
+  },
+  {
+    name: "io.containerd.fake.v2",
+    runtime: "io.containerd.fake.v2",
+    runc: false,
+    skip: fakeAvailable ? false : "needs src/fakeshim/main.ts",
+  },
+];
+
+const suffix = `${process.pid.toString(36)}${Math.random().toString(36).slice(2, 6)}`;
+let seq = 0;
+const newId = (what: string) => `${what}-${suffix}-${++seq}`;
+
+/** Removes the empty cgroup parents runc leaves behind (`/sys/fs/cgroup/<ctrl>/shimkit-test`). */
+async function removeCgroupParents(): Promise<void> {
+  const base = "/sys/fs/cgroup";
+  const dirs = [join(base, CGROUP_PARENT)];
+  for (const e of await readdir(base, { withFileTypes: true }).catch(() => [])) {
+    if (e.isDirectory()) dirs.push(join(base, e.name, CGROUP_PARENT));
+  }
+  for (const d of dirs) await rmdir(d).catch(() => {});
+}
+
+/** Mount points under a directory, from /proc/self/mountinfo. */
+async function mountsUnder(dir: string): Promise<string[]> {
+  const info = await readFile("/proc/self/mountinfo", "utf8");
+  return info.split("\n").map((l) => l.split(" ")[4]).filter((p) => p !== undefined && p.startsWith(dir + "/"));
+}
+
+/** Writes `<dir>/containerd-shim-fake-v2`, a wrapper that runs the fake shim through the CLI. */
+async function fakeShimBin(dir: string): Promise<string> {
+  const bin = join(dir, "bin");
+  await mkdir(bin, { recursive: true });
+  const quote = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+  const cmd = [...cliCommand(), "fake-shim"].map(quote).join(" ");
+  const path = join(bin, "containerd-shim-fake-v2");
+  await writeFile(path, `#!/bin/sh\nexec ${cmd} "$@"\n`);
+  await chmod(path, 0o755);
+  return bin;
+}
+
+const waitFor = async (what: string, cond: () => boolean, ms = 5000) => {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+};
+
+for (const rc of RUNTIMES) {
+  describe(`TaskManager lifecycle (${rc.name})`, { skip: rc.skip }, () => {
+    let s: TempState;
+    let tm: TaskManager;
+    let rootfs: string;
+    let leaks: LeakSnapshot;
+    let path: string;
+    const events: TaskEvent[] = [];
+    let collecting: Promise<void>;
+
+    const spec = (id: string, args: string[], extra: Partial<OciSpec> = {}): Record<string, unknown> => {
+      const sp = generateDefaultSpec({ id, namespace: NS, args, rootfs, readonlyRootfs: true });
+      (sp.linux as Record<string, unknown>).cgroupsPath = `/${CGROUP_PARENT}/${id}`;
+      return { ...sp, ...extra };
+    };
+    const create = (id: string, args: string[], more: { stdout?: string; spec?: Record<string, unknown> } = {}) =>
+      tm.create({
+        namespace: NS,
+        id,
+        runtime: rc.runtime,
+        runtimeOptions: rc.runc ? { root: join(s.dir, "runc") } : undefined,
+        spec: more.spec ?? spec(id, args),
+        stdout: more.stdout,
+      });
+    const open = () =>
+      TaskManager.open({
+        state: s.state,
+        root: s.root,
+        socketDir: s.socketDir,
+        resolver: createRuntimeResolver({ path }),
+      });
+
+    before(T, async () => {
+      s = await tempState("sk-lc-");
+      leaks = await snapshotLeaks([s.dir]);
+      rootfs = rc.runc ? await busyboxRootfs() : join(s.dir, "rootfs");
+      if (!rc.runc) await mkdir(rootfs);
+      path = rc.runc ? process.env.PATH ?? "" : `${await fakeShimBin(s.dir)}:${process.env.PATH ?? ""}`;
+      tm = await open();
+      const sub = tm.subscribe({ namespace: NS });
+      collecting = (async () => {
+        for await (const ev of sub) events.push(ev);
+      })();
+    });
+
+    after(T, async () => {
+      try {
+        for (const t of await tm.list(NS)) await tm.delete(NS, t.id, { force: true }).catch(() => {});
+        await tm.close();
+        await collecting;
+        assert.deepEqual(await mountsUnder(s.dir), []);
+        await assertNoLeaks(leaks, { timeoutMs: 5000 });
+      } finally {
+        await removeCgroupParents();
+        await s.cleanup();
+      }
+    });
+
+    it("create/start/wait/delete writes the output to a stdout file", T, async () => {
+      const id = newId("hello");
+      const out = join(s.dir, `${id}.out`);
+      const task = await create(id, ["echo", "hello"], { stdout: `file://${out}` });
+      assert.ok(task.pid > 0);
+      assert.equal((await task.state()).status, "created");
+      await task.start();
+      const exit = await task.wait();
+      assert.equal(exit.exitStatus, 0);
+      assert.ok(exit.exitedAt instanceof Date);
+      const del = await tm.delete(NS, id);
+      assert.equal(del.exitStatus, 0);
+      assert.equal(await readFile(out, "utf8"), "hello\n");
+      assert.equal(existsSync(join(s.state, NS, id)), false);
+      assert.deepEqual((await listRecords(s.root, NS)).records.filter((r) => r.id === id), []);
+    });
+
+    it("the exit code of the process propagates", T, async () => {
+      const id = newId("exit3");
+      const task = await create(id, ["sh", "-c", "exit 3"]);
+      await task.start();
+      assert.equal((await task.wait()).exitStatus, 3);
+      assert.equal((await task.state()).status, "stopped");
+      assert.equal((await tm.delete(NS, id)).exitStatus, 3);
+    });
+
+    it("a sleep killed with SIGTERM exits 143", T, async () => {
+      const id = newId("sleep");
+      // Without a pid namespace sleep is not the namespace's init, which would ignore SIGTERM (no handler).
+      const sp = spec(id, ["sleep", "60"]);
+      const linux = sp.linux as { namespaces: { type: string }[] };
+      linux.namespaces = linux.namespaces.filter((n) => n.type !== "pid");
+      const task = await create(id, [], { spec: sp });
+      await task.start();
+      assert.equal((await task.state()).status, "running");
+      const waiting = task.wait();
+      await task.kill(SIGTERM);
+      assert.equal((await waiting).exitStatus, 143);
+      await tm.delete(NS, id);
+    });
+
+    it("exec runs a process in the running container, with its own output; pids lists both", T, async () => {
+      const id = newId("exec");
+      const task = await create(id, ["sleep", "60"]);
+      await task.start();
+      const out = join(s.dir, `${id}.exec.out`);
+      await task.exec("e1", { process: execProcessSpec(undefined, { args: ["echo", "from exec"] }), stdout: `file://${out}` });
+      const execPid = await task.start("e1");
+      assert.ok(execPid > 0);
+      const exit = await task.wait("e1");
+      assert.equal(exit.exitStatus, 0);
+      assert.equal(await readFile(out, "utf8"), "from exec\n");
+      const del = await task.deleteProcess("e1");
+      assert.equal(del.exitStatus, 0);
+
+      await task.exec("e2", { process: execProcessSpec(undefined, { args: ["sleep", "60"] }) });
+      const e2 = await task.start("e2");
+      const pids = await task.pids();
+      assert.ok(pids.some((p) => p.pid === task.pid), `init ${task.pid} in ${JSON.stringify(pids)}`);
+      assert.ok(pids.some((p) => p.pid === e2), `exec ${e2} in ${JSON.stringify(pids)}`);
+      await task.kill(SIGKILL, { all: true });
+      assert.equal((await task.wait()).exitStatus, 137);
+      await tm.delete(NS, id);
+    });
+
+    it("publishes /tasks/create, /tasks/start, /tasks/exit and /tasks/delete exactly once each", T, async () => {
+      const id = newId("events");
+      const task = await create(id, ["true"]);
+      await task.start();
+      await task.wait();
+      await tm.delete(NS, id);
+      const topics = ["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"];
+      const mine = () => events.filter((e) => e.containerId === id);
+      // Shims publish after replying, in no promised order: wait, then give duplicates a moment to show.
+      await waitFor("the four task events", () => topics.every((t) => mine().some((e) => e.topic === t)));
+      await new Promise((r) => setTimeout(r, 300));
+      for (const t of topics) assert.equal(mine().filter((e) => e.topic === t).length, 1, t);
+      const exit = mine().find((e) => e.topic === "/tasks/exit")!;
+      assert.equal(exit.namespace, NS);
+      assert.equal(exit.event.id, id);
+      assert.equal(exit.event.pid, task.pid);
+      assert.equal(exit.synthesized, undefined);
+    });
+
+    it("a second TaskManager on the same dirs controls a task the first one created", T, async () => {
+      const id = newId("shared");
+      const task = await create(id, ["sleep", "60"]);
+      await task.start();
+      const tm2 = await open();
+      try {
+        const t2: Task = await tm2.get(NS, id);
+        assert.equal(t2.pid, task.pid);
+        const st = await t2.state();
+        assert.equal(st.status, "running");
+        assert.equal(st.pid, task.pid);
+        const listed = (await tm2.list(NS)).find((r) => r.id === id);
+        assert.equal(listed?.status, "running");
+        const waiting = t2.wait();
+        await t2.kill(SIGKILL);
+        assert.equal((await waiting).exitStatus, 137);
+        assert.equal((await tm2.delete(NS, id)).exitStatus, 137);
+      } finally {
+        await tm2.close();
+      }
+      // The first manager's connection went away with the shim: it must not report a dead shim.
+      await new Promise((r) => setTimeout(r, 300));
+      assert.deepEqual(events.filter((e) => e.containerId === id && e.synthesized), []);
+      await assert.rejects(tm.get(NS, id), (e: Error) => /not found/.test(e.message));
+    });
+
+    it("a start that fails leaves no bundle, shim process, socket or record", T, async () => {
+      const id = newId("bad");
+      const bad = rc.runc
+        ? spec(id, ["true"], { root: { path: join(s.dir, "no-such-rootfs"), readonly: true } })
+        : spec(id, ["true"], { annotations: { "io.shimkit.fake.fault.Create": "error(Internal, bad rootfs)" } });
+      const snap = await snapshotLeaks([s.dir]);
+      await assert.rejects(create(id, [], { spec: bad }), (e: Error) => {
+        assert.match(e.message, new RegExp(`^create task "${NS}/${id}": `));
+        return true;
+      });
+      assert.equal(existsSync(join(s.state, NS, id)), false);
+      assert.equal(existsSync(join(s.root, NS, id)), false);
+      assert.deepEqual((await listRecords(s.root, NS)).records.filter((r) => r.id === id), []);
+      if (rc.runc) {
+        const sock = shimSocketAddress({ grpcAddress: eventsSocketPath(s.state), namespace: NS, id }).slice("unix://".length);
+        assert.equal(existsSync(sock), false, `socket ${sock}`);
+      }
+      await assertNoLeaks(snap, { timeoutMs: 5000 });
+    });
+
+    it("rejects bad ids before touching anything", T, async () => {
+      await assert.rejects(tm.create({ namespace: NS, id: "../x", runtime: rc.runtime, spec: {} }), /invalid/i);
+      assert.equal(existsSync(join(s.state, "x")), false);
+    });
+  });
+}
+
+describe("lifecycle test helpers", () => {
+  it("findBinary() finds sh", () => assert.ok(findBinary("sh")));
+});
