@@ -7,7 +7,7 @@
  * 3. Only `src/platform/` mentions `Deno`, `Bun` or `process.versions.bun` (comments and strings aside).
  * 4. Imports flow one way: errors/ids → runtime, bundle → shim → task/events → cli; `fakeshim` never
  *    imports `shim/manager` or `task/manager`; nothing imports `cli/`.
- * 5. Only task/, events/, fakeshim/, bundle/bootstrap.ts, shim/binary.ts and cli/commands/call.ts import src/gen/.
+ * 5. Only api/, task/, events/, fakeshim/, bundle/bootstrap.ts, shim/binary.ts and cli/commands/call.ts import src/gen/.
  *
  * Test files (`*_test.ts`, `tests/`) may import across layers (rules 4 and 5) but not break 1–3.
  * Prints one line per violation and exits 1 if there is any.
@@ -47,17 +47,21 @@ const LAYERS: Array<[string, number]> = [
   ["src/platform/", 0],
   ["src/config/", 0],
   ["src/gen/", 0],
+  ["src/api/", 0],
+  ["src/spec/", 0],
   ["src/runtime/", 1],
   ["src/bundle/", 1],
   ["src/shim/", 2],
   ["src/task/", 3],
   ["src/events/", 3],
+  ["src/doctor/", 4],
   ["src/cli/", 4],
   ["src/conformance/", 4],
 ];
 
 /** Rule 5: the only importers of src/gen/ (besides generated code itself and tests). */
 const GEN_IMPORTERS = [
+  "src/api/",
   "src/task/",
   "src/events/",
   "src/fakeshim/",

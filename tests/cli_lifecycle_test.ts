@@ -54,8 +54,8 @@ async function setup(): Promise<Env> {
 
 /**
  * Dirs the CLI may legitimately leave once every container is deleted: the
- * per-namespace parents (containerd keeps them too), the record dir and the
- * fake shim entry point.
+ * per-namespace parents (containerd keeps them too), the record and lock
+ * dirs and the fake shim entry point.
  */
 function allowedDir(rel: string): boolean {
   return [
@@ -65,6 +65,8 @@ function allowedDir(rel: string): boolean {
     `state/${NS}`,
     `root/${NS}`,
     "state/bin",
+    "state/.locks",
+    `state/.locks/${NS}`,
     "root/.records",
     `root/.records/${NS}`,
   ].includes(rel);

@@ -18,6 +18,7 @@ import { liveLockOwner } from "../bundle/lock.ts";
 import { isProcessAlive } from "../platform/process.ts";
 import type { RuntimeResolver } from "../runtime/resolve.ts";
 import { ShimConnection } from "../shim/connection.ts";
+import { dialPath } from "../shim/socket.ts";
 import { dialOutcomeOf, mapConcurrent } from "../shim/loader.ts";
 import { probeSocket } from "../events/server.ts";
 import { readRecord, listRecords } from "../task/records.ts";
@@ -119,7 +120,7 @@ async function probeShim(p: BundleProbe, timeoutMs: number): Promise<void> {
   let conn: ShimConnection;
   try {
     conn = await ShimConnection.open({
-      address: p.bootstrap.address,
+      address: dialPath(p.bootstrap.address),
       namespace: p.namespace,
       id: p.id,
       version: p.bootstrap.version >= 3 ? 3 : 2,

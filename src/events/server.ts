@@ -11,11 +11,11 @@
  * @module
  */
 
-import * as net from "node:net";
 import { join } from "node:path";
 import { Server } from "../../vendor/ttrpc-ts/mod.ts";
 import { InvalidArgumentError, kindOf } from "../errors.ts";
 import { Events } from "../gen/containerd/services/events/ttrpc/v1/events_pb.ts";
+import type { Envelope } from "../gen/containerd/types/event_pb.ts";
 import type { Logger } from "../log/logger.ts";
 import { nullLogger } from "../log/logger.ts";
 import { timestampToDate } from "../task/timestamp.ts";
@@ -79,27 +79,6 @@ export function checkSocketPath(path: string): string {
     );
   }
   return path;
-}
-
-/**
- * Tells whether something accepts connections on a unix socket.
- *
- * @param path the socket path
- * @param timeoutMs how long to try (default 500)
- * @returns true when a connection was accepted
- */
-export function probeSocket(path: string, timeoutMs = 500): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createConnection({ path });
-    const done = (ok: boolean) => {
-      clearTimeout(t);
-      s.destroy();
-      resolve(ok);
-    };
-    const t = setTimeout(() => done(false), timeoutMs);
-    s.once("connect", () => done(true));
-    s.once("error", () => done(false));
-  });
 }
 
 /** The events listener role of one process for one state dir. */
@@ -182,7 +161,7 @@ export class EventsListener {
     (this.#timer as { unref?: () => void }).unref?.();
   }
 
-  async #forward(env: { timestamp?: { seconds: bigint; nanos: number }; namespace: string; topic: string; event?: { typeUrl: string; value: Uint8Array } } | undefined): Promise<void> {
+  async #forward(env: Envelope | undefined): Promise<void> {
     if (!env) return;
     const rec: JournalRecord = {
       timestamp: timestampToDate(env.timestamp) ?? new Date(),

@@ -7,7 +7,8 @@
  * as root.
  *
  * Order: an absolute path as given (must exist) → the configured runtimes
- * table → `PATH` → the directory of the running executable.
+ * table → `PATH` → extra configured directories → the directory of the
+ * running executable.
  *
  * @module
  */
@@ -29,7 +30,9 @@ export interface StatLike {
 export interface RuntimeResolverOptions {
   /** The `PATH` value to search (colon separated); empty and relative entries are skipped. */
   path?: string;
-  /** Directory of the running executable, searched last (see `selfExecutable()` in platform/process.ts). */
+  /** More absolute directories to search after PATH (e.g. from the configuration). */
+  extraPaths?: readonly string[];
+  /** Directory of the running executable, searched last (see `selfExecutable()` in platform/self.ts). */
   selfDir?: string;
   /** Configured runtimes: name → absolute binary path; consulted before PATH. */
   runtimes?: Record<string, string>;
@@ -67,6 +70,7 @@ export function createRuntimeResolver(options: RuntimeResolverOptions = {}): Run
   const stat = options.stat ?? fsStat;
   const pathValue = options.path ?? "";
   const pathDirs = pathValue.split(":").filter((d) => d !== "" && isAbsolute(d));
+  const extraDirs = (options.extraPaths ?? []).filter((d) => isAbsolute(d));
   const runtimes = options.runtimes ?? {};
   const selfDir = options.selfDir && isAbsolute(options.selfDir) ? options.selfDir : undefined;
   // Cache successes only, keyed by runtime string: a binary installed later is found on the next call.
@@ -108,14 +112,15 @@ export function createRuntimeResolver(options: RuntimeResolverOptions = {}): Run
       return await requireUsable(configured, "configured binary");
     }
     // Like a shell's PATH search, a candidate that is a directory or lacks the x bit is skipped, not fatal.
-    const dirs = selfDir ? [...pathDirs, selfDir] : pathDirs;
+    const dirs = [...pathDirs, ...extraDirs, ...(selfDir ? [selfDir] : [])];
     for (const dir of dirs) {
       const candidate = join(dir, ref.binary);
       if ((await check(candidate)) === undefined) return candidate;
     }
+    const extra = extraDirs.length > 0 ? `, in ${extraDirs.join(":")}` : "";
     const beside = selfDir ? ` or beside shimkit (${selfDir})` : "";
     throw new NotFoundError(
-      `binary ${JSON.stringify(ref.binary)} not found in PATH (${pathDirs.join(":")})${beside}`,
+      `binary ${JSON.stringify(ref.binary)} not found in PATH (${pathDirs.join(":")})${extra}${beside}`,
     );
   }
 

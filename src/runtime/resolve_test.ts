@@ -36,6 +36,7 @@ describe("createRuntimeResolver()", () => {
     runtime: string;
     path?: (d: Record<string, string>) => string;
     runtimes?: (d: Record<string, string>) => Record<string, string>;
+    extra?: (d: Record<string, string>) => string[];
     self?: boolean;
     want?: (d: Record<string, string>) => string;
     error?: [new (...a: never[]) => Error, RegExp];
@@ -59,6 +60,21 @@ describe("createRuntimeResolver()", () => {
       path: (d) => `${d.bin1}:${d.bin2}`,
       self: true,
       want: (d) => join(d.self, "containerd-shim-fake-v1"),
+    },
+    {
+      name: "searches extra directories after PATH and before the executable's directory",
+      runtime: "io.containerd.cwd.v1",
+      path: (d) => d.bin1,
+      extra: (d) => ["relative/ignored", d.cwd],
+      self: true,
+      want: (d) => join(d.cwd, "containerd-shim-cwd-v1"),
+    },
+    {
+      name: "lists extra directories when not found",
+      runtime: "io.containerd.x.v2",
+      path: (d) => d.bin1,
+      extra: (d) => [d.bin2],
+      error: [NotFoundError, /not found in PATH \(.*bin1\), in .*bin2$/],
     },
     {
       name: "prefers the configured table over PATH",
@@ -137,6 +153,7 @@ describe("createRuntimeResolver()", () => {
         path: tc.path?.(d) ?? "",
         selfDir: tc.self ? self : undefined,
         runtimes: tc.runtimes?.(d),
+        extraPaths: tc.extra?.(d),
       });
       if (tc.want) {
         assert.equal(await r.resolve(runtime), tc.want(d));

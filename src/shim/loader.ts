@@ -42,12 +42,17 @@ export interface ShimLiveness {
   pids?: readonly unknown[];
   /** True when `Pids` (or the load budget) ran out of time before an answer came. */
   timedOut?: boolean;
+  /**
+   * True when the shim's task was created by us (it has a container record) and has exited: `Pids`
+   * is empty, but its exit status is still to be collected by `wait`/`delete`, so it is kept.
+   */
+  exited?: boolean;
 }
 
 /**
  * Decides whether a reachable shim is leaked and must be reaped (Delete + Shutdown).
  * Only a shim that is certainly not a sandbox and whose `Pids` answered NotFound or an empty
- * list is leaked (containerd#6860). Everything else is kept: a slow answer (DeadlineExceeded,
+ * list (for a task that is not a recorded, exited one) is leaked (containerd#6860). Everything else is kept: a slow answer (DeadlineExceeded,
  * timeout) is not proof of death, and neither is any other `Pids` error (containerd#13790).
  *
  * @param s the sandbox lookup and `Pids` outcome
@@ -65,7 +70,7 @@ export function shouldCleanupShim(s: ShimLiveness): boolean {
     if (isDeadlineExceeded(s.pidsError)) return false;
     return isNotFound(s.pidsError);
   }
-  return s.pids !== undefined && s.pids.length === 0;
+  return s.pids !== undefined && s.pids.length === 0 && !s.exited;
 }
 
 /**

@@ -48,6 +48,16 @@ describe("shouldCleanupShim()", () => {
     { name: "keeps when timedOut is set", in: { sandboxed: false, timedOut: true, pids: [] }, want: false },
     { name: "keeps when nothing is known", in: { sandboxed: false }, want: false },
     {
+      name: "keeps a recorded task that exited (exit status still to collect)",
+      in: { sandboxed: false, pids: [], exited: true },
+      want: false,
+    },
+    {
+      name: "reaps a deleted task even when it had exited (NotFound)",
+      in: { sandboxed: false, pidsError: new NotFoundError("container not created"), exited: true },
+      want: true,
+    },
+    {
       name: "keeps an unknown-kind ShimkitError even with empty pids",
       in: { sandboxed: false, pidsError: new ShimkitError("boom"), pids: [] },
       want: false,

@@ -22,8 +22,8 @@ import {
   NotImplementedError,
   withContext,
 } from "../errors.ts";
-import { appendJournalLine, formatJournalLine } from "../events/journal.ts";
-import { decodeEventValue, encodeTaskEvent } from "../events/topics.ts";
+import { publishEvent } from "../events/publish.ts";
+import { encodeTaskEvent } from "../events/topics.ts";
 import type { Logger, LogLevel } from "../log/logger.ts";
 import { nullLogger } from "../log/logger.ts";
 import { isProcessAlive, listPidsWithCwd } from "../platform/process.ts";
@@ -235,25 +235,48 @@ export function parseSandboxAddress(address: string): { protocol: string; addres
   return { protocol, address: rest };
 }
 
-/** Maps a shim log line (logrus logfmt) to the level it was logged at by the shim; info and below become debug. */
-function shimLineLevel(line: string): LogLevel {
-  const m = /\blevel=("?)(\w+)\1/.exec(line);
-  switch (m?.[2]) {
-    case "warning":
-    case "warn":
-      return "warn";
-    case "error":
-    case "fatal":
-    case "panic":
-      return "error";
-    default:
-      return "debug";
-  }
+/** A shim log line, parsed. */
+export interface ShimLogLine {
+  /** Our level for it: the shim's warnings and errors keep their level, everything else is debug. */
+  level: LogLevel;
+  /** The message (the whole line when it is not logfmt). */
+  msg: string;
+  /** The other key/value pairs, minus `time`, `level` and `msg`. */
+  fields: Record<string, string>;
 }
 
-/** A logger facade for shim log lines: each line is logged at the level the shim gave it. */
+const LOGFMT_PAIR = /([^\s=]+)=(?:"((?:[^"\\]|\\.)*)"|(\S*))/g;
+
+/**
+ * Parses a line the shim daemon wrote to its log FIFO (logrus logfmt:
+ * `time="…" level=info msg="…" key=value`). Pure.
+ *
+ * @param line one line
+ * @returns level, message and the remaining fields
+ */
+export function parseShimLogLine(line: string): ShimLogLine {
+  const fields: Record<string, string> = {};
+  let level: string | undefined;
+  let msg: string | undefined;
+  for (const m of line.matchAll(LOGFMT_PAIR)) {
+    const value = m[2] !== undefined ? m[2].replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c)) : m[3];
+    if (m[1] === "level") level = value;
+    else if (m[1] === "msg") msg = value;
+    else if (m[1] !== "time") fields[m[1]] = value;
+  }
+  if (msg === undefined) return { level: "debug", msg: line, fields: {} };
+  let ours: LogLevel = "debug";
+  if (level === "warning" || level === "warn") ours = "warn";
+  else if (level === "error" || level === "fatal" || level === "panic") ours = "error";
+  return { level: ours, msg, fields };
+}
+
+/** A logger facade for the log FIFO: each line is re-logged at the level the shim gave it, its fields kept. */
 function shimLineLogger(log: Logger): Logger {
-  const fwd = (msg: string, fields?: Record<string, unknown>) => log[shimLineLevel(msg)]("shim: " + msg, fields);
+  const fwd = (line: string, fields?: Record<string, unknown>) => {
+    const p = parseShimLogLine(line);
+    log[p.level]("shim: " + p.msg, { ...p.fields, ...fields });
+  };
   return { ...log, info: fwd, debug: fwd, trace: fwd, warn: fwd, error: fwd };
 }
 
@@ -812,15 +835,15 @@ export class ShimManager {
   async #publishExit(ns: string, id: string, exit: ExitInfo): Promise<void> {
     const exitedAt = dateToTimestamp(exit.exitedAt ?? new Date());
     const pid = exit.pid ?? 0;
-    const events: [string, Record<string, unknown>][] = [
-      ["/tasks/exit", { containerId: id, id, pid, exitStatus: exit.exitStatus, exitedAt }],
-      ["/tasks/delete", { containerId: id, id, pid, exitStatus: exit.exitStatus, exitedAt }],
-    ];
-    for (const [topic, fields] of events) {
-      const any = encodeTaskEvent(topic, fields);
-      const rec = { timestamp: new Date(), namespace: ns, topic, typeUrl: any.typeUrl, value: any.value, synthesized: true };
+    const fields = { containerId: id, id, pid, exitStatus: exit.exitStatus, exitedAt };
+    for (const topic of ["/tasks/exit", "/tasks/delete"]) {
       try {
-        await appendJournalLine(this.#o.journalPath, formatJournalLine(rec, decodeEventValue(any.typeUrl, any.value)));
+        await publishEvent(this.#o.journalPath, {
+          topic,
+          namespace: ns,
+          event: encodeTaskEvent(topic, fields),
+          synthesized: true,
+        });
       } catch (err) {
         this.#log.warn("publish synthesized event", { namespace: ns, id, topic, err });
       }

@@ -49,7 +49,7 @@ export const DEFAULT_DRAIN_MS = 2000;
  * FIFOs are read here and copied to this process's own stdout/stderr.
  *
  * @param task the task
- * @param fifos the process's FIFOs (already passed to Create/Exec), or undefined for no I/O
+ * @param fifos the process's FIFOs (opened before and passed to Create/Exec), or undefined for no I/O
  * @param opts exec id, stdin/pty, logger
  * @returns the exit status and time
  * @throws ShimkitError from Start or Wait (signals and resizes that fail are only logged)
@@ -82,6 +82,7 @@ export async function runForeground(
       });
     }
     const exit = await task.wait(execId);
+    fifos?.processExited();
     if (fifos && !(await fifos.drain(opts.drainMs ?? DEFAULT_DRAIN_MS))) {
       log.debug("output still open after exit; not waiting for it", { exec: execId });
     }

@@ -40,21 +40,21 @@ export function configOf(ctx: CommandContext): Config {
 }
 
 /**
- * Opens the TaskManager for this CLI process.
+ * Opens the TaskManager for this CLI process. It also takes the events
+ * listener role while no other process has it: a shim whose events nobody
+ * accepts retries each one for about 15 s and only exits after that, so a
+ * `run --rm` without a listener would leave its shim behind that long.
  *
  * @param ctx the command context
- * @param opts `events`: serve or tail events (only `events` needs them)
  * @returns an open manager; the caller must `close()` it (shims keep running)
  * @throws ShimkitError when the state or root dir cannot be used
  */
-export async function openManager(ctx: CommandContext, opts: { events?: boolean } = {}): Promise<TaskManager> {
-  const config = configOf(ctx);
+export async function openManager(ctx: CommandContext): Promise<TaskManager> {
   return await TaskManager.open({
     state: ctx.global.state,
     root: ctx.global.root,
     logger: ctx.logger,
-    config,
-    events: opts.events ?? false,
+    config: configOf(ctx),
   });
 }
 
@@ -63,15 +63,10 @@ export async function openManager(ctx: CommandContext, opts: { events?: boolean 
  *
  * @param ctx the command context
  * @param fn the work
- * @param opts see {@link openManager}
  * @returns what `fn` returns
  */
-export async function withManager<T>(
-  ctx: CommandContext,
-  fn: (m: TaskManager) => Promise<T>,
-  opts: { events?: boolean } = {},
-): Promise<T> {
-  const m = await openManager(ctx, opts);
+export async function withManager<T>(ctx: CommandContext, fn: (m: TaskManager) => Promise<T>): Promise<T> {
+  const m = await openManager(ctx);
   try {
     return await fn(m);
   } finally {

@@ -1,7 +1,9 @@
 /**
  * `shimkit create`: bundle, shim and task for a container, without starting
  * it. Its stdio are FIFOs kept under `<state>/.fifo/` so that `start -a` can
- * attach to them later; `delete` removes them. Prints the id.
+ * attach to them later; `delete` removes them. Prints the id. Output written
+ * before anyone attaches stays in the pipes (64 KiB each); beyond that the
+ * process blocks until `start -a` reads, as with ctr's FIFOs.
  *
  * ```
  * shimkit create [-t] [-i] [--runtime NAME|PATH] [--rootfs DIR | --bundle DIR]
@@ -97,7 +99,8 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
       terminal: a.tty,
     });
     try {
-      await createTask(ctx, m, a, spec, runtime, fifos.paths);
+      // Nobody reads yet: hold the FIFOs open so the shim's opens complete; it keeps its ends after that.
+      await fifos.holdOpen(() => createTask(ctx, m, a, spec, runtime, fifos.paths));
     } catch (e) {
       await fifos.close();
       throw e;

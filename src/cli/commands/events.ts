@@ -87,7 +87,7 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
     return EXIT_OK;
   }
   const json = v.json || ctx.global.json;
-  const m = await openManager(ctx, { events: true });
+  const m = await openManager(ctx);
   const sub = m.subscribe({
     namespace: v["all-namespaces"] ? undefined : ctx.global.namespace,
     topics: v.topic && v.topic.length > 0 ? v.topic : undefined,

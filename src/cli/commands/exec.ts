@@ -142,6 +142,8 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
       terminal: a.tty,
     });
     try {
+      // Our ends must be open before Exec: the runc shim's open of its write end waits for a reader.
+      await fifos.open();
       await task.exec(a.execId, { process: spec, ...fifos.paths });
       try {
         const exit = await runForeground(task, fifos, {

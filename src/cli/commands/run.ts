@@ -63,6 +63,8 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
       terminal: a.tty,
     });
     try {
+      // Our ends must be open before Create: the runc shim's open of its write end waits for a reader.
+      await fifos.open();
       const task = await createTask(ctx, m, a, spec, runtime, fifos.paths);
       let exit;
       try {
