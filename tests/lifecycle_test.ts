@@ -15,6 +15,7 @@ import { eventsSocketPath } from "../src/events/server.ts";
 import { shimSocketAddress } from "../src/shim/socket.ts";
 import { type Task, TaskManager } from "../src/task/manager.ts";
 import type { TaskEvent } from "../src/events/topics.ts";
+import { isInvalidArgument } from "../src/errors.ts";
 import { listRecords } from "../src/task/records.ts";
 import { tempState, type TempState } from "./helpers/temp_state.ts";
 import { assertNoLeaks, type LeakSnapshot, snapshotLeaks } from "./helpers/leaks.ts";
@@ -300,6 +301,98 @@ for (const rc of RUNTIMES) {
         assert.equal(existsSync(sock), false, `socket ${sock}`);
       }
       await assertNoLeaks(snap, { timeoutMs: 3000 });
+    });
+
+    it("a shim that dies is cleaned up once across managers: synthesized exit and delete, nothing left", T, async () => {
+      const id = newId("dies");
+      const task = await create(id, ["sleep", "60"]);
+      await task.start();
+      const tm2 = await open();
+      try {
+        await tm2.get(NS, id);
+        process.kill(task.shim.pid, "SIGKILL");
+        const mine = () => events.filter((e) => e.containerId === id && e.synthesized);
+        await waitFor("synthesized exit and delete", () => mine().length >= 2, 10_000);
+        await new Promise((r) => setTimeout(r, 300));
+        assert.deepEqual(mine().map((e) => e.topic).sort(), ["/tasks/delete", "/tasks/exit"]);
+        const exit = mine().find((e) => e.topic === "/tasks/exit")!;
+        assert.equal(exit.event.id, id);
+        if (rc.runc) assert.equal(exit.event.exitStatus, 137);
+        await waitFor("bundle removal", () => !existsSync(join(s.state, NS, id)));
+        assert.deepEqual((await listRecords(s.root, NS)).records.filter((r) => r.id === id), []);
+        await assert.rejects(tm.get(NS, id), /not found/);
+        await assert.rejects(tm2.get(NS, id), /not found/);
+      } finally {
+        await tm2.close();
+      }
+    });
+
+    it("delete cleans up a task whose shim died while nobody was connected", T, async () => {
+      const id = newId("orphan");
+      const task = await create(id, ["sleep", "60"]);
+      await task.start();
+      await tm.shims.release(task.shim);
+      process.kill(task.shim.pid, "SIGKILL");
+      const tm2 = await open();
+      try {
+        const exit = await tm2.delete(NS, id);
+        if (rc.runc) assert.equal(exit.exitStatus, 137);
+        assert.equal(existsSync(join(s.state, NS, id)), false);
+        assert.deepEqual((await listRecords(s.root, NS)).records.filter((r) => r.id === id), []);
+        await waitFor("synthesized events", () => events.filter((e) => e.containerId === id && e.synthesized).length >= 2);
+        await assert.rejects(tm2.delete(NS, id), /not found/);
+      } finally {
+        await tm2.close();
+      }
+    });
+
+    it("a task joins a sandbox's shim by address; deleting it leaves the sandbox shim serving", T, async () => {
+      const sbId = newId("sandbox");
+      const sb = await create(sbId, ["sleep", "60"]);
+      await sb.start();
+      const id = newId("member");
+      await assert.rejects(
+        tm.create({ namespace: NS, id, runtime: rc.runtime, spec: spec(id, ["true"]), sandboxId: sbId, sandboxAddress: sb.shim.address }),
+        (e: Error) => isInvalidArgument(e) && /<protocol>\+<transport>/.test(e.message),
+      );
+      assert.equal(existsSync(join(s.state, NS, id)), false);
+      const member = await tm.create({
+        namespace: NS,
+        id,
+        runtime: rc.runtime,
+        runtimeOptions: rc.runc ? { root: join(s.dir, "runc") } : undefined,
+        spec: spec(id, ["sleep", "60"]),
+        sandboxId: sbId,
+        sandboxAddress: "ttrpc+" + sb.shim.address,
+      });
+      assert.equal(member.shim.sandboxed, true);
+      assert.equal(await readFile(join(s.state, NS, id, "sandbox"), "utf8"), sbId);
+      await member.start();
+      assert.equal((await member.state()).status, "running");
+      await member.kill(SIGKILL);
+      await member.wait();
+      await tm.delete(NS, id);
+      assert.equal((await sb.state()).status, "running");
+      await sb.kill(SIGKILL);
+      await sb.wait();
+      await tm.delete(NS, sbId);
+    });
+
+    it("checks runtime features through -info only for idmapped mounts", { ...T, skip: rc.runc ? false : "runc only" }, async () => {
+      const id = newId("idmap");
+      const sp = spec(id, ["true"]);
+      (sp.mounts as Record<string, unknown>[]).push({
+        destination: "/mnt",
+        type: "bind",
+        source: s.dir,
+        options: ["rbind"],
+        uidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
+        gidMappings: [{ containerID: 0, hostID: 100000, size: 65536 }],
+      });
+      // containerd 1.6 shims have no -info, so the check fails before Create and nothing is left.
+      await assert.rejects(create(id, [], { spec: sp }), /validate runtime features: .*-info/);
+      assert.equal(existsSync(join(s.state, NS, id)), false);
+      assert.deepEqual((await listRecords(s.root, NS)).records.filter((r) => r.id === id), []);
     });
 
     it("rejects bad ids before touching anything", T, async () => {

@@ -299,9 +299,7 @@ export class FifoSet {
     } else if (!this.#stopStdin) {
       await this.#stdin?.close().catch(() => {});
     }
-    await rm(this.dir, { recursive: true, force: true }).catch(() => {});
-    // The parent `.fifo` dir goes too once the last set is closed.
-    await rmdir(join(this.dir, "..")).catch(() => {});
+    await removeFifoDir(this.dir);
   }
 
   async #copyOut(fh: FileHandle, sink: ByteSink): Promise<void> {
@@ -376,6 +374,17 @@ export function fifoDirOf(state: string, stdout: string): string | undefined {
   const parent = join(state, FIFO_DIR_NAME);
   const dir = dirname(stdout);
   return dirname(dir) === parent && basename(stdout) === "stdout" ? dir : undefined;
+}
+
+/**
+ * Removes a FIFO dir, and the `.fifo` dir above it once that is empty. Never throws.
+ *
+ * @param dir a dir from {@link fifoDirOf} or {@link FifoSet.dir}
+ * @returns resolves when done
+ */
+export async function removeFifoDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true }).catch(() => {});
+  await rmdir(dirname(dir)).catch(() => {});
 }
 
 /**

@@ -19,8 +19,7 @@ import { isProcessAlive } from "../platform/process.ts";
 import type { RuntimeResolver } from "../runtime/resolve.ts";
 import { ShimConnection } from "../shim/connection.ts";
 import { dialPath } from "../shim/socket.ts";
-import { dialOutcomeOf, mapConcurrent } from "../shim/loader.ts";
-import { probeSocket } from "../events/server.ts";
+import { dialOutcomeOf, isListening, mapConcurrent } from "../shim/loader.ts";
 import { readRecord, listRecords } from "../task/records.ts";
 import { type BundleProbe, classifyInventory, type Diagnosis, type Inventory } from "./classify.ts";
 
@@ -249,7 +248,7 @@ export async function takeInventory(opts: DoctorOptions): Promise<Inventory> {
   for (const path of new Set(sockets)) {
     const st = await fsp.lstat(path).catch(() => undefined);
     if (!st?.isSocket()) continue;
-    inv.sockets.push({ path, listening: await probeSocket(path, Math.min(opts.timeoutMs ?? 1000, 500)) });
+    inv.sockets.push({ path, listening: await isListening(path, Math.min(opts.timeoutMs ?? 1000, 500)) });
   }
   return inv;
 }

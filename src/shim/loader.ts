@@ -5,7 +5,22 @@
  * @module
  */
 
-import { isDeadlineExceeded, isNotFound, kindOf } from "../errors.ts";
+import * as fsp from "node:fs/promises";
+import { join } from "node:path";
+import { DeadlineExceededError, isDeadlineExceeded, isNotFound, kindOf } from "../errors.ts";
+import { validateId } from "../ids.ts";
+import { type Bundle, type BundleEntry, deleteBundle, listBundles, loadBundle } from "../bundle/bundle.ts";
+import { BUNDLE_FILES, bundleFile, isHiddenName, recordPath } from "../bundle/layout.ts";
+import { acquireContainerLock, liveLockOwner, removeStaleLocks } from "../bundle/lock.ts";
+import { eventsSocketPath } from "../events/server.ts";
+import { dialSocket } from "../../vendor/ttrpc-ts/mod.ts";
+import type { Logger } from "../log/logger.ts";
+import { nullLogger } from "../log/logger.ts";
+import type { RuntimeResolver } from "../runtime/resolve.ts";
+import { type ContainerRecord, listRecords, readRecord, removeRecord, writeRecord } from "../task/records.ts";
+import { readShimBinaryPath } from "./binary.ts";
+import type { Shim, ShimManager } from "./manager.ts";
+import { dialPath, isFilesystemAddress } from "./socket.ts";
 
 /** How reaching a shim went: connected, dead (socket missing or refused), slow, or another failure. */
 export type DialOutcome = "ok" | "refused" | "missing" | "timeout" | "error" | "skipped";
@@ -93,4 +108,498 @@ export async function mapConcurrent<T, R>(items: readonly T[], limit: number, fn
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
   return out;
+}
+
+/**
+ * Tells whether something accepts connections on a unix socket file (one dial, no retry).
+ *
+ * @param path the socket path
+ * @param timeoutMs bound for the dial (a full backlog or a stopped listener counts as listening)
+ * @returns true when a connection was accepted or the dial timed out
+ */
+export async function isListening(path: string, timeoutMs = 200): Promise<boolean> {
+  try {
+    (await dialSocket(path, { timeoutMs })).destroy();
+    return true;
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    return code !== "ECONNREFUSED" && code !== "ENOENT";
+  }
+}
+
+/**
+ * What {@link loadExisting} needs from the task manager (a `TaskManager` is one): its shim
+ * manager, and `get` to register each kept task.
+ */
+export interface LoadHost {
+  /** The shim manager: load, describe, dead-shim cleanup, delete. */
+  readonly shims: ShimManager;
+  /**
+   * Returns (and caches) the task of a loaded shim.
+   *
+   * @param namespace namespace
+   * @param id container id
+   * @returns the task
+   */
+  get(namespace: string, id: string): Promise<unknown>;
+}
+
+/** Options for {@link loadExisting}. */
+export interface LoadOptions {
+  /** The manager's state directory (bundles, locks, events socket). */
+  state: string;
+  /** The manager's root directory (work dirs, records). */
+  root: string;
+  /** Resolves runtime names when `shim-binary-path` and the record's binary are gone. */
+  resolver: RuntimeResolver;
+  /** Runtime assumed for a bundle with neither `shim-binary-path` nor a record (default `io.containerd.runc.v2`). */
+  defaultRuntime?: string;
+  /** Budget for the whole load of one bundle, in ms (config `timeouts.load`; default 5000). */
+  budgetMs?: number;
+  /** Bundles loaded at once (config `restore.concurrency`; default 8). */
+  concurrency?: number;
+  /** Socket directories whose stale sockets (nothing listening) are removed (ours: the configured socket dir). */
+  socketDirs?: string[];
+  /** Also remove work dirs, records, sockets and locks nothing owns (default true). */
+  cleanup?: boolean;
+  /** Logger. */
+  logger?: Logger;
+}
+
+/** A shim that was loaded and kept. */
+export interface KeptShim {
+  /** Namespace. */
+  namespace: string;
+  /** Container id. */
+  id: string;
+  /** The shim daemon's pid, when it answered. */
+  shimPid?: number;
+  /** The task's init pid, when known. */
+  taskPid?: number;
+  /** Task API version in use (2 or 3), when it answered. */
+  version?: number;
+  /** Why it was kept without being fully loaded (slow shim, locked bundle), when that is the case. */
+  note?: string;
+}
+
+/** A shim that was reaped, or a bundle whose dead shim was cleaned up. */
+export interface ReapedShim {
+  /** Namespace. */
+  namespace: string;
+  /** Container id. */
+  id: string;
+  /** Why: `dead shim: …`, `leaked shim: …`, `empty bundle`. */
+  reason: string;
+  /** The exit status reported for the task (dead-shim cleanup of a created task). */
+  exitStatus?: number;
+}
+
+/** A path removed because nothing owns it. */
+export interface CleanedPath {
+  /** The path removed. */
+  path: string;
+  /** Why: `work dir without bundle`, `record without bundle`, `stale socket`, `stale lock`. */
+  reason: string;
+}
+
+/** A failure that did not stop the load. */
+export interface LoadError {
+  /** Namespace, when it concerns a container. */
+  namespace?: string;
+  /** Container id, when it concerns a container. */
+  id?: string;
+  /** The error message. */
+  message: string;
+}
+
+/** What {@link loadExisting} did. */
+export interface LoadReport {
+  /** Shims that run and were kept (connected when they answered in time). */
+  kept: KeptShim[];
+  /** Shims reaped (leaked) and dead shims cleaned up, with their bundles. */
+  reaped: ReapedShim[];
+  /** Work dirs, records, sockets and locks removed. */
+  cleaned: CleanedPath[];
+  /** What went wrong along the way. */
+  errors: LoadError[];
+}
+
+const q = JSON.stringify;
+const DEFAULT_RUNTIME = "io.containerd.runc.v2";
+
+class BudgetExceeded extends DeadlineExceededError {}
+
+/** A per-bundle deadline: non-destructive waits race it, destructive steps start only before it. */
+class Budget {
+  readonly #deadline: number;
+  readonly #ms: number;
+  constructor(ms: number) {
+    this.#ms = ms;
+    this.#deadline = Date.now() + ms;
+  }
+  left(): number {
+    return Math.max(0, this.#deadline - Date.now());
+  }
+  check(what: string): void {
+    if (this.left() === 0) throw new BudgetExceeded(`load budget of ${this.#ms}ms exceeded before ${what}`);
+  }
+  /** Races a wait against the budget; the wait itself goes on in the background and its failure is ignored. */
+  race<T>(p: Promise<T>, what: string): Promise<T> {
+    this.check(what);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new BudgetExceeded(`load budget of ${this.#ms}ms exceeded while ${what}`)), this.left());
+    });
+    p.catch(() => {});
+    return Promise.race([p, expired]).finally(() => clearTimeout(timer));
+  }
+}
+
+async function isExecutableFile(path: string): Promise<boolean> {
+  try {
+    const st = await fsp.stat(path);
+    return st.isFile() && (st.mode & 0o111) !== 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Where the runtime of a bundle comes from, and the binary `shim delete` would run. */
+interface RuntimeChoice {
+  runtime: string;
+  runtimePath: string;
+  error?: string;
+}
+
+/**
+ * Picks a bundle's shim binary: `shim-binary-path` while it exists; when it was moved
+ * (containerd#14145), the record's runtime re-resolved by name; else the record's binary,
+ * else its runtime resolved; else (no record: a crash before Create) the default runtime.
+ */
+async function chooseRuntime(
+  bundle: Bundle,
+  rec: ContainerRecord | undefined,
+  opts: LoadOptions,
+): Promise<RuntimeChoice> {
+  const recorded = await readShimBinaryPath(bundle).catch(() => "");
+  const runtime = rec?.runtime ?? (recorded || opts.defaultRuntime || DEFAULT_RUNTIME);
+  const candidates = [recorded, rec?.runtimePath ?? ""].filter((p) => p !== "");
+  for (const path of candidates) if (await isExecutableFile(path)) return { runtime, runtimePath: path };
+  try {
+    return { runtime, runtimePath: await opts.resolver.resolve(runtime) };
+  } catch (err) {
+    const gone = candidates.length > 0 ? `binary ${q(candidates[0])} is gone and ` : "";
+    return { runtime, runtimePath: candidates[0] ?? "", error: `${gone}runtime ${q(runtime)} cannot be resolved: ${(err as Error).message}` };
+  }
+}
+
+async function readRecordOrUndefined(root: string, ns: string, id: string, errors: LoadError[]) {
+  try {
+    return await readRecord(root, ns, id);
+  } catch (err) {
+    if (!isNotFound(err)) errors.push({ namespace: ns, id, message: (err as Error).message });
+    return undefined;
+  }
+}
+
+async function removeStaleSocket(address: string, cleaned: CleanedPath[]): Promise<void> {
+  let path: string;
+  try {
+    if (!isFilesystemAddress(address)) return;
+    path = dialPath(address);
+  } catch {
+    return;
+  }
+  const st = await fsp.lstat(path).catch(() => undefined);
+  if (!st?.isSocket() || await isListening(path, 200)) return;
+  await fsp.rm(path, { force: true });
+  cleaned.push({ path, reason: "stale socket" });
+}
+
+/** Writes back a record for a created task that has none (the manager died between Create and the record). */
+async function restoreRecord(root: string, bundle: Bundle, choice: RuntimeChoice, sandboxId: string | undefined) {
+  const [config, st] = await Promise.all([
+    fsp.readFile(bundleFile(bundle.path, "config"), "utf8").then((t) => JSON.parse(t) as Record<string, unknown>),
+    fsp.stat(bundle.path),
+  ]);
+  const rec: ContainerRecord = {
+    namespace: bundle.namespace,
+    id: bundle.id,
+    runtime: choice.runtime,
+    runtimePath: choice.runtimePath,
+    spec: { inline: config },
+    labels: {},
+    createdAt: st.mtime,
+  };
+  if (sandboxId) rec.sandboxId = sandboxId;
+  await writeRecord(root, rec);
+}
+
+interface BundleOutcome {
+  kept?: KeptShim;
+  reaped?: ReapedShim;
+  errors: LoadError[];
+  cleaned: CleanedPath[];
+}
+
+async function loadBundleShim(manager: LoadHost, entry: BundleEntry, opts: LoadOptions, log: Logger): Promise<BundleOutcome> {
+  const { namespace: ns, id } = entry;
+  const out: BundleOutcome = { errors: [], cleaned: [] };
+  const fields = { namespace: ns, id };
+  // A live holder is creating or deleting this container right now: never touch it.
+  const lock = await acquireContainerLock(opts.state, ns, id, { timeoutMs: 0 }).catch(() => undefined);
+  if (!lock) {
+    const owner = await liveLockOwner(opts.state, ns, id).catch(() => undefined);
+    out.kept = { namespace: ns, id, note: `busy: locked by pid ${owner?.pid ?? "?"}` };
+    log.info("bundle is locked by a live process; skipped", { ...fields, pid: owner?.pid });
+    return out;
+  }
+  try {
+    await loadLocked(manager, entry, opts, log, out);
+  } catch (err) {
+    out.errors.push({ namespace: ns, id, message: (err as Error).message });
+    if (err instanceof BudgetExceeded) {
+      out.kept ??= { namespace: ns, id, note: "not answering in time: kept" };
+      log.warn("shim did not load within its budget; kept", { ...fields, err });
+    } else {
+      log.error("load shim", { ...fields, err });
+    }
+  } finally {
+    await lock.release();
+  }
+  return out;
+}
+
+async function loadLocked(manager: LoadHost, entry: BundleEntry, opts: LoadOptions, log: Logger, out: BundleOutcome) {
+  const { namespace: ns, id } = entry;
+  const fields = { namespace: ns, id };
+  const budget = new Budget(opts.budgetMs ?? 5000);
+  const bundle = await loadBundle({ state: opts.state, root: opts.root, namespace: ns, id });
+  const names = await fsp.readdir(bundle.path);
+  if (names.length === 0) {
+    await deleteBundle(bundle);
+    out.reaped = { namespace: ns, id, reason: "empty bundle" };
+    log.info("removed empty bundle", fields);
+    return;
+  }
+  const rec = await readRecordOrUndefined(opts.root, ns, id, out.errors);
+  const sandboxId = rec?.sandboxId ??
+    (await fsp.readFile(bundleFile(bundle.path, "sandbox"), "utf8").catch(() => "")).trim();
+  const created = rec !== undefined || names.includes(BUNDLE_FILES.initPid);
+  const choice = await chooseRuntime(bundle, rec, opts);
+  if (choice.error) log.warn("runtime cannot be resolved", { ...fields, reason: choice.error });
+  const loadOpts = { bundle, runtime: choice.runtime, runtimePath: choice.runtimePath, created };
+
+  let shim: Shim | undefined;
+  let deadReason = "";
+  const hasAddress = names.includes(BUNDLE_FILES.bootstrap) || names.includes(BUNDLE_FILES.address);
+  if (!hasAddress) {
+    deadReason = "no bootstrap.json or address file";
+  } else {
+    try {
+      shim = await budget.race(manager.shims.load(ns, id, loadOpts), "connecting");
+    } catch (err) {
+      if (err instanceof BudgetExceeded) throw err;
+      const outcome = dialOutcomeOf(err);
+      if (outcome === "missing" || outcome === "refused") {
+        deadReason = outcome === "missing" ? "socket is gone" : "socket refuses connections";
+      } else if (outcome === "timeout") {
+        throw new BudgetExceeded(`shim did not answer: ${(err as Error).message}`, { cause: err });
+      } else if (kindOf(err) === "not_found" || kindOf(err) === "invalid_argument") {
+        // No usable bootstrap data (e.g. an empty address file): the shim cannot be reached.
+        deadReason = (err as Error).message;
+      } else {
+        throw err;
+      }
+    }
+  }
+
+  if (!shim) {
+    budget.check("dead-shim cleanup");
+    const ref = await manager.shims.describe(ns, id, loadOpts);
+    log.warn("shim is dead; cleaning up", { ...fields, reason: deadReason });
+    const exit = await manager.shims.cleanupDeadLocked(ref);
+    await removeRecord(opts.root, ns, id).catch((err) => out.errors.push({ namespace: ns, id, message: (err as Error).message }));
+    if (ref.address !== "") await removeStaleSocket(ref.address, out.cleaned);
+    out.reaped = { namespace: ns, id, reason: `dead shim: ${deadReason}` };
+    if (exit && created) out.reaped.exitStatus = exit.exitStatus;
+    if (choice.error) out.reaped.reason += ` (${choice.error}: shim delete could not run)`;
+    return;
+  }
+
+  let pids: unknown[] | undefined;
+  let pidsError: unknown;
+  try {
+    pids = await budget.race(shim.task.pids(id, { timeoutMs: budget.left() }), "listing pids");
+  } catch (err) {
+    if (err instanceof BudgetExceeded) throw err;
+    pidsError = err;
+  }
+  let exited = false;
+  if (pids?.length === 0 && rec) {
+    const st = await budget.race(shim.task.state(id, "", { timeoutMs: budget.left() }), "reading state").catch(() => undefined);
+    exited = st?.status === "stopped";
+  }
+  const sandboxed = sandboxId !== "" || shim.sandboxed;
+  if (shouldCleanupShim({ sandboxed, pids, pidsError, exited })) {
+    budget.check("reaping");
+    const reason = pidsError ? "leaked shim: no task (Pids: not found)" : "leaked shim: no processes";
+    log.info("cleaning leaked shim process", { ...fields, reason });
+    shim.connection.expectClose();
+    await shim.task.delete(id, "", { timeoutMs: Math.max(1, budget.left()) }).catch((err) => {
+      if (!isNotFound(err)) log.debug("reap: delete task", { ...fields, err });
+    });
+    await manager.shims.delete(shim);
+    await removeRecord(opts.root, ns, id).catch(() => false);
+    out.reaped = { namespace: ns, id, reason };
+    return;
+  }
+  if (pidsError) log.warn("shim kept although Pids failed", { ...fields, err: pidsError });
+  if (!rec && created) {
+    await restoreRecord(opts.root, bundle, choice, sandboxId || undefined).catch((err) =>
+      out.errors.push({ namespace: ns, id, message: `restore record: ${(err as Error).message}` })
+    );
+  }
+  await manager.get(ns, id).catch((err) => log.debug("register task", { ...fields, err }));
+  out.kept = { namespace: ns, id, shimPid: shim.pid, taskPid: shim.connection.info.taskPid || undefined, version: shim.version };
+}
+
+/**
+ * Restores every shim of a state directory at start-up (containerd `loadExistingTasks`),
+ * bounded and concurrent: each bundle has its own budget (a wedged shim costs at most that),
+ * bundles load `concurrency` at a time. Per bundle: a locked bundle (being created or deleted
+ * by a live process) is skipped; an empty one is removed; the runtime comes from
+ * `shim-binary-path` (re-resolved by the record's name when that binary was moved), else the
+ * record; the bootstrap is restored (an `address` file migrates to `bootstrap.json`); a shim
+ * whose socket is missing or refuses is dead and cleaned up (`shim delete`, synthesized
+ * `/tasks/exit` + `/tasks/delete` once, bundle and record removed); a reachable leaked shim
+ * (see {@link shouldCleanupShim}) gets Delete + Shutdown; a slow shim is kept. Then work dirs,
+ * records, sockets and locks nothing owns are removed ({@link cleanupWorkDirs}).
+ *
+ * @param manager the task manager whose shims are restored (kept shims are tracked by it)
+ * @param opts directories, resolver, budget, concurrency, logger
+ * @returns what was kept, reaped and cleaned, and what failed
+ * @example
+ * ```ts
+ * const tm = await TaskManager.open({ state, root });
+ * const report = await loadExisting(tm, { state, root, resolver });
+ * for (const r of report.reaped) console.log(r.id, r.reason);
+ * ```
+ */
+export async function loadExisting(manager: LoadHost, opts: LoadOptions): Promise<LoadReport> {
+  const log = opts.logger ?? nullLogger;
+  const report: LoadReport = { kept: [], reaped: [], cleaned: [], errors: [] };
+  let entries: BundleEntry[] = [];
+  try {
+    entries = await listBundles(opts.state);
+  } catch (err) {
+    report.errors.push({ message: (err as Error).message });
+  }
+  const outcomes = await mapConcurrent(entries, opts.concurrency ?? 8, (e) =>
+    loadBundleShim(manager, e, opts, log).catch((err): BundleOutcome => ({
+      errors: [{ namespace: e.namespace, id: e.id, message: (err as Error).message }],
+      cleaned: [],
+    })));
+  const loaded: string[] = [];
+  for (const o of outcomes) {
+    if (o.kept) {
+      report.kept.push(o.kept);
+      loaded.push(`${o.kept.namespace}/${o.kept.id}`);
+    }
+    if (o.reaped) report.reaped.push(o.reaped);
+    report.cleaned.push(...o.cleaned);
+    report.errors.push(...o.errors);
+  }
+  if (opts.cleanup !== false) {
+    const r = await cleanupWorkDirs(opts.state, opts.root, loaded, { socketDirs: opts.socketDirs, logger: log });
+    report.cleaned.push(...r.cleaned);
+    report.errors.push(...r.errors);
+  }
+  return report;
+}
+
+/** Options for {@link cleanupWorkDirs}. */
+export interface CleanupOptions {
+  /** Socket directories whose stale sockets are removed too. */
+  socketDirs?: string[];
+  /** Only list what would be removed. */
+  dryRun?: boolean;
+  /** Logger. */
+  logger?: Logger;
+}
+
+/**
+ * Removes what no loaded shim owns (containerd `cleanupWorkDirs`, widened): `<root>/<ns>/<id>`
+ * work dirs with neither a loaded shim nor a bundle (the reboot case: state on tmpfs is gone,
+ * root is kept), container records whose bundle is gone, stale sockets of ours (the events
+ * socket, and sockets under `socketDirs`, with nothing listening) and stale locks. Hidden names
+ * (`.records`, bundles being deleted) are skipped, and so is any container locked by a live process.
+ *
+ * @param state the state directory
+ * @param root the root directory
+ * @param loaded `ns/id` of the shims that were loaded (kept)
+ * @param opts socket dirs, dry run, logger
+ * @returns the paths removed (or that would be) and the failures
+ */
+export async function cleanupWorkDirs(
+  state: string,
+  root: string,
+  loaded: Iterable<string>,
+  opts: CleanupOptions = {},
+): Promise<{ cleaned: CleanedPath[]; errors: LoadError[] }> {
+  const log = opts.logger ?? nullLogger;
+  const keep = new Set(loaded);
+  const cleaned: CleanedPath[] = [];
+  const errors: LoadError[] = [];
+  const ownedElsewhere = async (ns: string, id: string) =>
+    keep.has(`${ns}/${id}`) ||
+    await fsp.stat(join(state, ns, id)).then(() => true, () => false) ||
+    await liveLockOwner(state, ns, id).then((o) => o !== undefined, () => true);
+  const remove = async (path: string, reason: string, ns?: string, id?: string) => {
+    try {
+      if (!opts.dryRun) await fsp.rm(path, { recursive: true, force: true });
+      cleaned.push({ path, reason });
+      log.info(opts.dryRun ? "would remove" : "removed", { path, reason });
+    } catch (err) {
+      errors.push({ namespace: ns, id, message: `remove ${q(path)}: ${(err as Error).message}` });
+    }
+  };
+
+  for (const ns of await visibleDirs(root)) {
+    for (const id of await visibleDirs(join(root, ns))) {
+      if (await ownedElsewhere(ns, id)) continue;
+      await remove(join(root, ns, id), "work dir without bundle", ns, id);
+    }
+  }
+  const { records, errors: recErrors } = await listRecords(root);
+  for (const e of recErrors) errors.push({ message: e.message });
+  for (const r of records) {
+    if (await ownedElsewhere(r.namespace, r.id)) continue;
+    await remove(recordPath(root, r.namespace, r.id), "record without bundle", r.namespace, r.id);
+  }
+  const sockets = [eventsSocketPath(state)];
+  for (const dir of opts.socketDirs ?? []) {
+    for (const name of await fsp.readdir(dir).catch(() => [] as string[])) sockets.push(join(dir, name));
+  }
+  for (const path of sockets) {
+    const st = await fsp.lstat(path).catch(() => undefined);
+    if (!st?.isSocket() || await isListening(path, 200)) continue;
+    await remove(path, "stale socket");
+  }
+  for (const path of await removeStaleLocks(state, opts.dryRun)) cleaned.push({ path, reason: "stale lock" });
+  return { cleaned, errors };
+}
+
+async function visibleDirs(path: string): Promise<string[]> {
+  const entries = await fsp.readdir(path, { withFileTypes: true }).catch(() => []);
+  return entries.filter((e) => e.isDirectory() && !isHiddenName(e.name) && isValidId(e.name)).map((e) => e.name).sort();
+}
+
+function isValidId(name: string): boolean {
+  try {
+    validateId(name);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -11,12 +11,11 @@
  * @module
  */
 
-import { rm } from "node:fs/promises";
 import { parseArgs } from "node:util";
 import type { TaskManager } from "../../task/manager.ts";
 import type { CommandContext } from "../context.ts";
 import { EXIT_OK, exitCodeForError, UsageError } from "../exit_codes.ts";
-import { fifoDirOf } from "../stdio.ts";
+import { fifoDirOf, removeFifoDir } from "../stdio.ts";
 import { withManager } from "./_task.ts";
 
 const USAGE = "usage: shimkit delete [--force] ID...\n";
@@ -27,7 +26,7 @@ async function deleteOne(m: TaskManager, ctx: CommandContext, id: string, force:
   const stdout = await m.get(ns, id).then((t) => t.state()).then((s) => s.stdout, () => "");
   await m.delete(ns, id, { force });
   const dir = fifoDirOf(ctx.global.state, stdout);
-  if (dir) await rm(dir, { recursive: true, force: true });
+  if (dir) await removeFifoDir(dir);
 }
 
 /**
