@@ -80,3 +80,41 @@ export {
 export { DEFAULT_CONFIG_PATH, loadConfig } from "./src/config/load.ts";
 export { migrateConfigTable, type MigrationResult } from "./src/config/migrate.ts";
 export { formatDuration, parseDuration } from "./src/config/duration.ts";
+
+// ── tasks, shims and events ──────────────────────────────────────────────
+export {
+  type CreateTaskOptions,
+  Task,
+  TaskManager,
+  type TaskManagerOptions,
+  type TaskSummary,
+} from "./src/task/manager.ts";
+export type {
+  AnyValue,
+  ConnectInfo,
+  ExitInfo,
+  Mount,
+  ProcessInfo,
+  StdioOptions,
+  TaskState,
+  TaskStatus,
+} from "./src/task/types.ts";
+export { normalizeStdio, type TaskApiVersion, type TaskCallOptions, TaskClient } from "./src/task/client.ts";
+export { type ContainerRecord, listRecords, readRecord } from "./src/task/records.ts";
+export { encodeRuntimeOptionsValue, RUNC_OPTIONS_TYPE_URL } from "./src/task/options.ts";
+export {
+  DEAD_SHIM_EXIT_STATUS,
+  type LoadShimOptions,
+  parseSandboxAddress,
+  Shim,
+  ShimManager,
+  type ShimManagerOptions,
+  type ShimRef,
+  type ShimTimeouts,
+  type StartShimOptions,
+} from "./src/shim/manager.ts";
+export { NAMESPACE_HEADER, type OpenConnectionOptions, ShimConnection } from "./src/shim/connection.ts";
+export { EventBus, type EventSubscription, type SubscribeOptions } from "./src/events/bus.ts";
+export { type EventFilter, matchesEventFilter, type TaskEvent, TOPIC_SCHEMAS } from "./src/events/topics.ts";
+export { eventsJournalPath, EventsListener, type EventsListenerOptions, eventsSocketPath } from "./src/events/server.ts";
+export { publishEvent, type PublishedEvent } from "./src/events/publish.ts";

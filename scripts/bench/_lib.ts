@@ -718,3 +718,154 @@ export async function runGoPeer(bin: string, args: string[], timeoutMs = 600_000
   const out = await run(bin, args, { timeoutMs });
   return out.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
 }
+
+// ------------------------------------------------------------ shimkit binary
+
+/** Where the JS runtimes live in this repo. */
+export const BUN = join(REPO_ROOT, "node_modules", ".bin", "bun");
+
+/**
+ * Builds the single shimkit executable into `dir` with `scripts/build.ts`
+ * (or `bun build --compile` when that script is missing), so benches never
+ * touch `dist/`.
+ *
+ * @param dir output directory
+ * @returns the binary path
+ * @throws Error when the build fails
+ */
+export async function buildShimkit(dir: string): Promise<string> {
+  const out = join(dir, "shimkit");
+  const bun = existsSync(BUN) ? BUN : "bun";
+  if (existsSync(join(REPO_ROOT, "scripts", "build.ts"))) {
+    await run(bun, [join(REPO_ROOT, "scripts", "build.ts"), "--outfile", out], { cwd: REPO_ROOT, timeoutMs: 300_000 });
+  } else {
+    await run(bun, ["build", "--compile", join(REPO_ROOT, "src", "cli", "main.ts"), "--outfile", out], {
+      cwd: REPO_ROOT,
+      timeoutMs: 300_000,
+    });
+  }
+  return out;
+}
+
+/** A containerd daemon the bench started. */
+export interface Containerd {
+  /** Its pid. */
+  pid: number;
+  /** Its gRPC socket. */
+  address: string;
+  /** Stops it (SIGTERM, SIGKILL after 10 s) by pid. */
+  stop(): Promise<void>;
+  /** Starts it again on the same dirs (for restart timing); resolves once spawned. */
+  restart(): Promise<number>;
+}
+
+/**
+ * Starts containerd on temp dirs with the CRI plugin disabled and the `opt`
+ * plugin moved into `dir` (peers/bench.sh's config). It is stopped by pid on
+ * the cleanup stack.
+ *
+ * @param c cleanup stack
+ * @param dir working dir (config, root, state, socket, log)
+ * @returns the daemon
+ * @throws Error when the socket does not come up in 10 s
+ */
+export async function startContainerd(c: Cleanup, dir: string): Promise<Containerd> {
+  await mkdir(dir, { recursive: true });
+  const config = join(dir, "config.toml");
+  await writeFile(
+    config,
+    `version = 2\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n[plugins."io.containerd.internal.v1.opt"]\n  path = "${
+      join(dir, "opt")
+    }"\n`,
+  );
+  const address = join(dir, "c.sock");
+  let pid = 0;
+  const spawnIt = async () => {
+    const log = await import("node:fs").then((fs) => fs.openSync(join(dir, "containerd.log"), "a"));
+    const child = spawn(
+      "containerd",
+      ["--config", config, "--root", join(dir, "root"), "--state", join(dir, "state"), "--address", address],
+      { stdio: ["ignore", log, log] },
+    );
+    await import("node:fs").then((fs) => fs.closeSync(log));
+    child.unref();
+    pid = child.pid!;
+    return pid;
+  };
+  const stop = async () => {
+    if (pid) await stopPid(pid, "SIGTERM", 10_000);
+  };
+  await spawnIt();
+  c.add("stop containerd", () => stop());
+  for (let i = 0; !existsSync(address); i++) {
+    if (i > 1000) throw new Error(`containerd did not listen on ${address} (see ${dir}/containerd.log)`);
+    await sleep(10);
+  }
+  return {
+    get pid() {
+      return pid;
+    },
+    address,
+    stop,
+    restart: spawnIt,
+  };
+}
+
+/** Result of one timed process. */
+export interface Timed {
+  /** Wall time from spawn to exit, ms. */
+  ms: number;
+  /** Exit code. */
+  code: number;
+  /** Captured stderr (trimmed, at most 2 KiB). */
+  stderr: string;
+}
+
+/**
+ * Runs a command to completion and measures its wall time (spawn → exit event).
+ * stdin is /dev/null, stdout is discarded, stderr is kept (what arrived by exit).
+ *
+ * @param cmd program
+ * @param args arguments
+ * @param env optional environment
+ * @returns the time, exit code and stderr
+ */
+export function timeProcess(cmd: string, args: string[], env?: NodeJS.ProcessEnv): Promise<Timed> {
+  return new Promise((resolve) => {
+    let stderr = "";
+    const t0 = performance.now();
+    const child = spawn(cmd, args, { stdio: ["ignore", "ignore", "pipe"], env });
+    child.stderr!.on("data", (d: Uint8Array) => {
+      if (stderr.length < 2048) stderr += new TextDecoder().decode(d);
+    });
+    child.on("error", (e) => resolve({ ms: performance.now() - t0, code: -1, stderr: String(e) }));
+    // Timed to "exit", not "close": a daemon the command leaves behind may hold the stderr pipe.
+    child.on("exit", (code, sig) => {
+      const ms = performance.now() - t0;
+      const rc = code ?? (sig ? 128 + signalNumber(sig) : 1);
+      const done = () => {
+        child.stderr!.destroy();
+        resolve({ ms, code: rc, stderr: stderr.trim() });
+      };
+      if (rc === 0) done();
+      else setTimeout(done, 50);
+    });
+  });
+}
+
+/**
+ * Peak RSS of a command (GNU time `%M`), for a separate memory pass.
+ *
+ * @param cmd program
+ * @param args arguments
+ * @returns max RSS in KiB, or -1 when /usr/bin/time is missing or the command failed
+ */
+export async function peakRssOf(cmd: string, args: string[]): Promise<number> {
+  if (!existsSync("/usr/bin/time")) return -1;
+  return await new Promise((resolve) => {
+    execFile("/usr/bin/time", ["-f", "maxrss=%M", cmd, ...args], (err, _o, stderr) => {
+      const m = /maxrss=(\d+)/.exec(String(stderr));
+      resolve(err || !m ? -1 : Number(m[1]));
+    }).stdin?.end();
+  });
+}

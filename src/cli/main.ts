@@ -81,6 +81,7 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     load: () => import("./commands/delete.ts"),
   },
   ps: { summary: "list containers", file: "ps.ts", listing: true, load: () => import("./commands/ps.ts") },
+  ls: { summary: "list containers (alias of ps)", file: "ls.ts", listing: true, load: () => import("./commands/ls.ts") },
   state: {
     summary: "show a container's task state",
     file: "state.ts",

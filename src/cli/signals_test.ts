@@ -66,7 +66,10 @@ describe("formatSignal()", () => {
 });
 
 describe("signalOfExitStatus()", () => {
-  const cases: Array<[number, number | undefined]> = [[137, 9], [143, 15], [129, 1], [0, undefined], [3, undefined], [
+  const cases: Array<[number, number | undefined]> = [[137, 9], [143, 15], [129, 1], [0, undefined], [
+    3,
+    undefined,
+  ], [
     128,
     undefined,
   ], [255, undefined]];

@@ -213,7 +213,9 @@ export class FifoSet {
     const ro = constants.O_RDONLY | constants.O_NONBLOCK;
     if (this.paths.stdout) this.#stdout = await openFifo(this.paths.stdout, ro);
     if (this.paths.stderr) this.#stderr = await openFifo(this.paths.stderr, ro);
-    if (this.paths.stdin) this.#stdin = await openFifo(this.paths.stdin, constants.O_RDWR | constants.O_NONBLOCK);
+    if (this.paths.stdin) {
+      this.#stdin = await openFifo(this.paths.stdin, constants.O_RDWR | constants.O_NONBLOCK);
+    }
   }
 
   /**
@@ -306,7 +308,11 @@ export class FifoSet {
     try {
       const buf = new Uint8Array(READ_CHUNK);
       for (;;) {
-        const bytesRead = await readFifo(fh, buf, () => (this.#closed ? "stop" : this.#exited ? "eof" : undefined));
+        const bytesRead = await readFifo(
+          fh,
+          buf,
+          () => (this.#closed ? "stop" : this.#exited ? "eof" : undefined),
+        );
         if (bytesRead === 0) break;
         // Copy out what was read: the sink may keep the chunk (stdout writes are async on pipes).
         await writeAll(sink, buf.slice(0, bytesRead));
@@ -409,7 +415,9 @@ export function existingFifoSet(state: string, io: StdioPaths): FifoSet | undefi
  */
 export async function createFifoSet(opts: FifoSetOptions): Promise<FifoSet> {
   const parent = join(opts.state, FIFO_DIR_NAME);
-  const prefix = [opts.namespace, opts.id, opts.execId].filter((p) => p !== undefined).map((p) => sanitize(p!))
+  const prefix = [opts.namespace, opts.id, opts.execId].filter((p) => p !== undefined).map((p) =>
+    sanitize(p!)
+  )
     .join("-");
   let dir: string;
   try {
@@ -426,7 +434,9 @@ export async function createFifoSet(opts: FifoSetOptions): Promise<FifoSet> {
   };
   const set = new FifoSet(dir, paths);
   try {
-    await Promise.all([paths.stdin, paths.stdout, paths.stderr].filter((p) => p !== "").map((p) => makeFifo(p, 0o600)));
+    await Promise.all(
+      [paths.stdin, paths.stdout, paths.stderr].filter((p) => p !== "").map((p) => makeFifo(p, 0o600)),
+    );
   } catch (e) {
     await set.close();
     throw withContext(e, `create fifos for "${opts.id}"`);

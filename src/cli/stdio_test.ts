@@ -49,7 +49,14 @@ describe("createFifoSet()", () => {
   });
 
   it("createFifoSet() with a terminal leaves stderr empty", async () => {
-    const set = await createFifoSet({ state, namespace: "ns", id: "c2", execId: "e1", stdin: true, terminal: true });
+    const set = await createFifoSet({
+      state,
+      namespace: "ns",
+      id: "c2",
+      execId: "e1",
+      stdin: true,
+      terminal: true,
+    });
     try {
       assert.equal(set.paths.stderr, "");
       assert.equal(set.paths.terminal, true);
@@ -123,7 +130,13 @@ describe("createFifoSet()", () => {
   });
 
   it("FifoSet.holdOpen() keeps early output for a later attach", async () => {
-    const created = await createFifoSet({ state, namespace: "default", id: "c9", stdin: false, terminal: false });
+    const created = await createFifoSet({
+      state,
+      namespace: "default",
+      id: "c9",
+      stdin: false,
+      terminal: false,
+    });
     let shimOut: FileHandle | undefined;
     let shimErr: FileHandle | undefined;
     try {

@@ -8,9 +8,9 @@
  * @module
  */
 
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { lstat, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { acquireContainerLock } from "../bundle/lock.ts";
-import { type BootstrapInfo, parseStartResponse, restoreBootstrap, writeBootstrap } from "../bundle/bootstrap.ts";
+import { type BootstrapInfo, restoreBootstrap, writeBootstrap } from "../bundle/bootstrap.ts";
 import { type Bundle, deleteBundle } from "../bundle/bundle.ts";
 import { bundleFile } from "../bundle/layout.ts";
 import {
@@ -35,7 +35,7 @@ import { encodeRuntimeOptions } from "./argv.ts";
 import { readShimBinaryPath, runShimDelete, runShimStart, type ShimCallOptions, writeShimBinaryPath } from "./binary.ts";
 import { ShimConnection } from "./connection.ts";
 import { type LogFifo, openLogFifo } from "./log_fifo.ts";
-import { dialPath } from "./socket.ts";
+import { dialPath, isFilesystemAddress } from "./socket.ts";
 
 /** Exit status containerd reports for a task whose shim died and whose `delete` gave nothing. */
 export const DEAD_SHIM_EXIT_STATUS = 255;
@@ -97,7 +97,7 @@ export interface StartShimOptions {
   runtime: string;
   /** Runtime options, sent on the shim's stdin as a protobuf `Any` with a bare type URL. */
   runtimeOptions?: AnyValue;
-  /** Sandbox id: the task joins that sandbox's shim. */
+  /** Sandbox id; with {@link StartShimOptions.sandboxAddress} the task joins that sandbox's shim (else it is only recorded). */
   sandboxId?: string;
   /** The sandbox shim's address, `ttrpc+unix:///path`: the task is served by it instead of a new shim. */
   sandboxAddress?: string;
@@ -345,7 +345,6 @@ export class ShimManager {
     let address = "";
     try {
       if (opts.runtime.startsWith("/")) await writeShimBinaryPath(opts.bundle, runtimePath);
-      if (opts.sandboxId) await writeFile(bundleFile(opts.bundle.path, "sandbox"), opts.sandboxId, { mode: 0o600 });
       // The shim daemon opens <bundle>/log O_WRONLY before serving: without a reader it blocks (protocol-facts §2.5).
       log = await openLogFifo({
         bundlePath: opts.bundle.path,
@@ -366,15 +365,24 @@ export class ShimManager {
       this.#phase("shimStart", t0);
       address = boot.address;
       t0 = performance.now();
-      conn = await ShimConnection.open({
-        address: dialPath(boot.address),
-        namespace: ns,
-        id,
-        version: boot.version as TaskApiVersion,
-        timeoutMs: this.#o.timeouts.loadMs,
-      });
+      // bootstrap.json is written while we connect (it is rewritten in the rare case the version is lowered).
+      const written = writeBootstrap(opts.bundle, boot).then(() => undefined, (err: unknown) => err);
+      try {
+        conn = await ShimConnection.open({
+          address: dialPath(boot.address),
+          namespace: ns,
+          id,
+          version: boot.version as TaskApiVersion,
+          timeoutMs: this.#o.timeouts.loadMs,
+        });
+      } catch (err) {
+        await written;
+        throw err;
+      }
+      const writeErr = await written;
+      if (writeErr !== undefined) throw writeErr;
       this.#phase("connect", t0);
-      await writeBootstrap(opts.bundle, { ...boot, version: conn.version });
+      if (conn.version !== boot.version) await writeBootstrap(opts.bundle, { ...boot, version: conn.version });
       const shim = new Shim({
         namespace: ns,
         id,
@@ -390,7 +398,7 @@ export class ShimManager {
       this.#track(shim);
       return shim;
     } catch (err) {
-      await this.#abortStart({ ns, id, bundle: opts.bundle, runtimePath, conn, started, log });
+      await this.#abortStart({ ns, id, bundle: opts.bundle, runtimePath, conn, started, log, address });
       throw wrapOnce(err, ctx);
     }
   }
@@ -620,6 +628,7 @@ export class ShimManager {
       started: !shim.sandboxed,
       log: shim.log,
       sandboxed: shim.sandboxed,
+      address: shim.address,
     });
   }
 
@@ -632,6 +641,7 @@ export class ShimManager {
     started: boolean;
     log?: LogFifo;
     sandboxed?: boolean;
+    address?: string;
   }): Promise<void> {
     const t = this.#o.timeouts;
     const fields = { namespace: s.ns, id: s.id };
@@ -656,6 +666,7 @@ export class ShimManager {
           this.#log.debug("abort: shim delete", { ...fields, err })
         );
         this.#kill(shimPids, fields);
+        if (s.address) await this.#removeStaleSocket(s.address);
       }
     }
     await s.log?.close();
@@ -809,10 +820,24 @@ export class ShimManager {
     if (!shim.sandboxed) {
       const pids = shim.pid > 0 ? [shim.pid] : await this.#daemonPids(ns, id, shim.bundle);
       this.#kill(pids, fields);
+      await this.#removeStaleSocket(shim.address);
     }
     if (shim.created) await this.#publishExit(ns, id, exit);
     await this.#removeBundle(shim.bundle);
     return exit;
+  }
+
+  /** A killed shim leaves its socket file behind (it only removes it on a clean exit); nothing answers on it any more. */
+  async #removeStaleSocket(address: string): Promise<void> {
+    let path: string;
+    try {
+      if (address === "" || !isFilesystemAddress(address)) return;
+      path = dialPath(address);
+    } catch {
+      return;
+    }
+    const st = await lstat(path).catch(() => undefined);
+    if (st?.isSocket()) await rm(path, { force: true }).catch(() => {});
   }
 
   async #answers(shim: ShimRef): Promise<boolean> {

@@ -272,7 +272,9 @@ export function generateDefaultSpec(opts: DefaultSpecOptions): OciSpec {
       readonlyPaths: [...READONLY_PATHS],
     },
   };
-  if (opts.annotations && Object.keys(opts.annotations).length > 0) spec.annotations = { ...opts.annotations };
+  if (opts.annotations && Object.keys(opts.annotations).length > 0) {
+    spec.annotations = { ...opts.annotations };
+  }
   return spec;
 }
 

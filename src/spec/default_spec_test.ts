@@ -69,7 +69,8 @@ describe("generateDefaultSpec()", () => {
     assert.deepEqual(devices[0], { allow: false, access: "rwm" });
     const allowed = devices.slice(1);
     assert.ok(allowed.every((d) => d.allow === true && d.type === "c" && d.access === "rwm"));
-    const has = (major: number, minor?: number) => allowed.some((d) => d.major === major && d.minor === minor);
+    const has = (major: number, minor?: number) =>
+      allowed.some((d) => d.major === major && d.minor === minor);
     assert.ok(has(1, 3), "/dev/null");
     assert.ok(has(1, 5), "/dev/zero");
     assert.ok(has(1, 9), "/dev/urandom");

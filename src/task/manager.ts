@@ -8,10 +8,10 @@
  */
 
 import { statSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
-import { dirname } from "node:path";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import { type Bundle, createBundle, loadBundle } from "../bundle/bundle.ts";
-import { bundleDir } from "../bundle/layout.ts";
+import { bundleDir, bundleFile } from "../bundle/layout.ts";
 import { acquireContainerLock } from "../bundle/lock.ts";
 import type { Config } from "../config/config.ts";
 import { defaultConfig } from "../config/config.ts";
@@ -31,6 +31,7 @@ import type { EventFilter } from "../events/topics.ts";
 import { validateId, validateNamespace } from "../ids.ts";
 import type { Logger } from "../log/logger.ts";
 import { nullLogger } from "../log/logger.ts";
+import { makeFifo } from "../platform/fifo.ts";
 import { selfExecutable } from "../platform/process.ts";
 import { createRuntimeResolver, type RuntimeResolver } from "../runtime/resolve.ts";
 import { fromBinary } from "@bufbuild/protobuf";
@@ -38,7 +39,7 @@ import { RuntimeInfoSchema } from "../gen/containerd/types/introspection_pb.ts";
 import { encodeRuntimeOptions } from "../shim/argv.ts";
 import { runShimInfo } from "../shim/binary.ts";
 import { type Shim, ShimManager, type ShimTimeouts } from "../shim/manager.ts";
-import type { TaskCallOptions } from "./client.ts";
+import { normalizeStdio, type TaskCallOptions } from "./client.ts";
 import { checkIdmapSupport, usesIdmapMounts } from "./features.ts";
 import { encodeRuntimeOptionsValue } from "./options.ts";
 import { type ContainerRecord, listRecords, readRecord, removeRecord, writeRecord } from "./records.ts";
@@ -111,6 +112,9 @@ export interface TaskSummary {
 }
 
 const key = (ns: string, id: string) => `${ns}/${id}`;
+
+/** No bundle for the task: it does not exist (as opposed to a shim that does not answer). */
+class TaskNotFoundError extends NotFoundError {}
 const q = JSON.stringify;
 
 /** Internal view of the manager a Task reports to. */
@@ -329,6 +333,9 @@ export class TaskManager {
   readonly #bus = new EventBus();
   readonly #journal: string;
   #listener: EventsListener | undefined;
+  #spareFifo: Promise<string | undefined> | undefined;
+  #fifoSeq = 0;
+  #created = 0;
   #tail: AbortController | undefined;
   #closed = false;
 
@@ -451,8 +458,12 @@ export class TaskManager {
     }
     if (!req.runtime) throw new InvalidArgumentError(`create task ${q(ns + "/" + id)}: runtime is required`);
     const ctx = `create task ${q(ns + "/" + id)}`;
+    if (req.sandboxAddress !== undefined && !req.sandboxId) {
+      throw new InvalidArgumentError(`${ctx}: a sandbox address needs a sandbox id`);
+    }
     let runtimeOptions: AnyValue | undefined;
     try {
+      normalizeStdio(req);
       runtimeOptions = this.#runtimeOptions(req);
     } catch (err) {
       throw withContext(err, ctx);
@@ -465,12 +476,18 @@ export class TaskManager {
       });
       if (existing) throw new AlreadyExistsError(`${ctx}: container already exists`);
       let t0 = performance.now();
+      // Creating a FIFO takes a process (mkfifo): use a spare one, or make it while the bundle is built.
+      const fifo = this.#spareFifo ?? this.#makeFifo();
+      this.#spareFifo = undefined;
       let bundle: Bundle;
       try {
         bundle = await createBundle({ state: this.#o.state, root: this.#o.root, namespace: ns, id, spec: req.spec });
       } catch (err) {
+        this.#spareFifo = fifo;
         throw withContext(err, ctx);
       }
+      const fifoPath = await fifo;
+      if (fifoPath) await rename(fifoPath, bundleFile(bundle.path, "log")).catch(() => rm(fifoPath, { force: true }));
       this.phase("bundle", t0);
       let shim: Shim;
       try {
@@ -487,19 +504,6 @@ export class TaskManager {
       }
       try {
         if (usesIdmapMounts(req.spec)) await this.#checkIdmap(shim.runtimePath, runtimeOptions);
-        t0 = performance.now();
-        const pid = await shim.task.create({
-          id,
-          bundle: bundle.path,
-          rootfs: req.rootfs,
-          stdin: req.stdin,
-          stdout: req.stdout,
-          stderr: req.stderr,
-          terminal: req.terminal,
-          options: runtimeOptions,
-        });
-        this.phase("create", t0);
-        shim.created = true;
         const rec: ContainerRecord = {
           namespace: ns,
           id,
@@ -511,9 +515,33 @@ export class TaskManager {
         };
         if (runtimeOptions) rec.runtimeOptions = runtimeOptions;
         if (req.sandboxId) rec.sandboxId = req.sandboxId;
-        await writeRecord(this.#o.root, rec);
+        // The record is written while runc creates the container; a failed Create removes it again.
+        const recorded = writeRecord(this.#o.root, rec).then(() => undefined, (err: unknown) => err ?? new Error("write record"));
+        t0 = performance.now();
+        let pid: number;
+        try {
+          pid = await shim.task.create({
+            id,
+            bundle: bundle.path,
+            rootfs: req.rootfs,
+            stdin: req.stdin,
+            stdout: req.stdout,
+            stderr: req.stderr,
+            terminal: req.terminal,
+            options: runtimeOptions,
+          });
+        } catch (err) {
+          await recorded;
+          throw err;
+        }
+        this.phase("create", t0);
+        shim.created = true;
+        const recordErr = await recorded;
+        if (recordErr !== undefined) throw recordErr;
         const task = new Task(this, shim, pid);
         this.#tasks.set(key(ns, id), task);
+        // A manager that creates more than once likely keeps creating: have the next FIFO ready.
+        if (++this.#created > 1 && !this.#spareFifo && !this.#closed) this.#spareFifo = this.#makeFifo();
         return task;
       } catch (err) {
         shim.created = false;
@@ -521,6 +549,15 @@ export class TaskManager {
         await removeRecord(this.#o.root, ns, id).catch(() => false);
         throw withContext(err, ctx);
       }
+    });
+  }
+
+  /** Makes a FIFO under a hidden name in the state dir; resolves to its path, or undefined when mkfifo failed. */
+  #makeFifo(): Promise<string | undefined> {
+    const path = join(this.#o.state, `.log-fifo-${process.pid}-${++this.#fifoSeq}`);
+    return makeFifo(path, 0o700).then(() => path, (err) => {
+      this.#log.debug("make log fifo", { path, err });
+      return undefined;
     });
   }
 
@@ -572,7 +609,7 @@ export class TaskManager {
     try {
       bundle = await loadBundle({ state: this.#o.state, root: this.#o.root, namespace: ns, id });
     } catch (err) {
-      if (isNotFound(err)) throw new NotFoundError(`task ${q(ns + "/" + id)} not found`, { cause: err });
+      if (isNotFound(err)) throw new TaskNotFoundError(`task ${q(ns + "/" + id)} not found`, { cause: err });
       throw withContext(err, ctx);
     }
     const shim = await this.shims.load(ns, id, {
@@ -670,14 +707,15 @@ export class TaskManager {
       this.phase("delete", t0);
       shim.created = false;
       this.#tasks.delete(key(ns, id));
+      const unrecorded = removeRecord(this.#o.root, ns, id).catch((err) =>
+        this.#log.warn("remove container record", { namespace: ns, id, err })
+      );
       try {
         await this.shims.delete(shim);
       } catch (err) {
         throw withContext(err, ctx);
       } finally {
-        await removeRecord(this.#o.root, ns, id).catch((err) =>
-          this.#log.warn("remove container record", { namespace: ns, id, err })
-        );
+        await unrecorded;
       }
       return exit;
     });
@@ -686,7 +724,7 @@ export class TaskManager {
   /** Delete when the shim could not be loaded: nothing at all → NotFound; a dead shim → its cleanup; a stale record → removed. */
   async #deleteUnreachable(ns: string, id: string, err: unknown, ctx: string): Promise<ExitInfo> {
     const kind = kindOf(err);
-    if (kind === "not_found" && err instanceof NotFoundError && err.message.startsWith("task ")) {
+    if (err instanceof TaskNotFoundError) {
       if (await removeRecord(this.#o.root, ns, id).catch(() => false)) return { exitStatus: 0 };
       throw err;
     }
@@ -697,7 +735,10 @@ export class TaskManager {
       bundle,
       runtime: rec?.runtime ?? this.#config.defaultRuntime,
       runtimePath: rec?.runtimePath,
+      created: rec !== undefined,
     }));
+    // Nothing cleaned while the bundle is still there: the shim answered after all; it is not dead.
+    if (exit === undefined && await stat(bundle.path).then(() => true, () => false)) throw withContext(err, ctx);
     await removeRecord(this.#o.root, ns, id).catch(() => false);
     return exit ?? { exitStatus: 255 };
   }
@@ -774,6 +815,9 @@ export class TaskManager {
     this.#tail = undefined;
     await Promise.allSettled([...this.#queues.values()]);
     this.#tasks.clear();
+    const spare = await this.#spareFifo;
+    this.#spareFifo = undefined;
+    if (spare) await rm(spare, { force: true });
     await this.shims.close();
     await this.#listener?.close();
   }

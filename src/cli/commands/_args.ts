@@ -44,7 +44,9 @@ export function parseKeyValues(flag: string, entries: readonly string[] | undefi
  * @returns the options object, or undefined when none were given
  * @throws UsageError for a malformed entry
  */
-export function parseRuntimeOptions(entries: readonly string[] | undefined): Record<string, unknown> | undefined {
+export function parseRuntimeOptions(
+  entries: readonly string[] | undefined,
+): Record<string, unknown> | undefined {
   if (!entries || entries.length === 0) return undefined;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(parseKeyValues("--runtime-option", entries))) {

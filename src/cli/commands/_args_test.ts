@@ -33,7 +33,13 @@ describe("parseRuntimeOptions()", () => {
   });
   it("parseRuntimeOptions() types booleans and integers, keeps the rest as strings", () => {
     assert.deepEqual(
-      parseRuntimeOptions(["SystemdCgroup=true", "NoPivotRoot=false", "IoUid=1000", "BinaryName=crun", "Root=-1x"]),
+      parseRuntimeOptions([
+        "SystemdCgroup=true",
+        "NoPivotRoot=false",
+        "IoUid=1000",
+        "BinaryName=crun",
+        "Root=-1x",
+      ]),
       { SystemdCgroup: true, NoPivotRoot: false, IoUid: 1000, BinaryName: "crun", Root: "-1x" },
     );
   });

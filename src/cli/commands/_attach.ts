@@ -65,7 +65,9 @@ export async function runForeground(
     await fifos.attach({
       ...processStreams(opts.interactive),
       onStdinEnd: () =>
-        task.closeIO({ execId, stdin: true }).catch((e) => log.debug("close stdin", { error: e, exec: execId })),
+        task.closeIO({ execId, stdin: true }).catch((e) =>
+          log.debug("close stdin", { error: e, exec: execId })
+        ),
     });
   }
   const restoreTty = opts.tty && opts.interactive ? enterRawMode() : () => {};

@@ -159,7 +159,9 @@ export function overrideBundleSpec(spec: OciSpec, bundleDir: string, a: CreateAr
   if (a.hostname !== undefined) out.hostname = a.hostname;
   const base = out.process as OciProcess | undefined;
   if (!base && a.args.length === 0) {
-    throw new InvalidArgumentError(`bundle "${bundleDir}": config.json has no process and no command was given`);
+    throw new InvalidArgumentError(
+      `bundle "${bundleDir}": config.json has no process and no command was given`,
+    );
   }
   if (base && a.args.length === 0) {
     let env = mergeEnv(base.env ?? [], a.env);

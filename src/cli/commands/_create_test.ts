@@ -31,9 +31,24 @@ describe("parseCreateArgs()", () => {
 
   it("parseCreateArgs() collects repeated flags", () => {
     const a = parse([
-      "--env", "A=1", "-e", "B=2", "--label", "x=y", "--runtime-option", "BinaryName=crun",
-      "--runtime", "io.containerd.runc.v2", "--cwd", "/tmp", "--hostname", "h", "--readonly",
-      "c1", "--", "true",
+      "--env",
+      "A=1",
+      "-e",
+      "B=2",
+      "--label",
+      "x=y",
+      "--runtime-option",
+      "BinaryName=crun",
+      "--runtime",
+      "io.containerd.runc.v2",
+      "--cwd",
+      "/tmp",
+      "--hostname",
+      "h",
+      "--readonly",
+      "c1",
+      "--",
+      "true",
     ]);
     assert.deepEqual(a.env, ["A=1", "B=2"]);
     assert.deepEqual(a.labels, { x: "y" });
@@ -99,11 +114,28 @@ describe("overrideBundleSpec()", () => {
   it("overrideBundleSpec() keeps an absolute root", () => {
     const spec = bundleSpec();
     spec.root = { path: "/abs/root" };
-    assert.equal(overrideBundleSpec(spec, "/srv/b", parse(["--bundle", "/srv/b", "c1"])).root!.path, "/abs/root");
+    assert.equal(
+      overrideBundleSpec(spec, "/srv/b", parse(["--bundle", "/srv/b", "c1"])).root!.path,
+      "/abs/root",
+    );
   });
 
   it("overrideBundleSpec() applies command, env, tty, cwd, hostname and readonly", () => {
-    const a = parse(["--bundle", "/b", "-t", "--env", "B=2", "--cwd", "/w", "--hostname", "h", "--readonly", "c1", "--", "id"]);
+    const a = parse([
+      "--bundle",
+      "/b",
+      "-t",
+      "--env",
+      "B=2",
+      "--cwd",
+      "/w",
+      "--hostname",
+      "h",
+      "--readonly",
+      "c1",
+      "--",
+      "id",
+    ]);
     const out = overrideBundleSpec(bundleSpec(), "/b", a);
     assert.deepEqual(out.process!.args, ["id"]);
     assert.deepEqual(out.process!.env, [DEFAULT_PATH_ENV, "A=1", "B=2", "TERM=xterm"]);
@@ -123,6 +155,9 @@ describe("overrideBundleSpec()", () => {
   it("overrideBundleSpec() rejects a spec without process when no command is given", () => {
     const spec = bundleSpec();
     delete spec.process;
-    assert.throws(() => overrideBundleSpec(spec, "/b", parse(["--bundle", "/b", "c1"])), InvalidArgumentError);
+    assert.throws(
+      () => overrideBundleSpec(spec, "/b", parse(["--bundle", "/b", "c1"])),
+      InvalidArgumentError,
+    );
   });
 });

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { chmod, mkdir, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type Config, defaultConfig, FAKE_RUNTIME } from "../../config/config.ts";
 import { selfCommand } from "../../fakeshim/self_exec.ts";
@@ -19,7 +19,7 @@ import { TaskManager } from "../../task/manager.ts";
 import type { CommandContext } from "../context.ts";
 import { resolveDefaultRuntime } from "../default_runtime.ts";
 import { shellQuote } from "./_args.ts";
-import type { AttachStreams } from "../stdio.ts";
+import type { AttachStreams, ByteSink } from "../stdio.ts";
 
 /** The fake shim's binary name (`io.containerd.fake.v2` → `containerd-shim-fake-v2`). */
 export const FAKE_SHIM_BINARY = "containerd-shim-fake-v2";
@@ -122,10 +122,12 @@ export async function exposeFakeShim(ctx: CommandContext): Promise<string> {
     }
   } else {
     const script = `#!/bin/sh\nexec ${[...cmd, "fake-shim"].map(shellQuote).join(" ")} "$@"\n`;
-    const tmp = `${path}.${process.pid}.tmp`;
-    await writeFile(tmp, script, { mode: 0o755 });
-    await chmod(tmp, 0o755);
-    await rename(tmp, path);
+    if ((await readFile(path, "utf8").catch(() => undefined)) !== script) {
+      const tmp = `${path}.${process.pid}.tmp`;
+      await writeFile(tmp, script, { mode: 0o755 });
+      await chmod(tmp, 0o755);
+      await rename(tmp, path);
+    }
   }
   for (const env of [ctx.env, process.env]) {
     const parts = (env.PATH ?? "").split(":").filter((p) => p !== "");
@@ -177,9 +179,40 @@ export function forwardSignals(onSignal: (signal: number) => void): () => void {
  */
 export function processStreams(interactive: boolean): AttachStreams {
   return {
-    stdout: process.stdout,
-    stderr: process.stderr,
+    stdout: guardedSink(process.stdout),
+    stderr: guardedSink(process.stderr),
     stdin: interactive ? process.stdin as unknown as AttachStreams["stdin"] : undefined,
+  };
+}
+
+/**
+ * Wraps one of our output streams so that once it fails (EPIPE: `run ... |
+ * head -1`) the container's output is dropped instead of waiting forever for
+ * a `drain` that never comes; the container itself must not block on a full FIFO.
+ *
+ * @param stream process.stdout or process.stderr
+ * @returns a sink that never stalls after an error
+ */
+export function guardedSink(stream: NodeJS.WriteStream): ByteSink {
+  let broken = false;
+  stream.on("error", () => {
+    broken = true;
+  });
+  return {
+    write: (chunk) => broken || stream.write(chunk),
+    once: (_event, cb) => {
+      if (broken) return cb();
+      let called = false;
+      const once = () => {
+        if (called) return;
+        called = true;
+        stream.off("drain", once);
+        stream.off("error", once);
+        cb();
+      };
+      stream.on("drain", once);
+      stream.on("error", once);
+    },
   };
 }
 

@@ -76,7 +76,9 @@ export function parseExecArgs(argv: string[]): ExecArgs | "help" {
   const [id, execId, ...args] = parsed.positionals;
   if (id === undefined || execId === undefined) throw new UsageError("exec: missing container ID or EXEC_ID");
   if (args.length === 0) throw new UsageError("exec: missing command to run");
-  if (v.detach && v.interactive) throw new UsageError("exec: --detach and --interactive cannot be used together");
+  if (v.detach && v.interactive) {
+    throw new UsageError("exec: --detach and --interactive cannot be used together");
+  }
   validateId(execId, "exec id");
   return {
     id,

@@ -63,7 +63,9 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
   } else if (v.quiet) {
     ctx.stdout(rows.map((r) => `${r.id}\n`).join(""));
   } else {
-    const columns = all ? [{ header: "NAMESPACE", value: "namespace" } as Column<TaskSummary>, ...PS_COLUMNS] : PS_COLUMNS;
+    const columns = all
+      ? [{ header: "NAMESPACE", value: "namespace" } as Column<TaskSummary>, ...PS_COLUMNS]
+      : PS_COLUMNS;
     printTable(ctx, rows, columns);
   }
   return EXIT_OK;

@@ -36,14 +36,21 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
     ctx.stdout(createUsage("run"));
     return EXIT_OK;
   }
-  if (a.detach && a.interactive) throw new UsageError("run: --detach and --interactive cannot be used together");
+  if (a.detach && a.interactive) {
+    throw new UsageError("run: --detach and --interactive cannot be used together");
+  }
   const spec = await buildSpec(ctx, a);
   const runtime = await pickRuntime(ctx, a.runtime);
   const ns = ctx.global.namespace;
 
   return await withManager(ctx, async (m) => {
     if (a.detach) {
-      const task = await createTask(ctx, m, a, spec, runtime, { stdin: "", stdout: "", stderr: "", terminal: a.tty });
+      const task = await createTask(ctx, m, a, spec, runtime, {
+        stdin: "",
+        stdout: "",
+        stderr: "",
+        terminal: a.tty,
+      });
       try {
         await task.start();
       } catch (e) {
@@ -68,7 +75,11 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
       const task = await createTask(ctx, m, a, spec, runtime, fifos.paths);
       let exit;
       try {
-        exit = await runForeground(task, fifos, { interactive: a.interactive, tty: a.tty, logger: ctx.logger });
+        exit = await runForeground(task, fifos, {
+          interactive: a.interactive,
+          tty: a.tty,
+          logger: ctx.logger,
+        });
       } catch (e) {
         // A container that never ran (or that we lost) is of no use to anyone: don't leave it behind.
         const status = await task.state().then((s) => s.status, () => "unknown");

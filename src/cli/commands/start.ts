@@ -57,7 +57,9 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
     const st = await task.state();
     const fifos = existingFifoSet(ctx.global.state, st);
     if (!fifos) {
-      throw new FailedPreconditionError(`start "${id}": no stdio to attach to (not created by shimkit create)`);
+      throw new FailedPreconditionError(
+        `start "${id}": no stdio to attach to (not created by shimkit create)`,
+      );
     }
     try {
       const exit = await runForeground(task, fifos, {
