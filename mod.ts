@@ -118,3 +118,47 @@ export { EventBus, type EventSubscription, type SubscribeOptions } from "./src/e
 export { type EventFilter, matchesEventFilter, type TaskEvent, TOPIC_SCHEMAS } from "./src/events/topics.ts";
 export { eventsJournalPath, EventsListener, type EventsListenerOptions, eventsSocketPath } from "./src/events/server.ts";
 export { publishEvent, type PublishedEvent } from "./src/events/publish.ts";
+
+// ── restore, gc, doctor and locks ────────────────────────────────────────
+export {
+  chooseRuntime,
+  cleanupWorkDirs,
+  type CleanedPath,
+  type CleanupOptions,
+  type DialOutcome,
+  dialOutcomeOf,
+  type KeptShim,
+  loadExisting,
+  type LoadError,
+  type LoadHost,
+  type LoadOptions,
+  type LoadReport,
+  type ReapedShim,
+  type RuntimeChoice,
+  shouldCleanupShim,
+  type ShimLiveness,
+} from "./src/shim/loader.ts";
+export { doctor, type DoctorOptions, type DoctorReport, probeBundle, takeInventory } from "./src/doctor/doctor.ts";
+export {
+  type BundleHealth,
+  type BundleProbe,
+  type BundleReport,
+  classifyBundle,
+  classifyInventory,
+  type Diagnosis,
+  type Inventory,
+  type Problem,
+  type ProblemCode,
+  type Severity,
+} from "./src/doctor/classify.ts";
+export {
+  acquireContainerLock,
+  type ContainerLock,
+  isStaleLockOwner,
+  liveLockOwner,
+  type LockOptions,
+  type LockOwner,
+  readLockOwner,
+  removeStaleLocks,
+  withContainerLock,
+} from "./src/bundle/lock.ts";

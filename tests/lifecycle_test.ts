@@ -270,9 +270,20 @@ for (const rc of RUNTIMES) {
         assert.equal(st.pid, task.pid);
         const listed = (await tm2.list(NS)).find((r) => r.id === id);
         assert.equal(listed?.status, "running");
+        // tm2 is not the events listener (tm is): it reads what tm journals.
+        const sub2 = tm2.subscribe({ namespace: NS, topics: ["/tasks/exit"] });
         const waiting = t2.wait();
         await t2.kill(SIGKILL);
         assert.equal((await waiting).exitStatus, 137);
+        const it = sub2[Symbol.asyncIterator]();
+        let exitEv: TaskEvent | undefined;
+        const deadline = Date.now() + 5000;
+        while (!exitEv && Date.now() < deadline) {
+          const r = await Promise.race([it.next(), new Promise<undefined>((r) => setTimeout(r, 5000))]);
+          if (r && !r.done && r.value.containerId === id) exitEv = r.value;
+        }
+        sub2.close();
+        assert.equal(exitEv?.event.exitStatus, 137);
         assert.equal((await tm2.delete(NS, id)).exitStatus, 137);
       } finally {
         await tm2.close();

@@ -5,7 +5,7 @@
  * leaving nothing behind once `loadExisting` ran. Every test checks processes (by pid),
  * mounts and directories.
  */
-import { after, afterEach, before, beforeEach, describe, it } from "node:test";
+import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -21,7 +21,7 @@ import { isProcessAlive, listPidsWithCwd, selfCommand } from "../src/platform/pr
 import { cleanupWorkDirs, loadExisting, type LoadReport } from "../src/shim/loader.ts";
 import { dialPath } from "../src/shim/socket.ts";
 import type { TaskEvent } from "../src/events/topics.ts";
-import { tempState, type TempState, mountsUnder } from "./helpers/temp_state.ts";
+import { mountsUnder, type TempState, tempState } from "./helpers/temp_state.ts";
 import { assertNoLeaks, type LeakSnapshot, snapshotLeaks } from "./helpers/leaks.ts";
 import { needsAll, needsBinary, needsRoot } from "./helpers/require.ts";
 import { busyboxRootfs, findBusybox } from "./helpers/rootfs.ts";
@@ -45,7 +45,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function waitGone(pids: readonly number[], ms = 8000): Promise<void> {
   const deadline = Date.now() + ms;
   while (pids.some(isProcessAlive)) {
-    if (Date.now() > deadline) throw new Error(`processes still alive: ${pids.filter(isProcessAlive).join(", ")}`);
+    if (Date.now() > deadline) {
+      throw new Error(`processes still alive: ${pids.filter(isProcessAlive).join(", ")}`);
+    }
     await sleep(20);
   }
 }
@@ -74,7 +76,13 @@ describe("loadExisting() with the runc shim", { skip }, () => {
     return sp as unknown as Record<string, unknown>;
   };
   const open = async (loadMs = 5000) => {
-    const tm = await TaskManager.open({ state: s.state, root: s.root, socketDir: s.socketDir, resolver, timeouts: { loadMs } });
+    const tm = await TaskManager.open({
+      state: s.state,
+      root: s.root,
+      socketDir: s.socketDir,
+      resolver,
+      timeouts: { loadMs },
+    });
     managers.push(tm);
     return tm;
   };
@@ -85,7 +93,13 @@ describe("loadExisting() with the runc shim", { skip }, () => {
   const load = (tm: TaskManager, budgetMs = 5000) =>
     loadExisting(tm, { state: s.state, root: s.root, resolver, budgetMs, socketDirs: [s.socketDir] });
   const create = (tm: TaskManager, id: string, args = ["sleep", "60"]) =>
-    tm.create({ namespace: NS, id, runtime: RUNTIME, runtimeOptions: { root: join(s.dir, "runc") }, spec: spec(id, args) });
+    tm.create({
+      namespace: NS,
+      id,
+      runtime: RUNTIME,
+      runtimeOptions: { root: join(s.dir, "runc") },
+      spec: spec(id, args),
+    });
   /** Creates and starts a task in a manager that then goes away; returns its pids. */
   const runDetached = async (id: string) => {
     const tm = await open();
@@ -101,7 +115,11 @@ describe("loadExisting() with the runc shim", { skip }, () => {
   const assertGone = async (id: string) => {
     assert.equal(existsSync(bundlePath(id)), false, "bundle removed");
     assert.equal(existsSync(join(s.root, NS, id)), false, "work dir removed");
-    assert.deepEqual((await listRecords(s.root, NS)).records.filter((r) => r.id === id), [], "record removed");
+    assert.deepEqual(
+      (await listRecords(s.root, NS)).records.filter((r) => r.id === id),
+      [],
+      "record removed",
+    );
   };
   /** Drives a kept task to the end: state, kill, wait and delete work. */
   const control = async (tm: TaskManager, id: string, started = true) => {
@@ -191,13 +209,14 @@ describe("loadExisting() with the runc shim", { skip }, () => {
     // A second load finds nothing: the cleanup ran once.
     const again = await load(tm);
     assert.deepEqual([again.kept, again.reaped], [[], []]);
-    await sleep(300);
+    const mine = () => events.filter((e) => e.containerId === id);
+    for (let i = 0; i < 250 && mine().length < 2; i++) await sleep(20);
+    await sleep(300); // a duplicate would arrive in this window
     sub.close();
     await collecting;
-    const mine = events.filter((e) => e.containerId === id);
-    assert.deepEqual(mine.map((e) => e.topic), ["/tasks/exit", "/tasks/delete"]);
-    assert.equal(mine[0].event.exitStatus, 137);
-    assert.ok(mine.every((e) => e.synthesized));
+    assert.deepEqual(mine().map((e) => e.topic), ["/tasks/exit", "/tasks/delete"]);
+    assert.equal(mine()[0].event.exitStatus, 137);
+    assert.ok(mine().every((e) => e.synthesized));
   });
 
   it("reboot: state wiped, root kept: work dirs and records are removed", T, async () => {
@@ -207,7 +226,9 @@ describe("loadExisting() with the runc shim", { skip }, () => {
     process.kill(p.shim, "SIGKILL");
     process.kill(p.task, "SIGKILL");
     await waitGone([p.shim, p.task]);
-    const runc = spawn("runc", ["--root", join(s.dir, "runc", NS), "delete", "--force", id], { stdio: "ignore" });
+    const runc = spawn("runc", ["--root", join(s.dir, "runc", NS), "delete", "--force", id], {
+      stdio: "ignore",
+    });
     await new Promise((r) => runc.once("exit", r));
     await unlink(dialPath(p.address)).catch(() => {});
     await rm(s.state, { recursive: true, force: true });
@@ -237,7 +258,8 @@ describe("loadExisting() with the runc shim", { skip }, () => {
     const r = await load(tm);
     const ms = performance.now() - t0;
     assert.deepEqual(ids(r, "reaped"), bundles.sort());
-    assert.ok(ms < n * 400, `took ${ms.toFixed(0)} ms for ${n} dead bundles`);
+    // Each costs one `shim delete` (runc, tens of ms); a dial retry loop would cost seconds.
+    assert.ok(ms / n < 700, `took ${ms.toFixed(0)} ms for ${n} dead bundles`);
     await waitGone(all.map((p) => p.task));
     for (const id of bundles) await assertGone(id);
   });
@@ -254,7 +276,7 @@ describe("loadExisting() with the runc shim", { skip }, () => {
     const t0 = performance.now();
     const r = await load(tm, 1000);
     const ms = performance.now() - t0;
-    assert.ok(ms < 2000, `took ${ms.toFixed(0)} ms`);
+    assert.ok(ms < 2500, `took ${ms.toFixed(0)} ms with a 1000 ms budget`);
     assert.deepEqual(ids(r, "kept"), [fine, wedged].sort());
     assert.match(r.kept.find((k) => k.id === wedged)!.note ?? "", /not answering in time/);
     assert.equal(r.kept.find((k) => k.id === fine)!.shimPid !== undefined, true);
@@ -282,7 +304,11 @@ describe("loadExisting() with the runc shim", { skip }, () => {
     const r = await load(tm);
     assert.deepEqual(ids(r, "kept"), [id]);
     assert.equal(r.kept[0].version, 2);
-    assert.deepEqual(JSON.parse(await readFile(bootstrap, "utf8")), { version: 2, address: p.address, protocol: "ttrpc" });
+    assert.deepEqual(JSON.parse(await readFile(bootstrap, "utf8")), {
+      version: 2,
+      address: p.address,
+      protocol: "ttrpc",
+    });
     await control(tm, id);
     await waitGone([p.shim, p.task]);
   });
@@ -290,7 +316,13 @@ describe("loadExisting() with the runc shim", { skip }, () => {
   it("reaps a leaked shim (started, Create never ran): Delete + Shutdown, process gone", T, async () => {
     const id = newId("leak");
     const tm1 = await open();
-    const bundle = await createBundle({ state: s.state, root: s.root, namespace: NS, id, spec: spec(id, ["true"]) });
+    const bundle = await createBundle({
+      state: s.state,
+      root: s.root,
+      namespace: NS,
+      id,
+      spec: spec(id, ["true"]),
+    });
     const shim = await tm1.shims.start(NS, id, { bundle, runtime: RUNTIME });
     const pid = shim.pid;
     await close(tm1);
@@ -306,7 +338,13 @@ describe("loadExisting() with the runc shim", { skip }, () => {
   it("never reaps a shim whose container is locked by a live process", T, async () => {
     const id = newId("busy");
     const tm1 = await open();
-    const bundle = await createBundle({ state: s.state, root: s.root, namespace: NS, id, spec: spec(id, ["true"]) });
+    const bundle = await createBundle({
+      state: s.state,
+      root: s.root,
+      namespace: NS,
+      id,
+      spec: spec(id, ["true"]),
+    });
     const shim = await tm1.shims.start(NS, id, { bundle, runtime: RUNTIME });
     const { acquireContainerLock } = await import("../src/bundle/lock.ts");
     const lock = await acquireContainerLock(s.state, NS, id);
@@ -334,58 +372,70 @@ describe("loadExisting() with the runc shim", { skip }, () => {
   });
 
   describe("a manager killed with SIGKILL at each step", () => {
-    const steps: Array<{ step: string; expect: "reaped" | "kept"; started?: boolean; leakedShim?: boolean }> = [
-      { step: "bundle", expect: "reaped" },
-      { step: "connect", expect: "reaped", leakedShim: true },
-      { step: "create", expect: "kept", started: false },
-      { step: "created", expect: "kept", started: false },
-      { step: "started", expect: "kept", started: true },
-      { step: "delete", expect: "reaped", leakedShim: true },
-    ];
+    const steps: Array<{ step: string; expect: "reaped" | "kept"; started?: boolean; leakedShim?: boolean }> =
+      [
+        { step: "bundle", expect: "reaped" },
+        { step: "connect", expect: "reaped", leakedShim: true },
+        { step: "create", expect: "kept", started: false },
+        { step: "created", expect: "kept", started: false },
+        { step: "started", expect: "kept", started: true },
+        { step: "delete", expect: "reaped", leakedShim: true },
+      ];
     for (const tc of steps) {
-      it(`${tc.step}: leaves no leaked shim, bundle or work dir; a live task stays controllable`, T, async () => {
-        const id = newId(`k-${tc.step}`);
-        const c = selfCommand();
-        const child = fileURLToPath(new URL("./restore_child.ts", import.meta.url));
-        const arg = JSON.stringify({
-          state: s.state,
-          root: s.root,
-          socketDir: s.socketDir,
-          runcRoot: join(s.dir, "runc"),
-          runtime: RUNTIME,
-          namespace: NS,
-          id,
-          spec: spec(id, ["sleep", "60"]),
-          step: tc.step,
-        });
-        const proc = spawn(c.file, [...c.args.slice(0, -1), child, arg], { stdio: ["ignore", "pipe", "inherit"] });
-        let out = "";
-        proc.stdout!.on("data", (d) => (out += d));
-        const [, signal] = await new Promise<[number | null, string | null]>((r) => proc.once("exit", (code, sig) => r([code, sig])));
-        assert.equal(signal, "SIGKILL", `child output: ${out}`);
-        assert.equal(out.trim(), `step ${tc.step}`);
-        assert.ok(existsSync(bundlePath(id)), "the crash left a bundle");
-        const daemons = await listPidsWithCwd(bundlePath(id));
-        if (tc.step === "bundle") assert.deepEqual(daemons, []);
-        else assert.ok(daemons.length > 0, "the crash left a shim running");
+      it(
+        `${tc.step}: leaves no leaked shim, bundle or work dir; a live task stays controllable`,
+        T,
+        async () => {
+          const id = newId(`k-${tc.step}`);
+          const c = selfCommand();
+          const child = fileURLToPath(new URL("./restore_child.ts", import.meta.url));
+          const arg = JSON.stringify({
+            state: s.state,
+            root: s.root,
+            socketDir: s.socketDir,
+            runcRoot: join(s.dir, "runc"),
+            runtime: RUNTIME,
+            namespace: NS,
+            id,
+            spec: spec(id, ["sleep", "60"]),
+            step: tc.step,
+          });
+          const proc = spawn(c.file, [...c.args.slice(0, -1), child, arg], {
+            stdio: ["ignore", "pipe", "inherit"],
+          });
+          let out = "";
+          proc.stdout!.on("data", (d) => (out += d));
+          const [, signal] = await new Promise<[number | null, string | null]>((r) =>
+            proc.once("exit", (code, sig) => r([code, sig]))
+          );
+          assert.equal(signal, "SIGKILL", `child output: ${out}`);
+          assert.equal(out.trim(), `step ${tc.step}`);
+          assert.ok(existsSync(bundlePath(id)), "the crash left a bundle");
+          const daemons = await listPidsWithCwd(bundlePath(id));
+          if (tc.step === "bundle") assert.deepEqual(daemons, []);
+          else assert.ok(daemons.length > 0, "the crash left a shim running");
 
-        const tm = await open();
-        const r = await load(tm);
-        assert.deepEqual(r.errors, []);
-        assert.deepEqual(ids(r, tc.expect), [id]);
-        if (tc.expect === "reaped") {
-          if (tc.leakedShim) assert.match(r.reaped[0].reason, /^leaked shim/);
-          await waitGone(daemons);
-          await assertGone(id);
-          return;
-        }
-        assert.ok((await readRecord(s.root, NS, id)).runtime, "the record exists (restored when the crash came first)");
-        const pids = (await (await tm.get(NS, id)).pids()).map((p) => p.pid);
-        await control(tm, id, tc.started);
-        // The shim lingers ~5 s after Shutdown here: events it published while no listener ran are
-        // retried before it exits (containerd's publisher), which is the shim's behaviour, not ours.
-        await waitGone([...daemons, ...pids]);
-      });
+          const tm = await open();
+          const r = await load(tm);
+          assert.deepEqual(r.errors, []);
+          assert.deepEqual(ids(r, tc.expect), [id]);
+          if (tc.expect === "reaped") {
+            if (tc.leakedShim) assert.match(r.reaped[0].reason, /^leaked shim/);
+            await waitGone(daemons);
+            await assertGone(id);
+            return;
+          }
+          assert.ok(
+            (await readRecord(s.root, NS, id)).runtime,
+            "the record exists (restored when the crash came first)",
+          );
+          const pids = (await (await tm.get(NS, id)).pids()).map((p) => p.pid);
+          await control(tm, id, tc.started);
+          // The shim lingers ~5 s after Shutdown here: events it published while no listener ran are
+          // retried before it exits (containerd's publisher), which is the shim's behaviour, not ours.
+          await waitGone([...daemons, ...pids]);
+        },
+      );
     }
   });
 });

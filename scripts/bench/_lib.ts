@@ -14,14 +14,29 @@
 
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
-import { chmod, copyFile, cp, mkdir, mkdtemp, readFile, rm, rmdir, symlink, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  copyFile,
+  cp,
+  mkdir,
+  mkdtemp,
+  readFile,
+  rm,
+  rmdir,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { cpus, loadavg, release, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { Server } from "../../vendor/ttrpc-ts/mod.ts";
 import { Events } from "../../src/gen/containerd/services/events/ttrpc/v1/events_pb.ts";
 
 /** Repository root (two levels above this file). */
-export const REPO_ROOT: string = join(import.meta.dirname ?? new URL(".", import.meta.url).pathname, "..", "..");
+export const REPO_ROOT: string = join(
+  import.meta.dirname ?? new URL(".", import.meta.url).pathname,
+  "..",
+  "..",
+);
 
 /** The real runc v2 shim every bench drives. */
 export const RUNC_SHIM = "/usr/bin/containerd-shim-runc-v2";
@@ -114,7 +129,9 @@ export function fmtSpread(s: Spread, digits = 2): string {
 export function fmtVerdict(ratio: number, op: "<=" | ">=", target: number): string {
   if (!Number.isFinite(ratio)) return "n/a (peer unavailable)";
   const met = op === "<=" ? ratio <= target : ratio >= target;
-  return `${ratio.toFixed(2)}× (target ${op === "<=" ? "≤" : "≥"} ${target.toFixed(2)}×: ${met ? "met" : "MISSED"})`;
+  return `${ratio.toFixed(2)}× (target ${op === "<=" ? "≤" : "≥"} ${target.toFixed(2)}×: ${
+    met ? "met" : "MISSED"
+  })`;
 }
 
 /**
@@ -446,7 +463,11 @@ export async function waitGone(pid: number, timeoutMs: number, pollMs = 2): Prom
  * @param graceMs grace period
  * @returns resolves once the process is gone (or could not be killed)
  */
-export async function stopPid(pid: number, signal: NodeJS.Signals = "SIGTERM", graceMs = 5000): Promise<void> {
+export async function stopPid(
+  pid: number,
+  signal: NodeJS.Signals = "SIGTERM",
+  graceMs = 5000,
+): Promise<void> {
   if (!pidAlive(pid)) return;
   try {
     process.kill(pid, signal);
@@ -602,7 +623,10 @@ export function benchSpec(
   template: Record<string, unknown>,
   opts: { args: string[]; rootfs: string; namespace: string; id: string },
 ): Record<string, unknown> {
-  const spec = structuredClone(template) as Record<string, any>;
+  const spec = structuredClone(template) as Record<string, unknown> & {
+    process: Record<string, unknown>;
+    linux: Record<string, unknown>;
+  };
   spec.process.terminal = false;
   spec.process.args = opts.args;
   spec.root = { path: opts.rootfs, readonly: true };
@@ -645,7 +669,17 @@ export async function startRawShim(
   c.add(`stop log drain ${drainPid}`, () => stopPid(drainPid, "SIGKILL"));
   const out = await run(
     RUNC_SHIM,
-    ["-namespace", opts.namespace, "-address", opts.address, "-publish-binary", "/usr/bin/containerd", "-id", opts.id, "start"],
+    [
+      "-namespace",
+      opts.namespace,
+      "-address",
+      opts.address,
+      "-publish-binary",
+      "/usr/bin/containerd",
+      "-id",
+      opts.id,
+      "start",
+    ],
     { cwd: opts.bundle, env: { ...process.env, GOMAXPROCS: "2", TTRPC_ADDRESS: opts.ttrpcAddress } },
   );
   return { address: out.trim(), drainPid };
@@ -705,6 +739,9 @@ export async function buildGoPeer(c: Cleanup): Promise<GoPeer> {
   }
 }
 
+/** One JSON line of shimbench-go: numbers for the figures, strings and booleans for the labels. */
+export type GoRow = Record<string, number | string | boolean | null | object>;
+
 /**
  * Runs the Go peer and parses its JSON lines.
  *
@@ -714,7 +751,11 @@ export async function buildGoPeer(c: Cleanup): Promise<GoPeer> {
  * @returns every JSON object it printed
  * @throws Error with its stderr on failure
  */
-export async function runGoPeer(bin: string, args: string[], timeoutMs = 600_000): Promise<Record<string, any>[]> {
+export async function runGoPeer(
+  bin: string,
+  args: string[],
+  timeoutMs = 600_000,
+): Promise<GoRow[]> {
   const out = await run(bin, args, { timeoutMs });
   return out.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l));
 }
@@ -737,7 +778,10 @@ export async function buildShimkit(dir: string): Promise<string> {
   const out = join(dir, "shimkit");
   const bun = existsSync(BUN) ? BUN : "bun";
   if (existsSync(join(REPO_ROOT, "scripts", "build.ts"))) {
-    await run(bun, [join(REPO_ROOT, "scripts", "build.ts"), "--outfile", out], { cwd: REPO_ROOT, timeoutMs: 300_000 });
+    await run(bun, [join(REPO_ROOT, "scripts", "build.ts"), "--outfile", out], {
+      cwd: REPO_ROOT,
+      timeoutMs: 300_000,
+    });
   } else {
     await run(bun, ["build", "--compile", join(REPO_ROOT, "src", "cli", "main.ts"), "--outfile", out], {
       cwd: REPO_ROOT,

@@ -17,7 +17,8 @@
  * reply) ≤ 1.05× Go (medians).
  *
  * Usage (root): `bun scripts/bench/lifecycle.ts` or `deno run -A scripts/bench/lifecycle.ts`
- *   [--runs 11] [--warmup 2] [--rounds 2] [--shimkit PATH] [--go true] [--cli true] [--lib true]
+ *   [--runs 15] [--warmup 2] [--rounds 4] [--shimkit PATH] [--go true] [--cli true] [--lib true]
+ * (`--runs` is per side for part A and per side and round for part B.)
  *
  * @module
  */
@@ -57,7 +58,7 @@ const NS_CTR = "shimkit-bench-ctr";
 const NS_LIB = "shimkit-bench-lib";
 const NS_GO = "shimkit-bench-go";
 
-const flags = parseFlags({ runs: 11, warmup: 2, rounds: 2, shimkit: "", go: true, cli: true, lib: true });
+const flags = parseFlags({ runs: 15, warmup: 2, rounds: 4, shimkit: "", go: true, cli: true, lib: true });
 
 /** Our phase names → shimbench-go's keys; the RPC path is their sum. */
 const PHASES: Array<[string, string]> = [
@@ -126,6 +127,12 @@ async function partA(c: Cleanup, work: string, shimkit: string, rootfs: string) 
       if (!warm) times[who].push(r.ms);
     }
   }
+  // Process start-up reference: `shimkit version` (no I/O) and `ctr version` (one gRPC call to containerd).
+  const startup = { shimkit: [] as number[], ctr: [] as number[] };
+  for (let i = 0; i < 11; i++) {
+    startup.shimkit.push((await timeProcess(shimkit, ["version"])).ms);
+    startup.ctr.push((await timeProcess("ctr", ["--address", ctrd.address, "version"])).ms);
+  }
   note("peak RSS pass (3 runs each under /usr/bin/time)");
   const rss = { shimkit: [] as number[], ctr: [] as number[] };
   for (let i = 0; i < 3; i++) {
@@ -134,11 +141,18 @@ async function partA(c: Cleanup, work: string, shimkit: string, rootfs: string) 
   }
   const ctrdMem = procMemKb(ctrd.pid);
   await ctrd.stop();
-  return { times, rss, ctrdMem };
+  return { times, rss, ctrdMem, startup };
 }
 
 /** Part B, our side: `n` library lifecycles with phase timings. */
-async function libRuns(tm: TaskManager, phases: Map<string, number>, spec: (id: string) => Record<string, unknown>, runc: string, n: number, tag: string) {
+async function libRuns(
+  tm: TaskManager,
+  phases: Map<string, number>,
+  spec: (id: string) => Record<string, unknown>,
+  runc: string,
+  n: number,
+  tag: string,
+) {
   const out: Array<Record<string, number>> = [];
   for (let i = 0; i < n; i++) {
     const id = `lib-${tag}-${i}`;
@@ -243,7 +257,7 @@ await withCleanup(async (c) => {
             NS_GO,
           ]);
           for (const row of rows.filter((x) => x.mode === "lifecycle" && !x.warmup)) {
-            go.push(row);
+            go.push(row as Record<string, number>);
             const { events: _e, ...rest } = row;
             emit({ side: "go", round: r, ...rest });
           }
@@ -257,7 +271,9 @@ await withCleanup(async (c) => {
   }
 
   // ---------------------------------------------------------------- report
-  console.log(`\n## Lifecycle (${facts.runtime}, ${facts.cpus} vCPU, kernel ${facts.kernel}, load ${facts.load1})\n`);
+  console.log(
+    `\n## Lifecycle (${facts.runtime}, ${facts.cpus} vCPU, kernel ${facts.kernel}, load ${facts.load1})\n`,
+  );
   let ratioA = NaN;
   if (a) {
     const s = spread(a.times.shimkit);
@@ -267,6 +283,8 @@ await withCleanup(async (c) => {
     printTable(["command", "runs", "wall ms", "peak RSS KiB (3 runs)"], [
       ["shimkit run --rm", a.times.shimkit.length, fmtSpread(s), Math.max(...a.rss.shimkit)],
       ["ctr run --rm", a.times.ctr.length, fmtSpread(t), Math.max(...a.rss.ctr)],
+      ["shimkit version (start-up reference)", 11, fmtSpread(spread(a.startup.shimkit)), ""],
+      ["ctr version (start-up + 1 gRPC call)", 11, fmtSpread(spread(a.startup.ctr)), ""],
     ]);
     console.log(`\nshimkit / ctr: ${fmtVerdict(ratioA, "<=", 0.8)}; containerd RSS ${a.ctrdMem.rssKb} KiB\n`);
   } else if (aError) console.log(`### A. whole process: failed: ${aError}\n`);
@@ -274,7 +292,9 @@ await withCleanup(async (c) => {
   const phaseRows: unknown[][] = [];
   const phaseRatios: Record<string, number> = {};
   if (lib.length > 0) {
-    console.log(`### B. library phases vs shimbench-go (ms, median (min–max); ${lib.length} vs ${go.length} runs)\n`);
+    console.log(
+      `### B. library phases vs shimbench-go (ms, median (min–max); ${lib.length} vs ${go.length} runs)\n`,
+    );
     const rows: Array<[string, string, string]> = [
       ["bundle", "bundle_ms", "bundle_ms"],
       ...PHASES.map(([k, g]) => [k, `${k}_ms`, g] as [string, string, string]),
@@ -299,7 +319,8 @@ await withCleanup(async (c) => {
   }
   if (goError) console.log(`\nGo peer unavailable: ${goError}`);
 
-  const med = (rows: Array<Record<string, number>>, k: string) => round(spread(rows.map((r) => r[k])).median, 3);
+  const med = (rows: Array<Record<string, number>>, k: string) =>
+    round(spread(rows.map((r) => r[k])).median, 3);
   emit({
     mode: "lifecycle-summary",
     runtime: facts.runtime,
@@ -311,10 +332,17 @@ await withCleanup(async (c) => {
     target_run_rm_met: targetMet(ratioA, "<=", 0.8),
     shimkit_run_rm_peak_rss_kb: a ? Math.max(...a.rss.shimkit) : null,
     ctr_run_rm_peak_rss_kb: a ? Math.max(...a.rss.ctr) : null,
-    lib_phases_ms: Object.fromEntries([...PHASES.map(([k]) => k), "bundle", "rpc_path", "total"].map((k) => [k, med(lib, `${k}_ms`)])),
+    shimkit_version_ms: a ? round(spread(a.startup.shimkit).median, 3) : null,
+    ctr_version_ms: a ? round(spread(a.startup.ctr).median, 3) : null,
+    lib_phases_ms: Object.fromEntries(
+      [...PHASES.map(([k]) => k), "bundle", "rpc_path", "total"].map((k) => [k, med(lib, `${k}_ms`)]),
+    ),
     go_phases_ms: go.length
       ? Object.fromEntries(
-        [...PHASES.map(([k, g]) => [k, g]), ["bundle", "bundle_ms"], ["rpc_path", "rpc_path_ms"], ["total", "total_ms"]].map((
+        [...PHASES.map(([k, g]) => [k, g]), ["bundle", "bundle_ms"], ["rpc_path", "rpc_path_ms"], [
+          "total",
+          "total_ms",
+        ]].map((
           [k, g],
         ) => [k, med(go, g)]),
       )

@@ -68,11 +68,15 @@ const flags = parseFlags({ ns: "10,50,100", reps: 3, shimkit: "", ctr: true, hol
 async function hold(state: string, root: string): Promise<void> {
   const t0 = performance.now();
   const tm = await TaskManager.open({ state, root });
-  const report = await loadExisting(tm, { state, root, resolver: createRuntimeResolver({ path: process.env.PATH }) });
+  const report = await loadExisting(tm, {
+    state,
+    root,
+    resolver: createRuntimeResolver({ path: process.env.PATH }),
+  });
   const loadMs = performance.now() - t0;
   const held = tm.shims.list().filter((s) => !s.connection.closed).length;
   const mem = procMemKb("self");
-  console.log(JSON.stringify({
+  const line: HoldReport = {
     mode: "hold",
     kept: report.kept.length,
     held,
@@ -82,12 +86,38 @@ async function hold(state: string, root: string): Promise<void> {
     since_process_start_ms: round(performance.now(), 3),
     hwm_kb: mem.hwmKb,
     rss_kb: mem.rssKb,
-  }));
+  };
+  console.log(JSON.stringify(line));
   await tm.close();
 }
 
+/** What the library process reports (one JSON line). */
+interface HoldReport {
+  mode: "hold";
+  kept: number;
+  held: number;
+  reaped: number;
+  errors: string[];
+  load_ms: number;
+  since_process_start_ms: number;
+  hwm_kb: number;
+  rss_kb: number;
+}
+
+/** The figures of one N. */
+interface SizeResult {
+  n: number;
+  cli: number[];
+  lib: number[];
+  libWall: number[];
+  hwm: number[];
+  ctrMs: number[];
+  ctrRss: number;
+  cliRss: number;
+}
+
 /** Runs this script as a fresh library process in the same runtime. */
-function spawnHold(state: string, root: string): Promise<{ wallMs: number; out: Record<string, any> }> {
+function spawnHold(state: string, root: string): Promise<{ wallMs: number; out: HoldReport }> {
   const script = new URL(import.meta.url).pathname;
   const argv = runtimeId().startsWith("Deno/")
     ? ["run", "-A", script, "--hold", `${state},${root}`]
@@ -103,8 +133,9 @@ function spawnHold(state: string, root: string): Promise<{ wallMs: number; out: 
       const wallMs = performance.now() - t0;
       setTimeout(() => {
         const line = out.split("\n").find((l) => l.startsWith('{"mode":"hold"'));
-        if (code !== 0 || !line) reject(new Error(`library load process exited ${code}: ${err.trim().slice(0, 500)}`));
-        else resolve({ wallMs, out: JSON.parse(line) });
+        if (code !== 0 || !line) {
+          reject(new Error(`library load process exited ${code}: ${err.trim().slice(0, 500)}`));
+        } else resolve({ wallMs, out: JSON.parse(line) });
       }, 20);
     });
   });
@@ -165,7 +196,9 @@ async function main(c: Cleanup): Promise<void> {
   const sk = (...args: string[]) => ["--state", state, "--root", root, "-n", NS, ...args];
   const probe = await timeProcess(shimkit, ["load", "--help"]);
   const loadCli = probe.code === 0 && !/not available/.test(probe.stderr);
-  if (!loadCli) note(`shimkit load unavailable in this build (${probe.stderr.split("\n")[0]}); timing the library only`);
+  if (!loadCli) {
+    note(`shimkit load unavailable in this build (${probe.stderr.split("\n")[0]}); timing the library only`);
+  }
 
   // Our containers: removed by the CLI (delete --force), then by the library, then any shim left by pid.
   const skIds: string[] = [];
@@ -191,7 +224,8 @@ async function main(c: Cleanup): Promise<void> {
     ctrd = await startContainerd(c, ctrDir);
     const daemon = ctrd;
     c.add("remove ctr containers", async () => {
-      const C = (...a: string[]) => run("ctr", ["--address", daemon.address, "-n", NS_CTR, ...a]).catch(() => "");
+      const C = (...a: string[]) =>
+        run("ctr", ["--address", daemon.address, "-n", NS_CTR, ...a]).catch(() => "");
       if ((await ctrRunning(daemon.address)) < 0) await daemon.restart().then(() => sleep(500));
       for (const id of ctrIds) await C("tasks", "kill", "-s", "SIGKILL", id);
       for (const id of ctrIds) {
@@ -206,14 +240,25 @@ async function main(c: Cleanup): Promise<void> {
     });
   }
 
-  const rows: Array<Record<string, any>> = [];
+  const rows: SizeResult[] = [];
   for (const n of sizes) {
     note(`starting containers up to N=${n}`);
     while (skIds.length < n) {
       const id = `r${skIds.length + 1}`;
       const r = await timeProcess(
         shimkit,
-        sk("run", "-d", "--readonly", "--rootfs", rootfs, "--runtime-option", `root=${runc}`, id, "/bin/sleep", "100000"),
+        sk(
+          "run",
+          "-d",
+          "--readonly",
+          "--rootfs",
+          rootfs,
+          "--runtime-option",
+          `root=${runc}`,
+          id,
+          "/bin/sleep",
+          "100000",
+        ),
       );
       if (r.code !== 0) throw new Error(`shimkit run -d ${id} exited ${r.code}: ${r.stderr}`);
       skIds.push(id);
@@ -266,14 +311,23 @@ async function main(c: Cleanup): Promise<void> {
         const r = await restartContainerd(ctrd, n);
         ctrMs.push(r.ms);
         ctrRss = r.rssKb;
-        emit({ mode: "restore", side: "containerd", n, rep, restore_ms: round(r.ms, 3), containerd_rss_kb: r.rssKb });
+        emit({
+          mode: "restore",
+          side: "containerd",
+          n,
+          rep,
+          restore_ms: round(r.ms, 3),
+          containerd_rss_kb: r.rssKb,
+        });
       }
     }
     const cliRss = loadCli ? await peakRssOf(shimkit, sk("load")) : -1;
     rows.push({ n, cli, lib, libWall, hwm, ctrMs, ctrRss, cliRss });
   }
 
-  console.log(`\n## Restore (${facts.runtime}, ${facts.cpus} vCPU, kernel ${facts.kernel}, load ${facts.load1})\n`);
+  console.log(
+    `\n## Restore (${facts.runtime}, ${facts.cpus} vCPU, kernel ${facts.kernel}, load ${facts.load1})\n`,
+  );
   printTable(
     [
       "N",

@@ -54,7 +54,16 @@ import {
 const NS = "shimkit-bench";
 const GO_NS = "shimkit-bench-go";
 
-const flags = parseFlags({ n: 20000, nc: 40000, c: 8, reps: 7, warmup: 2000, rounds: 2, rpc: "connect", go: true });
+const flags = parseFlags({
+  n: 20000,
+  nc: 40000,
+  c: 8,
+  reps: 7,
+  warmup: 2000,
+  rounds: 2,
+  rpc: "connect",
+  go: true,
+});
 
 /** One repetition's figures. */
 interface Rep {
@@ -96,7 +105,13 @@ async function ours(c: Cleanup, work: string, template: string, rootfs: string, 
   await writeBundle({ template, dir: bundle, args: ["sleep", "100000"], rootfs, namespace: NS, id });
   const address = join(work, "containerd.sock");
   await serveEventsSink(c, `${address}.ttrpc`);
-  const shim = await startRawShim(c, { bundle, namespace: NS, id, address, ttrpcAddress: `${address}.ttrpc` });
+  const shim = await startRawShim(c, {
+    bundle,
+    namespace: NS,
+    id,
+    address,
+    ttrpcAddress: `${address}.ttrpc`,
+  });
   const client = await Client.dial(shim.address, { metadata: { "containerd-namespace-ttrpc": NS } });
   const task = createClient(Task, client);
   const { shimPid } = await task.connect({ id });
@@ -117,7 +132,9 @@ async function ours(c: Cleanup, work: string, template: string, rootfs: string, 
   await task.create({ id, bundle, options });
   await task.start({ id });
 
-  const call: () => Promise<unknown> = flags.rpc === "state" ? () => task.state({ id }) : () => task.connect({ id });
+  const call: () => Promise<unknown> = flags.rpc === "state"
+    ? () => task.state({ id })
+    : () => task.connect({ id });
   for (let i = 0; i < flags.warmup; i++) await call();
   return {
     shimPid,
@@ -143,7 +160,13 @@ async function ours(c: Cleanup, work: string, template: string, rootfs: string, 
 }
 
 /** The Go side: one `shimbench-go rtt -target shim` run (its own shim + sleep container). */
-async function goRun(bin: string, work: string, callers: number, total: number, reps: number): Promise<Rep[]> {
+async function goRun(
+  bin: string,
+  work: string,
+  callers: number,
+  total: number,
+  reps: number,
+): Promise<Rep[]> {
   const rows = await runGoPeer(bin, [
     "rtt",
     "-target",
@@ -165,7 +188,7 @@ async function goRun(bin: string, work: string, callers: number, total: number, 
   ]);
   const out: Rep[] = [];
   for (const r of rows.filter((r) => r.mode === "rtt")) {
-    out.push({ p50: r.rtt_p50_us, p99: r.rtt_p99_us, rate: r.calls_per_s });
+    out.push({ p50: Number(r.rtt_p50_us), p99: Number(r.rtt_p99_us), rate: Number(r.calls_per_s) });
     emit({
       mode: "rtt",
       side: "go",
@@ -236,8 +259,10 @@ await withCleanup(async (c) => {
     ["ttrpc-ts", `${flags.c} callers, 1 conn`, res.tsCon],
     ["Go ttrpc", `${flags.c} callers, 1 conn`, res.goCon],
   ] as const;
-  console.log(`\n## TTRPC ${flags.rpc === "state" ? "State" : "Connect"} round trips on containerd-shim-runc-v2 ` +
-    `(${facts.runtime}, ${facts.cpus} vCPU, median over reps (min–max))\n`);
+  console.log(
+    `\n## TTRPC ${flags.rpc === "state" ? "State" : "Connect"} round trips on containerd-shim-runc-v2 ` +
+      `(${facts.runtime}, ${facts.cpus} vCPU, median over reps (min–max))\n`,
+  );
   printTable(
     ["client", "shape", "reps", "p50 µs", "p99 µs", "calls/s"],
     rows.map(([who, shape, reps]) =>
@@ -261,7 +286,9 @@ await withCleanup(async (c) => {
     [`${flags.c}-caller calls/s`, fmtVerdict(conRateRatio, ">=", 1.3)],
   ]);
   if (goError) console.log(`\nGo peer unavailable: ${goError}`);
-  console.log(`\nshim peak RSS after the runs: ${shimMem.hwmKb} KiB; this client's peak RSS: ${selfMem.hwmKb} KiB`);
+  console.log(
+    `\nshim peak RSS after the runs: ${shimMem.hwmKb} KiB; this client's peak RSS: ${selfMem.hwmKb} KiB`,
+  );
   emit({
     mode: "rtt-summary",
     runtime: facts.runtime,

@@ -15,7 +15,7 @@ import { join } from "node:path";
 import * as fsp from "node:fs/promises";
 import { AbortedError, CanceledError, kindOf } from "../errors.ts";
 import { isProcessAlive } from "../platform/process.ts";
-import { LOCKS_DIR, locksDir, lockPath } from "./layout.ts";
+import { lockPath, LOCKS_DIR, locksDir } from "./layout.ts";
 
 const LOCK_SUFFIX = ".lock";
 
@@ -100,7 +100,8 @@ export async function probeProcess(pid: number): Promise<ProcessProbe> {
 export function isStaleLockOwner(owner: LockOwner, host: string, now: ProcessProbe): boolean {
   if (owner.host !== host) return false;
   if (!now.alive) return true;
-  return now.startTime !== undefined && now.startTime !== owner.startTime;
+  // A start time of 0 means the holder could not read its own: only liveness can be judged.
+  return owner.startTime !== 0 && now.startTime !== undefined && now.startTime !== owner.startTime;
 }
 
 /**
@@ -152,7 +153,11 @@ async function readOwnerAt(path: string): Promise<SeenLock | undefined> {
  * @param id the container id
  * @returns the owner, or undefined when there is no (parsable) lock file
  */
-export async function readLockOwner(state: string, namespace: string, id: string): Promise<LockOwner | undefined> {
+export async function readLockOwner(
+  state: string,
+  namespace: string,
+  id: string,
+): Promise<LockOwner | undefined> {
   return (await readOwnerAt(lockPath(state, namespace, id)))?.owner;
 }
 
@@ -165,7 +170,11 @@ export async function readLockOwner(state: string, namespace: string, id: string
  * @param id the container id
  * @returns the live owner, or undefined when the container is not locked (or only stale-locked)
  */
-export async function liveLockOwner(state: string, namespace: string, id: string): Promise<LockOwner | undefined> {
+export async function liveLockOwner(
+  state: string,
+  namespace: string,
+  id: string,
+): Promise<LockOwner | undefined> {
   const cur = await readOwnerAt(lockPath(state, namespace, id));
   if (!cur || await isStale(cur)) return undefined;
   // A young unparsable file is damaged or from a foreign writer: count it as held.

@@ -13,6 +13,7 @@ import {
   parseLockOwner,
   parseProcStat,
   probeProcess,
+  type ProcessProbe,
   readLockOwner,
   removeStaleLocks,
   withContainerLock,
@@ -25,7 +26,11 @@ describe("parseProcStat()", () => {
   const tail = "S 1 100 100 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 987654 1000 10";
   const cases: Array<{ name: string; text: string; want: ReturnType<typeof parseProcStat> }> = [
     { name: "reads field 22", text: `42 (sleep) ${tail}`, want: { startTime: 987654, state: "S" } },
-    { name: "survives spaces and parens in comm", text: `42 (a) b (c)) ${tail}`, want: { startTime: 987654, state: "S" } },
+    {
+      name: "survives spaces and parens in comm",
+      text: `42 (a) b (c)) ${tail}`,
+      want: { startTime: 987654, state: "S" },
+    },
     { name: "rejects text without comm", text: "42 sleep S 1", want: undefined },
     { name: "rejects a short line", text: "42 (x) S 1 2", want: undefined },
   ];
@@ -35,18 +40,41 @@ describe("parseProcStat()", () => {
 describe("isStaleLockOwner()", () => {
   const owner: LockOwner = { pid: 10, startTime: 500, host: "h1" };
   const cases = [
-    { name: "live owner, same start time: held", host: "h1", now: { alive: true, startTime: 500 }, want: false },
+    {
+      name: "live owner, same start time: held",
+      host: "h1",
+      now: { alive: true, startTime: 500 },
+      want: false,
+    },
     { name: "dead owner: stale", host: "h1", now: { alive: false }, want: true },
-    { name: "pid reused (other start time): stale", host: "h1", now: { alive: true, startTime: 501 }, want: true },
+    {
+      name: "pid reused (other start time): stale",
+      host: "h1",
+      now: { alive: true, startTime: 501 },
+      want: true,
+    },
     { name: "alive, start time unknown: held", host: "h1", now: { alive: true }, want: false },
     { name: "other host: never stale", host: "h2", now: { alive: false }, want: false },
+    {
+      name: "holder's start time unknown (0): held while alive",
+      host: "h1",
+      owner: { ...owner, startTime: 0 },
+      now: { alive: true, startTime: 9 },
+      want: false,
+    },
   ];
-  for (const tc of cases) it(tc.name, () => assert.equal(isStaleLockOwner(owner, tc.host, tc.now), tc.want));
+  for (const tc of cases) {
+    it(tc.name, () => assert.equal(isStaleLockOwner(tc.owner ?? owner, tc.host, tc.now), tc.want));
+  }
 });
 
 describe("parseLockOwner()", () => {
   const cases = [
-    { name: "parses an owner", text: '{"pid":5,"startTime":7,"host":"h"}', want: { pid: 5, startTime: 7, host: "h" } },
+    {
+      name: "parses an owner",
+      text: '{"pid":5,"startTime":7,"host":"h"}',
+      want: { pid: 5, startTime: 7, host: "h" },
+    },
     { name: "rejects an empty file", text: "", want: undefined },
     { name: "rejects pid 0", text: '{"pid":0,"startTime":7,"host":"h"}', want: undefined },
     { name: "rejects a missing host", text: '{"pid":5,"startTime":7}', want: undefined },
@@ -106,7 +134,10 @@ describe("acquireContainerLock()", () => {
   });
 
   it("releases when the function throws", async () => {
-    await assert.rejects(withContainerLock(state, "ns", "c4", () => Promise.reject(new Error("boom"))), /boom/);
+    await assert.rejects(
+      withContainerLock(state, "ns", "c4", () => Promise.reject(new Error("boom"))),
+      /boom/,
+    );
     assert.equal(await readLockOwner(state, "ns", "c4"), undefined);
   });
 
@@ -142,7 +173,10 @@ describe("acquireContainerLock()", () => {
   it("removeStaleLocks() removes dead owners' locks and keeps live ones", async () => {
     const live = await acquireContainerLock(state, "gc", "live");
     const stalePath = lockPath(state, "gc", "dead");
-    await fsp.writeFile(stalePath, JSON.stringify({ pid: spawnSync("true").pid, startTime: 1, host: hostname() }));
+    await fsp.writeFile(
+      stalePath,
+      JSON.stringify({ pid: spawnSync("true").pid, startTime: 1, host: hostname() }),
+    );
     assert.deepEqual(await removeStaleLocks(state, true), [stalePath]);
     assert.ok(await fsp.stat(stalePath));
     assert.deepEqual(await removeStaleLocks(state), [stalePath]);
@@ -159,7 +193,9 @@ describe("acquireContainerLock() across processes", () => {
   const run = (...args: string[]) => {
     const c = selfCommand();
     // selfCommand() ends with the running script; swap in the child script, keep the runtime and its flags.
-    const p = spawn(c.file, [...c.args.slice(0, -1), child, state, "ns", ...args], { stdio: ["pipe", "pipe", "inherit"] });
+    const p = spawn(c.file, [...c.args.slice(0, -1), child, state, "ns", ...args], {
+      stdio: ["pipe", "pipe", "inherit"],
+    });
     children.add(p);
     p.once("exit", () => children.delete(p));
     return p;
@@ -174,7 +210,10 @@ describe("acquireContainerLock() across processes", () => {
       });
       p.once("exit", () => rej(new Error(`child exited before a line: ${JSON.stringify(buf)}`)));
     });
-  const exited = (p: ChildProcess) => new Promise<void>((res) => p.exitCode !== null || p.signalCode !== null ? res() : p.once("exit", () => res()));
+  const exited = (p: ChildProcess) =>
+    new Promise<void>((res) =>
+      p.exitCode !== null || p.signalCode !== null ? res() : p.once("exit", () => res())
+    );
 
   before(async () => {
     state = await fsp.mkdtemp(join(tmpdir(), "shimkit-lock2-"));
@@ -189,7 +228,10 @@ describe("acquireContainerLock() across processes", () => {
     const holder = run("c1", "hold");
     assert.equal(await firstLine(holder), `locked ${holder.pid}`);
     assert.equal((await liveLockOwner(state, "ns", "c1"))?.pid, holder.pid);
-    await assert.rejects(acquireContainerLock(state, "ns", "c1", { timeoutMs: 200 }), new RegExp(`held by pid ${holder.pid}`));
+    await assert.rejects(
+      acquireContainerLock(state, "ns", "c1", { timeoutMs: 200 }),
+      new RegExp(`held by pid ${holder.pid}`),
+    );
     setTimeout(() => holder.stdin!.end(), 100);
     const lock = await acquireContainerLock(state, "ns", "c1", { timeoutMs: 10_000 });
     assert.equal((await readLockOwner(state, "ns", "c1"))?.pid, process.pid);

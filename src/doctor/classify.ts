@@ -141,7 +141,11 @@ export function classifyBundle(p: BundleProbe): { health: BundleHealth; problems
 
   let health: BundleHealth = "ok";
   if (p.runtimeError !== undefined) {
-    add("unresolvable-runtime", "error", `runtime ${q(p.runtime ?? "")} cannot be resolved: ${p.runtimeError}`);
+    add(
+      "unresolvable-runtime",
+      "error",
+      `runtime ${q(p.runtime ?? "")} cannot be resolved: ${p.runtimeError}`,
+    );
     health = "broken";
   }
   if (p.bootstrapError !== undefined) {
@@ -158,11 +162,19 @@ export function classifyBundle(p: BundleProbe): { health: BundleHealth; problems
     case "refused":
     case "missing": {
       const task = p.taskAlive ? ` (task pid ${p.taskPid} still runs unsupervised)` : "";
-      add("dead-shim", "error", `shim is dead: socket ${p.dial === "missing" ? "is gone" : "refuses connections"}${task}`);
+      add(
+        "dead-shim",
+        "error",
+        `shim is dead: socket ${p.dial === "missing" ? "is gone" : "refuses connections"}${task}`,
+      );
       return { health: "dead", problems };
     }
     case "timeout":
-      add("unresponsive-shim", "warning", "shim did not answer in time (kept: a slow shim is not a dead one)");
+      add(
+        "unresponsive-shim",
+        "warning",
+        "shim did not answer in time (kept: a slow shim is not a dead one)",
+      );
       return { health: health === "ok" ? "unresponsive" : health, problems };
     case "error":
       add("unresponsive-shim", "warning", `shim could not be queried: ${p.dialError ?? "unknown error"}`);
@@ -172,7 +184,15 @@ export function classifyBundle(p: BundleProbe): { health: BundleHealth; problems
     case "ok":
       break;
   }
-  if (p.pids && shouldCleanupShim({ sandboxed: p.sandboxed, pidsError: p.pids.error, pids: pidsOf(p.pids), timedOut: p.pids.timedOut })) {
+  if (
+    p.pids &&
+    shouldCleanupShim({
+      sandboxed: p.sandboxed,
+      pidsError: p.pids.error,
+      pids: pidsOf(p.pids),
+      timedOut: p.pids.timedOut,
+    })
+  ) {
     add("leaked-shim", "error", "shim runs but has no task (created, never used): leaked");
     return { health: "leaked", problems };
   }
@@ -211,11 +231,21 @@ export function classifyInventory(inv: Inventory): Diagnosis {
   for (const r of inv.records) {
     const key = `${r.namespace}/${r.id}`;
     if (have.has(key) || busy.has(key)) continue;
-    problems.push({ code: "orphan-record", severity: "error", ...r, message: "container record has no bundle" });
+    problems.push({
+      code: "orphan-record",
+      severity: "error",
+      ...r,
+      message: "container record has no bundle",
+    });
   }
   for (const s of inv.sockets) {
     if (s.listening) continue;
-    problems.push({ code: "stale-socket", severity: "error", path: s.path, message: "socket has no listener" });
+    problems.push({
+      code: "stale-socket",
+      severity: "error",
+      path: s.path,
+      message: "socket has no listener",
+    });
   }
   for (const path of inv.staleLocks) {
     problems.push({ code: "stale-lock", severity: "warning", path, message: "lock owner is gone" });

@@ -1,6 +1,13 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { type BundleHealth, type BundleProbe, classifyBundle, classifyInventory, type Inventory, type ProblemCode } from "./classify.ts";
+import {
+  type BundleHealth,
+  type BundleProbe,
+  classifyBundle,
+  classifyInventory,
+  type Inventory,
+  type ProblemCode,
+} from "./classify.ts";
 import { DeadlineExceededError, NotFoundError } from "../errors.ts";
 
 const base: BundleProbe = {
@@ -10,7 +17,12 @@ const base: BundleProbe = {
   empty: false,
   runtime: "/usr/bin/containerd-shim-runc-v2",
   runtimeSource: "shim-binary-path",
-  bootstrap: { version: 2, protocol: "ttrpc", address: "unix:///run/containerd/s/x", source: "bootstrap.json" },
+  bootstrap: {
+    version: 2,
+    protocol: "ttrpc",
+    address: "unix:///run/containerd/s/x",
+    source: "bootstrap.json",
+  },
   dial: "ok",
   sandboxed: false,
   pids: { count: 1 },
@@ -18,33 +30,89 @@ const base: BundleProbe = {
 };
 
 describe("classifyBundle()", () => {
-  const cases: Array<{ name: string; p: Partial<BundleProbe>; health: BundleHealth; codes: ProblemCode[] }> = [
-    { name: "a running task is ok", p: {}, health: "ok", codes: [] },
-    { name: "a locked bundle is busy, whatever else", p: { lockedBy: 42, dial: "refused", empty: true }, health: "busy", codes: [] },
-    { name: "an empty bundle", p: { empty: true }, health: "empty", codes: ["empty-bundle"] },
-    { name: "a refused socket is a dead shim", p: { dial: "refused" }, health: "dead", codes: ["dead-shim"] },
-    { name: "a missing socket is a dead shim", p: { dial: "missing" }, health: "dead", codes: ["dead-shim"] },
-    { name: "a slow shim is unresponsive, a warning", p: { dial: "timeout" }, health: "unresponsive", codes: ["unresponsive-shim"] },
-    { name: "an RPC error is a warning", p: { dial: "error", dialError: "boom" }, health: "unresponsive", codes: ["unresponsive-shim"] },
-    { name: "no pids, no sandbox: leaked", p: { pids: { count: 0 } }, health: "leaked", codes: ["leaked-shim"] },
-    { name: "Pids NotFound: leaked", p: { pids: { error: new NotFoundError("x") } }, health: "leaked", codes: ["leaked-shim"] },
-    { name: "Pids timed out: kept", p: { pids: { error: new DeadlineExceededError("x") } }, health: "ok", codes: [] },
-    { name: "sandbox with no pids: kept", p: { sandboxed: true, pids: { count: 0 } }, health: "ok", codes: [] },
-    {
-      name: "legacy address file: warning only",
-      p: { bootstrap: { ...base.bootstrap!, source: "address" } },
-      health: "ok",
-      codes: ["missing-bootstrap"],
-    },
-    { name: "no address at all: broken", p: { bootstrap: undefined, dial: "skipped" }, health: "broken", codes: ["missing-address"] },
-    { name: "damaged bootstrap.json", p: { bootstrapError: "bad json", dial: "skipped" }, health: "broken", codes: ["bad-bootstrap"] },
-    {
-      name: "unresolvable runtime on a dead shim",
-      p: { runtimeError: "not found", dial: "refused" },
-      health: "dead",
-      codes: ["unresolvable-runtime", "dead-shim"],
-    },
-  ];
+  const cases: Array<{ name: string; p: Partial<BundleProbe>; health: BundleHealth; codes: ProblemCode[] }> =
+    [
+      { name: "a running task is ok", p: {}, health: "ok", codes: [] },
+      {
+        name: "a locked bundle is busy, whatever else",
+        p: { lockedBy: 42, dial: "refused", empty: true },
+        health: "busy",
+        codes: [],
+      },
+      { name: "an empty bundle", p: { empty: true }, health: "empty", codes: ["empty-bundle"] },
+      {
+        name: "a refused socket is a dead shim",
+        p: { dial: "refused" },
+        health: "dead",
+        codes: ["dead-shim"],
+      },
+      {
+        name: "a missing socket is a dead shim",
+        p: { dial: "missing" },
+        health: "dead",
+        codes: ["dead-shim"],
+      },
+      {
+        name: "a slow shim is unresponsive, a warning",
+        p: { dial: "timeout" },
+        health: "unresponsive",
+        codes: ["unresponsive-shim"],
+      },
+      {
+        name: "an RPC error is a warning",
+        p: { dial: "error", dialError: "boom" },
+        health: "unresponsive",
+        codes: ["unresponsive-shim"],
+      },
+      {
+        name: "no pids, no sandbox: leaked",
+        p: { pids: { count: 0 } },
+        health: "leaked",
+        codes: ["leaked-shim"],
+      },
+      {
+        name: "Pids NotFound: leaked",
+        p: { pids: { error: new NotFoundError("x") } },
+        health: "leaked",
+        codes: ["leaked-shim"],
+      },
+      {
+        name: "Pids timed out: kept",
+        p: { pids: { error: new DeadlineExceededError("x") } },
+        health: "ok",
+        codes: [],
+      },
+      {
+        name: "sandbox with no pids: kept",
+        p: { sandboxed: true, pids: { count: 0 } },
+        health: "ok",
+        codes: [],
+      },
+      {
+        name: "legacy address file: warning only",
+        p: { bootstrap: { ...base.bootstrap!, source: "address" } },
+        health: "ok",
+        codes: ["missing-bootstrap"],
+      },
+      {
+        name: "no address at all: broken",
+        p: { bootstrap: undefined, dial: "skipped" },
+        health: "broken",
+        codes: ["missing-address"],
+      },
+      {
+        name: "damaged bootstrap.json",
+        p: { bootstrapError: "bad json", dial: "skipped" },
+        health: "broken",
+        codes: ["bad-bootstrap"],
+      },
+      {
+        name: "unresolvable runtime on a dead shim",
+        p: { runtimeError: "not found", dial: "refused" },
+        health: "dead",
+        codes: ["unresolvable-runtime", "dead-shim"],
+      },
+    ];
   for (const tc of cases) {
     it(tc.name, () => {
       const r = classifyBundle({ ...base, ...tc.p });
@@ -92,7 +160,10 @@ describe("classifyInventory()", () => {
       sockets: [{ path: "/s/events.sock", listening: false }, { path: "/s/s/a", listening: true }],
       staleLocks: ["/s/.locks/ns/x.lock"],
     });
-    assert.deepEqual(d.problems.map((p) => [p.code, p.severity]), [["stale-socket", "error"], ["stale-lock", "warning"]]);
+    assert.deepEqual(d.problems.map((p) => [p.code, p.severity]), [["stale-socket", "error"], [
+      "stale-lock",
+      "warning",
+    ]]);
     assert.equal(d.ok, false);
   });
   it("is ok with warnings only", () => {

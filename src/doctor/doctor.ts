@@ -11,16 +11,23 @@
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
 import { isNotFound } from "../errors.ts";
-import { listBundles, type BundleEntry } from "../bundle/bundle.ts";
+import { type BundleEntry, listBundles } from "../bundle/bundle.ts";
 import { readBootstrap } from "../bundle/bootstrap.ts";
-import { BUNDLE_FILES, bundleFile, isHiddenName, LOCKS_DIR, recordPath, RECORDS_DIR } from "../bundle/layout.ts";
+import {
+  BUNDLE_FILES,
+  bundleFile,
+  isHiddenName,
+  LOCKS_DIR,
+  recordPath,
+  RECORDS_DIR,
+} from "../bundle/layout.ts";
 import { liveLockOwner } from "../bundle/lock.ts";
 import { isProcessAlive } from "../platform/process.ts";
 import type { RuntimeResolver } from "../runtime/resolve.ts";
 import { ShimConnection } from "../shim/connection.ts";
 import { dialPath } from "../shim/socket.ts";
-import { dialOutcomeOf, isListening, mapConcurrent } from "../shim/loader.ts";
-import { readRecord, listRecords } from "../task/records.ts";
+import { chooseRuntime, dialOutcomeOf, isListening, mapConcurrent } from "../shim/loader.ts";
+import { type ContainerRecord, listRecords, readRecord } from "../task/records.ts";
 import { type BundleProbe, classifyInventory, type Diagnosis, type Inventory } from "./classify.ts";
 
 /** Options for {@link doctor} and {@link takeInventory}. */
@@ -70,28 +77,16 @@ async function exists(path: string): Promise<boolean> {
 async function probeRuntime(
   p: BundleProbe,
   opts: DoctorOptions,
-  recordRuntime: string | undefined,
+  rec: ContainerRecord | undefined,
 ): Promise<void> {
-  const fromFile = (await readText(bundleFile(p.path, "shimBinaryPath")))?.trim();
-  if (fromFile) {
-    p.runtime = fromFile;
-    p.runtimeSource = "shim-binary-path";
-    if (await exists(fromFile)) return;
-    // The binary moved (containerd#14145): loading re-resolves by the record's runtime name.
-    if (!recordRuntime) {
-      p.runtimeError = `binary ${JSON.stringify(fromFile)} does not exist and no record names the runtime`;
-      return;
-    }
-  }
-  if (!recordRuntime) return;
-  p.runtime ??= recordRuntime;
-  p.runtimeSource ??= "record";
-  if (!opts.resolver) return;
-  try {
-    await opts.resolver.resolve(recordRuntime);
-  } catch (err) {
-    p.runtimeError = (err as Error).message;
-  }
+  const choice = await chooseRuntime(p, rec, opts.resolver);
+  // Without shim-binary-path or a record, containerd's layout names no runtime: nothing to judge.
+  if (choice.source === "default") return;
+  p.runtime = choice.source === "shim-binary-path" && choice.runtimePath
+    ? choice.runtimePath
+    : choice.runtime;
+  p.runtimeSource = choice.source;
+  if (choice.error && opts.resolver) p.runtimeError = choice.error;
 }
 
 async function probeBootstrap(p: BundleProbe): Promise<void> {
@@ -163,18 +158,17 @@ export async function probeBundle(entry: BundleEntry, opts: DoctorOptions): Prom
   const names = await fsp.readdir(entry.path).catch(() => [] as string[]);
   const p: BundleProbe = { ...entry, empty: names.length === 0, dial: "skipped", sandboxed: false };
   if (p.empty) return p;
-  let recordRuntime: string | undefined;
+  let rec: ContainerRecord | undefined;
   if (opts.root) {
     try {
-      const rec = await readRecord(opts.root, entry.namespace, entry.id);
-      recordRuntime = rec.runtime;
+      rec = await readRecord(opts.root, entry.namespace, entry.id);
       if (rec.sandboxId) p.sandboxed = true;
     } catch (err) {
       if (!isNotFound(err)) p.sandboxed = "unknown";
     }
   }
   if (names.includes(BUNDLE_FILES.sandbox)) p.sandboxed = true;
-  await probeRuntime(p, opts, recordRuntime);
+  await probeRuntime(p, opts, rec);
   await probeBootstrap(p);
   p.shimPid = await readPid(bundleFile(p.path, "shimPid"));
   p.taskPid = await readPid(bundleFile(p.path, "initPid"));
@@ -237,7 +231,9 @@ export async function takeInventory(opts: DoctorOptions): Promise<Inventory> {
   if (opts.root) {
     for (const ns of await subdirs(opts.root)) {
       if (ns === RECORDS_DIR) continue;
-      for (const id of await subdirs(join(opts.root, ns))) inv.workDirs.push({ namespace: ns, id, path: join(opts.root, ns, id) });
+      for (const id of await subdirs(join(opts.root, ns))) {
+        inv.workDirs.push({ namespace: ns, id, path: join(opts.root, ns, id) });
+      }
     }
     for (const r of (await listRecords(opts.root)).records) {
       inv.records.push({ namespace: r.namespace, id: r.id, path: recordPath(opts.root, r.namespace, r.id) });

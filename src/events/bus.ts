@@ -26,7 +26,7 @@ export interface SubscribeOptions {
 class Subscriber implements EventSubscription {
   #queue: TaskEvent[] = [];
   #head = 0;
-  #waiter: ((r: IteratorResult<TaskEvent>) => void) | undefined;
+  #waiters: ((r: IteratorResult<TaskEvent>) => void)[] = [];
   #closed = false;
   dropped = 0;
 
@@ -42,9 +42,8 @@ class Subscriber implements EventSubscription {
 
   push(ev: TaskEvent): void {
     if (this.#closed || !matchesEventFilter(ev, this.filter)) return;
-    const w = this.#waiter;
+    const w = this.#waiters.shift();
     if (w) {
-      this.#waiter = undefined;
       w({ value: ev, done: false });
       return;
     }
@@ -60,9 +59,7 @@ class Subscriber implements EventSubscription {
     this.#closed = true;
     this.#queue = [];
     this.#head = 0;
-    const w = this.#waiter;
-    this.#waiter = undefined;
-    w?.({ value: undefined, done: true });
+    for (const w of this.#waiters.splice(0)) w({ value: undefined, done: true });
     this.onClose(this);
   }
 
@@ -76,7 +73,7 @@ class Subscriber implements EventSubscription {
       return Promise.resolve({ value, done: false });
     }
     if (this.#closed) return Promise.resolve({ value: undefined, done: true });
-    return new Promise((resolve) => (this.#waiter = resolve));
+    return new Promise((resolve) => this.#waiters.push(resolve));
   }
 
   [Symbol.asyncIterator](): AsyncIterator<TaskEvent> {

@@ -58,4 +58,16 @@ describe("EventBus", () => {
     assert.equal(sub.closed, true);
     assert.equal(bus.size, 0);
   });
+
+  it("concurrent next() calls each get their own event", async () => {
+    const bus = new EventBus();
+    const sub = bus.subscribe();
+    const it = sub[Symbol.asyncIterator]();
+    const a = it.next();
+    const b = it.next();
+    bus.publish(ev("/a"));
+    bus.publish(ev("/b"));
+    assert.deepEqual([(await a).value?.topic, (await b).value?.topic], ["/a", "/b"]);
+    sub.close();
+  });
 });

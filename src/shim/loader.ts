@@ -12,7 +12,6 @@ import { validateId } from "../ids.ts";
 import { type Bundle, type BundleEntry, deleteBundle, listBundles, loadBundle } from "../bundle/bundle.ts";
 import { BUNDLE_FILES, bundleFile, isHiddenName, recordPath } from "../bundle/layout.ts";
 import { acquireContainerLock, liveLockOwner, removeStaleLocks } from "../bundle/lock.ts";
-import { eventsSocketPath } from "../events/server.ts";
 import { dialSocket } from "../../vendor/ttrpc-ts/mod.ts";
 import type { Logger } from "../log/logger.ts";
 import { nullLogger } from "../log/logger.ts";
@@ -66,9 +65,10 @@ export interface ShimLiveness {
 
 /**
  * Decides whether a reachable shim is leaked and must be reaped (Delete + Shutdown).
- * Only a shim that is certainly not a sandbox and whose `Pids` answered NotFound or an empty
- * list (for a task that is not a recorded, exited one) is leaked (containerd#6860). Everything else is kept: a slow answer (DeadlineExceeded,
- * timeout) is not proof of death, and neither is any other `Pids` error (containerd#13790).
+ * Only a shim that is certainly not a sandbox and whose `Pids` answered NotFound, or an empty
+ * list for a task that is not a recorded, exited one, is leaked (containerd#6860). Everything
+ * else is kept: a slow answer (DeadlineExceeded, timeout) is not proof of death, and neither is
+ * any other `Pids` error (containerd#13790).
  *
  * @param s the sandbox lookup and `Pids` outcome
  * @returns true when the shim should be reaped
@@ -97,7 +97,11 @@ export function shouldCleanupShim(s: ShimLiveness): boolean {
  * @param fn the async mapping
  * @returns the results, in input order
  */
-export async function mapConcurrent<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+export async function mapConcurrent<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
   const worker = async () => {
@@ -151,7 +155,7 @@ export interface LoadOptions {
   /** The manager's root directory (work dirs, records). */
   root: string;
   /** Resolves runtime names when `shim-binary-path` and the record's binary are gone. */
-  resolver: RuntimeResolver;
+  resolver?: RuntimeResolver;
   /** Runtime assumed for a bundle with neither `shim-binary-path` nor a record (default `io.containerd.runc.v2`). */
   defaultRuntime?: string;
   /** Budget for the whole load of one bundle, in ms (config `timeouts.load`; default 5000). */
@@ -160,6 +164,8 @@ export interface LoadOptions {
   concurrency?: number;
   /** Socket directories whose stale sockets (nothing listening) are removed (ours: the configured socket dir). */
   socketDirs?: string[];
+  /** Further socket files of ours removed when nothing listens (e.g. the events socket). */
+  sockets?: string[];
   /** Also remove work dirs, records, sockets and locks nothing owns (default true). */
   cleanup?: boolean;
   /** Logger. */
@@ -188,7 +194,7 @@ export interface ReapedShim {
   namespace: string;
   /** Container id. */
   id: string;
-  /** Why: `dead shim: …`, `leaked shim: …`, `empty bundle`. */
+  /** Why: `dead shim: …` or `leaked shim: …`. */
   reason: string;
   /** The exit status reported for the task (dead-shim cleanup of a created task). */
   exitStatus?: number;
@@ -198,7 +204,7 @@ export interface ReapedShim {
 export interface CleanedPath {
   /** The path removed. */
   path: string;
-  /** Why: `work dir without bundle`, `record without bundle`, `stale socket`, `stale lock`. */
+  /** Why: `empty bundle`, `work dir without bundle`, `record without bundle`, `stale socket`, `stale lock`. */
   reason: string;
 }
 
@@ -218,7 +224,7 @@ export interface LoadReport {
   kept: KeptShim[];
   /** Shims reaped (leaked) and dead shims cleaned up, with their bundles. */
   reaped: ReapedShim[];
-  /** Work dirs, records, sockets and locks removed. */
+  /** Empty bundles, work dirs, records, sockets and locks removed. */
   cleaned: CleanedPath[];
   /** What went wrong along the way. */
   errors: LoadError[];
@@ -248,7 +254,10 @@ class Budget {
     this.check(what);
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new BudgetExceeded(`load budget of ${this.#ms}ms exceeded while ${what}`)), this.left());
+      timer = setTimeout(
+        () => reject(new BudgetExceeded(`load budget of ${this.#ms}ms exceeded while ${what}`)),
+        this.left(),
+      );
     });
     p.catch(() => {});
     return Promise.race([p, expired]).finally(() => clearTimeout(timer));
@@ -264,10 +273,15 @@ async function isExecutableFile(path: string): Promise<boolean> {
   }
 }
 
-/** Where the runtime of a bundle comes from, and the binary `shim delete` would run. */
-interface RuntimeChoice {
+/** A bundle's runtime: the name or path, the binary `shim delete` would run, and where they came from. */
+export interface RuntimeChoice {
+  /** Runtime name (`io.containerd.runc.v2`) or absolute binary path. */
   runtime: string;
+  /** The shim binary; "" when none could be found. */
   runtimePath: string;
+  /** Where the answer came from. */
+  source: "shim-binary-path" | "record" | "default";
+  /** Why no usable binary was found, when none was. */
   error?: string;
 }
 
@@ -275,21 +289,40 @@ interface RuntimeChoice {
  * Picks a bundle's shim binary: `shim-binary-path` while it exists; when it was moved
  * (containerd#14145), the record's runtime re-resolved by name; else the record's binary,
  * else its runtime resolved; else (no record: a crash before Create) the default runtime.
+ *
+ * @param bundle the bundle (only `path` is read)
+ * @param rec the container record, when there is one
+ * @param resolver resolves runtime names; omitted = only recorded binaries are considered
+ * @param defaultRuntime the runtime assumed when nothing names one (default `io.containerd.runc.v2`)
+ * @returns the choice; `error` says why `runtimePath` is empty or unusable
  */
-async function chooseRuntime(
-  bundle: Bundle,
-  rec: ContainerRecord | undefined,
-  opts: LoadOptions,
+export async function chooseRuntime(
+  bundle: Pick<Bundle, "path">,
+  rec: Pick<ContainerRecord, "runtime" | "runtimePath"> | undefined,
+  resolver?: RuntimeResolver,
+  defaultRuntime = DEFAULT_RUNTIME,
 ): Promise<RuntimeChoice> {
   const recorded = await readShimBinaryPath(bundle).catch(() => "");
-  const runtime = rec?.runtime ?? (recorded || opts.defaultRuntime || DEFAULT_RUNTIME);
+  const source = recorded ? "shim-binary-path" : rec ? "record" : "default";
+  const runtime = rec?.runtime ?? (recorded || defaultRuntime);
   const candidates = [recorded, rec?.runtimePath ?? ""].filter((p) => p !== "");
-  for (const path of candidates) if (await isExecutableFile(path)) return { runtime, runtimePath: path };
+  for (const path of candidates) {
+    if (await isExecutableFile(path)) return { runtime, runtimePath: path, source };
+  }
+  const gone = candidates.length > 0 ? `binary ${q(candidates[0])} is gone` : "";
+  if (!resolver) {
+    return {
+      runtime,
+      runtimePath: candidates[0] ?? "",
+      source,
+      error: gone || `no resolver for ${q(runtime)}`,
+    };
+  }
   try {
-    return { runtime, runtimePath: await opts.resolver.resolve(runtime) };
+    return { runtime, runtimePath: await resolver.resolve(runtime), source };
   } catch (err) {
-    const gone = candidates.length > 0 ? `binary ${q(candidates[0])} is gone and ` : "";
-    return { runtime, runtimePath: candidates[0] ?? "", error: `${gone}runtime ${q(runtime)} cannot be resolved: ${(err as Error).message}` };
+    const why = `runtime ${q(runtime)} cannot be resolved: ${(err as Error).message}`;
+    return { runtime, runtimePath: candidates[0] ?? "", source, error: gone ? `${gone} and ${why}` : why };
   }
 }
 
@@ -317,9 +350,16 @@ async function removeStaleSocket(address: string, cleaned: CleanedPath[]): Promi
 }
 
 /** Writes back a record for a created task that has none (the manager died between Create and the record). */
-async function restoreRecord(root: string, bundle: Bundle, choice: RuntimeChoice, sandboxId: string | undefined) {
+async function restoreRecord(
+  root: string,
+  bundle: Bundle,
+  choice: RuntimeChoice,
+  sandboxId: string | undefined,
+) {
   const [config, st] = await Promise.all([
-    fsp.readFile(bundleFile(bundle.path, "config"), "utf8").then((t) => JSON.parse(t) as Record<string, unknown>),
+    fsp.readFile(bundleFile(bundle.path, "config"), "utf8").then((t) =>
+      JSON.parse(t) as Record<string, unknown>
+    ),
     fsp.stat(bundle.path),
   ]);
   const rec: ContainerRecord = {
@@ -342,12 +382,20 @@ interface BundleOutcome {
   cleaned: CleanedPath[];
 }
 
-async function loadBundleShim(manager: LoadHost, entry: BundleEntry, opts: LoadOptions, log: Logger): Promise<BundleOutcome> {
+async function loadBundleShim(
+  manager: LoadHost,
+  entry: BundleEntry,
+  opts: LoadOptions,
+  log: Logger,
+): Promise<BundleOutcome> {
   const { namespace: ns, id } = entry;
   const out: BundleOutcome = { errors: [], cleaned: [] };
   const fields = { namespace: ns, id };
   // A live holder is creating or deleting this container right now: never touch it.
-  const lock = await acquireContainerLock(opts.state, ns, id, { timeoutMs: 0 }).catch(() => undefined);
+  const lock = await acquireContainerLock(opts.state, ns, id, { timeoutMs: 0 }).catch((err) => {
+    if (kindOf(err) === "aborted") return undefined;
+    throw err;
+  });
   if (!lock) {
     const owner = await liveLockOwner(opts.state, ns, id).catch(() => undefined);
     out.kept = { namespace: ns, id, note: `busy: locked by pid ${owner?.pid ?? "?"}` };
@@ -370,15 +418,26 @@ async function loadBundleShim(manager: LoadHost, entry: BundleEntry, opts: LoadO
   return out;
 }
 
-async function loadLocked(manager: LoadHost, entry: BundleEntry, opts: LoadOptions, log: Logger, out: BundleOutcome) {
+async function loadLocked(
+  manager: LoadHost,
+  entry: BundleEntry,
+  opts: LoadOptions,
+  log: Logger,
+  out: BundleOutcome,
+) {
   const { namespace: ns, id } = entry;
   const fields = { namespace: ns, id };
   const budget = new Budget(opts.budgetMs ?? 5000);
-  const bundle = await loadBundle({ state: opts.state, root: opts.root, namespace: ns, id });
+  const bundle = await loadBundle({ state: opts.state, root: opts.root, namespace: ns, id }).catch((err) => {
+    // Deleted since it was listed (by a delete that has finished): nothing to restore.
+    if (isNotFound(err)) return undefined;
+    throw err;
+  });
+  if (!bundle) return;
   const names = await fsp.readdir(bundle.path);
   if (names.length === 0) {
     await deleteBundle(bundle);
-    out.reaped = { namespace: ns, id, reason: "empty bundle" };
+    out.cleaned.push({ path: bundle.path, reason: "empty bundle" });
     log.info("removed empty bundle", fields);
     return;
   }
@@ -386,7 +445,7 @@ async function loadLocked(manager: LoadHost, entry: BundleEntry, opts: LoadOptio
   const sandboxId = rec?.sandboxId ??
     (await fsp.readFile(bundleFile(bundle.path, "sandbox"), "utf8").catch(() => "")).trim();
   const created = rec !== undefined || names.includes(BUNDLE_FILES.initPid);
-  const choice = await chooseRuntime(bundle, rec, opts);
+  const choice = await chooseRuntime(bundle, rec, opts.resolver, opts.defaultRuntime);
   if (choice.error) log.warn("runtime cannot be resolved", { ...fields, reason: choice.error });
   const loadOpts = { bundle, runtime: choice.runtime, runtimePath: choice.runtimePath, created };
 
@@ -419,7 +478,14 @@ async function loadLocked(manager: LoadHost, entry: BundleEntry, opts: LoadOptio
     const ref = await manager.shims.describe(ns, id, loadOpts);
     log.warn("shim is dead; cleaning up", { ...fields, reason: deadReason });
     const exit = await manager.shims.cleanupDeadLocked(ref);
-    await removeRecord(opts.root, ns, id).catch((err) => out.errors.push({ namespace: ns, id, message: (err as Error).message }));
+    if (!exit && await fsp.stat(bundle.path).then(() => true, () => false)) {
+      // The shim answered again when the cleanup checked once more: it is alive after all.
+      out.kept = { namespace: ns, id, note: "answered again during cleanup: kept" };
+      return;
+    }
+    await removeRecord(opts.root, ns, id).catch((err) =>
+      out.errors.push({ namespace: ns, id, message: (err as Error).message })
+    );
     if (ref.address !== "") await removeStaleSocket(ref.address, out.cleaned);
     out.reaped = { namespace: ns, id, reason: `dead shim: ${deadReason}` };
     if (exit && created) out.reaped.exitStatus = exit.exitStatus;
@@ -437,7 +503,8 @@ async function loadLocked(manager: LoadHost, entry: BundleEntry, opts: LoadOptio
   }
   let exited = false;
   if (pids?.length === 0 && rec) {
-    const st = await budget.race(shim.task.state(id, "", { timeoutMs: budget.left() }), "reading state").catch(() => undefined);
+    const st = await budget.race(shim.task.state(id, "", { timeoutMs: budget.left() }), "reading state")
+      .catch(() => undefined);
     exited = st?.status === "stopped";
   }
   const sandboxed = sandboxId !== "" || shim.sandboxed;
@@ -454,14 +521,27 @@ async function loadLocked(manager: LoadHost, entry: BundleEntry, opts: LoadOptio
     out.reaped = { namespace: ns, id, reason };
     return;
   }
-  if (pidsError) log.warn("shim kept although Pids failed", { ...fields, err: pidsError });
+  let note: string | undefined;
+  if (pidsError) {
+    const slow = dialOutcomeOf(pidsError) === "timeout";
+    note = slow ? "not answering in time: kept" : `Pids failed, kept: ${(pidsError as Error).message}`;
+    if (slow) out.errors.push({ namespace: ns, id, message: (pidsError as Error).message });
+    log.warn("shim kept although Pids failed", { ...fields, err: pidsError });
+  }
   if (!rec && created) {
     await restoreRecord(opts.root, bundle, choice, sandboxId || undefined).catch((err) =>
       out.errors.push({ namespace: ns, id, message: `restore record: ${(err as Error).message}` })
     );
   }
   await manager.get(ns, id).catch((err) => log.debug("register task", { ...fields, err }));
-  out.kept = { namespace: ns, id, shimPid: shim.pid, taskPid: shim.connection.info.taskPid || undefined, version: shim.version };
+  out.kept = {
+    namespace: ns,
+    id,
+    shimPid: shim.pid,
+    taskPid: shim.connection.info.taskPid || undefined,
+    version: shim.version,
+    note,
+  };
 }
 
 /**
@@ -495,11 +575,15 @@ export async function loadExisting(manager: LoadHost, opts: LoadOptions): Promis
   } catch (err) {
     report.errors.push({ message: (err as Error).message });
   }
-  const outcomes = await mapConcurrent(entries, opts.concurrency ?? 8, (e) =>
-    loadBundleShim(manager, e, opts, log).catch((err): BundleOutcome => ({
-      errors: [{ namespace: e.namespace, id: e.id, message: (err as Error).message }],
-      cleaned: [],
-    })));
+  const outcomes = await mapConcurrent(
+    entries,
+    opts.concurrency ?? 8,
+    (e) =>
+      loadBundleShim(manager, e, opts, log).catch((err): BundleOutcome => ({
+        errors: [{ namespace: e.namespace, id: e.id, message: (err as Error).message }],
+        cleaned: [],
+      })),
+  );
   const loaded: string[] = [];
   for (const o of outcomes) {
     if (o.kept) {
@@ -511,7 +595,11 @@ export async function loadExisting(manager: LoadHost, opts: LoadOptions): Promis
     report.errors.push(...o.errors);
   }
   if (opts.cleanup !== false) {
-    const r = await cleanupWorkDirs(opts.state, opts.root, loaded, { socketDirs: opts.socketDirs, logger: log });
+    const r = await cleanupWorkDirs(opts.state, opts.root, loaded, {
+      socketDirs: opts.socketDirs,
+      sockets: opts.sockets,
+      logger: log,
+    });
     report.cleaned.push(...r.cleaned);
     report.errors.push(...r.errors);
   }
@@ -522,6 +610,8 @@ export async function loadExisting(manager: LoadHost, opts: LoadOptions): Promis
 export interface CleanupOptions {
   /** Socket directories whose stale sockets are removed too. */
   socketDirs?: string[];
+  /** Further socket files of ours removed when nothing listens (e.g. the events socket). */
+  sockets?: string[];
   /** Only list what would be removed. */
   dryRun?: boolean;
   /** Logger. */
@@ -531,8 +621,8 @@ export interface CleanupOptions {
 /**
  * Removes what no loaded shim owns (containerd `cleanupWorkDirs`, widened): `<root>/<ns>/<id>`
  * work dirs with neither a loaded shim nor a bundle (the reboot case: state on tmpfs is gone,
- * root is kept), container records whose bundle is gone, stale sockets of ours (the events
- * socket, and sockets under `socketDirs`, with nothing listening) and stale locks. Hidden names
+ * root is kept), container records whose bundle is gone, stale sockets of ours (`sockets`, e.g.
+ * the events socket, and those under `socketDirs`, with nothing listening) and stale locks. Hidden names
  * (`.records`, bundles being deleted) are skipped, and so is any container locked by a live process.
  *
  * @param state the state directory
@@ -577,7 +667,7 @@ export async function cleanupWorkDirs(
     if (await ownedElsewhere(r.namespace, r.id)) continue;
     await remove(recordPath(root, r.namespace, r.id), "record without bundle", r.namespace, r.id);
   }
-  const sockets = [eventsSocketPath(state)];
+  const sockets = [...(opts.sockets ?? [])];
   for (const dir of opts.socketDirs ?? []) {
     for (const name of await fsp.readdir(dir).catch(() => [] as string[])) sockets.push(join(dir, name));
   }
@@ -592,7 +682,9 @@ export async function cleanupWorkDirs(
 
 async function visibleDirs(path: string): Promise<string[]> {
   const entries = await fsp.readdir(path, { withFileTypes: true }).catch(() => []);
-  return entries.filter((e) => e.isDirectory() && !isHiddenName(e.name) && isValidId(e.name)).map((e) => e.name).sort();
+  return entries.filter((e) => e.isDirectory() && !isHiddenName(e.name) && isValidId(e.name)).map((e) =>
+    e.name
+  ).sort();
 }
 
 function isValidId(name: string): boolean {

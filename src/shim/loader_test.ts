@@ -1,7 +1,23 @@
-import { describe, it } from "node:test";
+import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { dialOutcomeOf, shouldCleanupShim, type ShimLiveness } from "./loader.ts";
-import { DeadlineExceededError, NotFoundError, ShimkitError, UnavailableError, withContext } from "../errors.ts";
+import { existsSync } from "node:fs";
+import * as fsp from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Code, Server, TtrpcError } from "../../vendor/ttrpc-ts/mod.ts";
+import { Task as TaskV2 } from "../gen/containerd/task/v2/task_pb.ts";
+import { Task as TaskV3 } from "../gen/containerd/task/v3/task_pb.ts";
+import { createBundle } from "../bundle/bundle.ts";
+import { writeBootstrap } from "../bundle/bootstrap.ts";
+import { TaskManager } from "../task/manager.ts";
+import { dialOutcomeOf, loadExisting, type ShimLiveness, shouldCleanupShim } from "./loader.ts";
+import {
+  DeadlineExceededError,
+  NotFoundError,
+  ShimkitError,
+  UnavailableError,
+  withContext,
+} from "../errors.ts";
 
 describe("shouldCleanupShim()", () => {
   const other = new Error("some other error");
@@ -9,7 +25,11 @@ describe("shouldCleanupShim()", () => {
     { name: "keeps a sandbox shim", in: { sandboxed: true, pids: [] }, want: false },
     { name: "keeps a shim whose sandbox lookup failed", in: { sandboxed: "unknown", pids: [] }, want: false },
     { name: "reaps a non-sandbox shim with no pids", in: { sandboxed: false, pids: [] }, want: true },
-    { name: "keeps a non-sandbox shim with pids", in: { sandboxed: false, pids: [{ pid: 1234 }] }, want: false },
+    {
+      name: "keeps a non-sandbox shim with pids",
+      in: { sandboxed: false, pids: [{ pid: 1234 }] },
+      want: false,
+    },
     {
       name: "reaps a non-sandbox shim whose Pids is NotFound",
       in: { sandboxed: false, pidsError: new NotFoundError("container must be created") },
@@ -22,7 +42,10 @@ describe("shouldCleanupShim()", () => {
     },
     {
       name: "reaps on a raw TTRPC NotFound status",
-      in: { sandboxed: false, pidsError: Object.assign(new Error("not found"), { name: "TtrpcError", code: 5 }) },
+      in: {
+        sandboxed: false,
+        pidsError: Object.assign(new Error("not found"), { name: "TtrpcError", code: 5 }),
+      },
       want: true,
     },
     { name: "keeps on any other Pids error", in: { sandboxed: false, pidsError: other }, want: false },
@@ -73,11 +96,125 @@ describe("dialOutcomeOf()", () => {
   const cases: Array<{ name: string; err: unknown; want: string }> = [
     { name: "ENOENT is a missing socket", err: errno("ENOENT"), want: "missing" },
     { name: "ECONNREFUSED is a refused socket", err: errno("ECONNREFUSED"), want: "refused" },
-    { name: "a wrapped refusal", err: withContext(errno("ECONNREFUSED"), 'connect to shim "x"'), want: "refused" },
+    {
+      name: "a wrapped refusal",
+      err: withContext(errno("ECONNREFUSED"), 'connect to shim "x"'),
+      want: "refused",
+    },
     { name: "ETIMEDOUT is a timeout", err: errno("ETIMEDOUT"), want: "timeout" },
-    { name: "DeadlineExceeded is a timeout", err: new DeadlineExceededError("connect: timed out"), want: "timeout" },
-    { name: "TTRPC deadline status is a timeout", err: Object.assign(new Error("x"), { name: "TtrpcError", code: 4 }), want: "timeout" },
+    {
+      name: "DeadlineExceeded is a timeout",
+      err: new DeadlineExceededError("connect: timed out"),
+      want: "timeout",
+    },
+    {
+      name: "TTRPC deadline status is a timeout",
+      err: Object.assign(new Error("x"), { name: "TtrpcError", code: 4 }),
+      want: "timeout",
+    },
     { name: "anything else is an error", err: new UnavailableError("connection closed"), want: "error" },
   ];
   for (const tc of cases) it(tc.name, () => assert.equal(dialOutcomeOf(tc.err), tc.want));
+});
+
+describe("loadExisting() against in-process shims", () => {
+  type Mode = "running" | "uncreated" | "slow" | "broken-pids";
+  const calls: string[] = [];
+  const holds: Array<() => void> = [];
+  const servers: Server[] = [];
+  let dir = "";
+  let state = "";
+  let root = "";
+  let tm: TaskManager;
+
+  const never = () =>
+    new Promise<never>((_, reject) => holds.push(() => reject(new TtrpcError(Code.Unavailable, "bye"))));
+  function impl(id: string, mode: Mode) {
+    const log = (m: string) => (calls.push(`${id} ${m}`), undefined);
+    return {
+      connect:
+        () => (log("connect"),
+          Promise.resolve({ shimPid: process.pid, taskPid: mode === "running" ? 4242 : 0 })),
+      pids: () => {
+        log("pids");
+        if (mode === "slow") return never();
+        if (mode === "uncreated") throw new TtrpcError(Code.NotFound, "container not created");
+        if (mode === "broken-pids") throw new TtrpcError(Code.Internal, "runc ps failed");
+        return Promise.resolve({ processes: [{ pid: 4242 }] });
+      },
+      delete: () => {
+        log("delete");
+        throw new TtrpcError(Code.NotFound, "container not created");
+      },
+      shutdown: () => (log("shutdown"), Promise.resolve({})),
+      state: () => Promise.resolve({ id, pid: 4242, status: 2 }),
+    };
+  }
+  async function shimBundle(id: string, mode: Mode, serve: "v2" | "v3", bootVersion: number) {
+    const b = await createBundle({ state, root, namespace: "ns", id, spec: { ociVersion: "1.0.2" } });
+    const s = new Server();
+    s.register(serve === "v3" ? TaskV3 : TaskV2, impl(id, mode) as never);
+    const sock = join(dir, `${id}.sock`);
+    await s.listen(sock);
+    servers.push(s);
+    await writeBootstrap(b, { version: bootVersion, address: `unix://${sock}`, protocol: "ttrpc" });
+    // A runtime binary that exists, so no resolver is needed.
+    await fsp.writeFile(join(b.path, "shim-binary-path"), "/bin/true");
+    return b;
+  }
+
+  before(async () => {
+    dir = await fsp.mkdtemp(join(tmpdir(), "sk-ld-"));
+    state = join(dir, "state");
+    root = join(dir, "root");
+    tm = await TaskManager.open({ state, root, events: false, timeouts: { loadMs: 500 } });
+    await shimBundle("v2only", "running", "v2", 3);
+    await shimBundle("v3", "running", "v3", 3);
+    await shimBundle("leaked", "uncreated", "v2", 2);
+    await shimBundle("slow", "slow", "v2", 2);
+    await shimBundle("brokenpids", "broken-pids", "v2", 2);
+    await fsp.mkdir(join(state, "ns", "empty"));
+  });
+  after(async () => {
+    for (const h of holds) h();
+    await tm.close();
+    await Promise.all(servers.map((s) => s.close()));
+    await fsp.rm(dir, { recursive: true, force: true });
+  });
+
+  it("keeps, reaps and bounds each bundle as the truth table says", async () => {
+    const t0 = Date.now();
+    const r = await loadExisting(tm, { state, root, budgetMs: 500, concurrency: 2 });
+    assert.ok(Date.now() - t0 < 2500, "a slow shim costs at most its budget");
+    const kept = Object.fromEntries(r.kept.map((k) => [k.id, k]));
+    assert.deepEqual(Object.keys(kept).sort(), ["brokenpids", "slow", "v2only", "v3"]);
+    // v3 in bootstrap.json, but the shim only serves v2: the connection downgrades (NotImplemented).
+    assert.equal(kept.v2only.version, 2);
+    assert.equal(kept.v3.version, 3);
+    assert.match(kept.slow.note ?? "", /not answering in time/);
+    assert.deepEqual(r.reaped.map((x) => [x.id, x.reason]), [[
+      "leaked",
+      "leaked shim: no task (Pids: not found)",
+    ]]);
+    assert.deepEqual(r.cleaned.map((c) => [c.path, c.reason]), [[
+      join(state, "ns", "empty"),
+      "empty bundle",
+    ]]);
+    assert.deepEqual(calls.filter((c) => c.startsWith("leaked")), [
+      "leaked connect",
+      "leaked pids",
+      "leaked delete",
+      "leaked shutdown",
+    ]);
+    assert.ok(
+      !calls.some((c) => /(v2only|v3|slow|brokenpids) (delete|shutdown)/.test(c)),
+      "kept shims get no Delete or Shutdown",
+    );
+    assert.equal(existsSync(join(state, "ns", "leaked")), false);
+    assert.equal(existsSync(join(root, "ns", "leaked")), false);
+    assert.equal(existsSync(join(state, "ns", "slow")), true);
+    assert.deepEqual(r.errors.map((e) => e.id), ["slow"]);
+    // A kept task is reachable through the manager.
+    assert.equal((await tm.get("ns", "v3")).shim.version, 3);
+  });
 });

@@ -393,8 +393,8 @@ export class TaskManager {
     await mkdir(opts.state, { recursive: true, mode: 0o711 });
     await mkdir(opts.root, { recursive: true, mode: 0o711 });
     const m = new TaskManager(opts, config, resolver, timeouts);
-    const socket = checkSocketPath(eventsSocketPath(opts.state));
     if (opts.events !== false) {
+      const socket = checkSocketPath(eventsSocketPath(opts.state));
       m.#listener = await EventsListener.start({ socketPath: socket, journalPath: m.#journal, logger: m.#log });
     }
     return m;

@@ -30,7 +30,8 @@ import { type Column, formatTable, printJson } from "../output.ts";
 import { configOf } from "./_task.ts";
 import { configuredResolver } from "./load.ts";
 
-const USAGE = `usage: shimkit doctor [--state DIR] [--root DIR] [--socket-dir DIR]... [--timeout DURATION] [--json]
+const USAGE =
+  `usage: shimkit doctor [--state DIR] [--root DIR] [--socket-dir DIR]... [--timeout DURATION] [--json]
 
 Read-only check of a state directory: ours by default, or containerd's
 (--state /run/containerd/io.containerd.runtime.v2.task). Exit status 0 when
@@ -50,7 +51,9 @@ const CONTAINERD_PLUGIN = "io.containerd.runtime.v2.task";
  */
 export function rootFor(state: string, ours: { state: string; root: string }): string | undefined {
   if (resolve(state) === resolve(ours.state)) return ours.root;
-  if (resolve(state) === `/run/containerd/${CONTAINERD_PLUGIN}`) return `/var/lib/containerd/${CONTAINERD_PLUGIN}`;
+  if (resolve(state) === `/run/containerd/${CONTAINERD_PLUGIN}`) {
+    return `/var/lib/containerd/${CONTAINERD_PLUGIN}`;
+  }
   return undefined;
 }
 
@@ -59,9 +62,19 @@ const BUNDLE_COLUMNS: readonly Column<BundleReport>[] = [
   { header: "ID", value: "id" },
   { header: "HEALTH", value: "health" },
   { header: "RUNTIME", value: (b) => b.runtime ? basename(b.runtime) : undefined },
-  { header: "BOOTSTRAP", value: (b) => b.bootstrap ? `v${b.bootstrap.version} ${b.bootstrap.protocol} (${b.bootstrap.source})` : undefined },
-  { header: "SHIM", value: (b) => b.shimPid ? `${b.shimPid}${b.shimAlive === false ? " (dead)" : ""}` : undefined },
-  { header: "TASK", value: (b) => b.taskPid ? `${b.taskPid}${b.taskAlive === false ? " (dead)" : ""}` : undefined },
+  {
+    header: "BOOTSTRAP",
+    value: (b) =>
+      b.bootstrap ? `v${b.bootstrap.version} ${b.bootstrap.protocol} (${b.bootstrap.source})` : undefined,
+  },
+  {
+    header: "SHIM",
+    value: (b) => b.shimPid ? `${b.shimPid}${b.shimAlive === false ? " (dead)" : ""}` : undefined,
+  },
+  {
+    header: "TASK",
+    value: (b) => b.taskPid ? `${b.taskPid}${b.taskAlive === false ? " (dead)" : ""}` : undefined,
+  },
   { header: "SOCKET", value: "dial" },
   { header: "STATUS", value: "taskStatus" },
 ];
@@ -84,7 +97,13 @@ export function reportJson(r: DoctorReport): Record<string, unknown> {
     ...r,
     bundles: r.bundles.map((b) => ({
       ...b,
-      pids: b.pids && { ...b.pids, error: b.pids.error === undefined ? undefined : (b.pids.error as Error).message ?? String(b.pids.error) },
+      pids: b.pids &&
+        {
+          ...b.pids,
+          error: b.pids.error === undefined
+            ? undefined
+            : (b.pids.error as Error).message ?? String(b.pids.error),
+        },
     })),
   };
 }
@@ -143,10 +162,18 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
   if (v.json || ctx.global.json) {
     printJson(ctx, reportJson(report));
   } else {
-    ctx.stdout(`state ${report.state}${report.root ? `, root ${report.root}` : " (root unknown: work dirs not checked)"}\n`);
+    ctx.stdout(
+      `state ${report.state}${
+        report.root ? `, root ${report.root}` : " (root unknown: work dirs not checked)"
+      }\n`,
+    );
     ctx.stdout(formatTable(report.bundles, BUNDLE_COLUMNS));
     if (report.problems.length > 0) ctx.stdout("\n" + formatTable(report.problems, PROBLEM_COLUMNS));
-    ctx.stdout(report.ok ? "\nno problems found\n" : `\n${report.problems.filter((p) => p.severity === "error").length} problem(s) found\n`);
+    ctx.stdout(
+      report.ok
+        ? "\nno problems found\n"
+        : `\n${report.problems.filter((p) => p.severity === "error").length} problem(s) found\n`,
+    );
   }
   return report.ok ? EXIT_OK : EXIT_GENERIC;
 }

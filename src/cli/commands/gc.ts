@@ -35,7 +35,7 @@ stale sockets and stale locks under the state and root dirs. --dry-run only list
 
 /** What gc does about each problem doctor can report; problems not listed are left alone. */
 const GC_ACTIONS: Partial<Record<ProblemCode, "would reap" | "would remove">> = {
-  "empty-bundle": "would reap",
+  "empty-bundle": "would remove",
   "dead-shim": "would reap",
   "leaked-shim": "would reap",
   "missing-address": "would reap",
@@ -57,8 +57,16 @@ export function plannedRows(problems: readonly Problem[]): ReportRow[] {
     const action = GC_ACTIONS[p.code];
     if (!action) continue;
     // One row per container: a dead shim with an unresolvable runtime is still one reap.
-    if (p.id !== undefined && action === "would reap" && rows.some((r) => r.action === action && r.id === p.id && r.namespace === p.namespace)) continue;
-    rows.push({ action, namespace: p.namespace, id: p.id, detail: action === "would reap" ? `${p.code}: ${p.message}` : `${p.path}: ${p.code}` });
+    if (
+      p.id !== undefined && action === "would reap" &&
+      rows.some((r) => r.action === action && r.id === p.id && r.namespace === p.namespace)
+    ) continue;
+    rows.push({
+      action,
+      namespace: p.namespace,
+      id: p.id,
+      detail: action === "would reap" ? `${p.code}: ${p.message}` : `${p.path}: ${p.code}`,
+    });
   }
   return rows;
 }
@@ -76,7 +84,11 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
   try {
     parsed = parseArgs({
       args,
-      options: { "dry-run": { type: "boolean", short: "n" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+      options: {
+        "dry-run": { type: "boolean", short: "n" },
+        json: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
     });
   } catch (e) {
     throw new UsageError(`gc: ${(e as Error).message}`, { cause: e });

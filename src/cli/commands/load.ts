@@ -18,6 +18,7 @@
 import { dirname } from "node:path";
 import { parseArgs } from "node:util";
 import { type Config, socketDirOf } from "../../config/config.ts";
+import { eventsSocketPath } from "../../events/server.ts";
 import { selfExecutable } from "../../platform/process.ts";
 import { createRuntimeResolver, type RuntimeResolver } from "../../runtime/resolve.ts";
 import { loadExisting, type LoadReport } from "../../shim/loader.ts";
@@ -61,12 +62,25 @@ export const REPORT_COLUMNS: readonly Column<ReportRow>[] = [
  * @param include which parts to list (default all)
  * @returns rows in the order kept, reaped, cleaned, errors
  */
-export function reportRows(r: LoadReport, include: ReadonlyArray<keyof LoadReport> = ["kept", "reaped", "cleaned", "errors"]): ReportRow[] {
+export function reportRows(
+  r: LoadReport,
+  include: ReadonlyArray<keyof LoadReport> = ["kept", "reaped", "cleaned", "errors"],
+): ReportRow[] {
   const rows: ReportRow[] = [];
   if (include.includes("kept")) {
     for (const k of r.kept) {
-      const parts = [k.shimPid ? `shim ${k.shimPid}` : "", k.taskPid ? `task ${k.taskPid}` : "", k.version ? `task api v${k.version}` : "", k.note ?? ""];
-      rows.push({ action: "kept", namespace: k.namespace, id: k.id, detail: parts.filter((p) => p !== "").join(", ") });
+      const parts = [
+        k.shimPid ? `shim ${k.shimPid}` : "",
+        k.taskPid ? `task ${k.taskPid}` : "",
+        k.version ? `task api v${k.version}` : "",
+        k.note ?? "",
+      ];
+      rows.push({
+        action: "kept",
+        namespace: k.namespace,
+        id: k.id,
+        detail: parts.filter((p) => p !== "").join(", "),
+      });
     }
   }
   if (include.includes("reaped")) {
@@ -79,7 +93,9 @@ export function reportRows(r: LoadReport, include: ReadonlyArray<keyof LoadRepor
     for (const c of r.cleaned) rows.push({ action: "cleaned", detail: `${c.path}: ${c.reason}` });
   }
   if (include.includes("errors")) {
-    for (const e of r.errors) rows.push({ action: "error", namespace: e.namespace, id: e.id, detail: e.message });
+    for (const e of r.errors) {
+      rows.push({ action: "error", namespace: e.namespace, id: e.id, detail: e.message });
+    }
   }
   return rows;
 }
@@ -123,6 +139,7 @@ export async function runLoad(ctx: CommandContext): Promise<LoadReport> {
       budgetMs: config.timeouts.load,
       concurrency: config.restore.concurrency,
       socketDirs: [socketDirOf(config)],
+      sockets: [eventsSocketPath(state)],
       logger: ctx.logger,
     });
   } finally {
@@ -141,7 +158,10 @@ export async function runLoad(ctx: CommandContext): Promise<LoadReport> {
 export async function main(args: string[], ctx: CommandContext): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({ args, options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } } });
+    parsed = parseArgs({
+      args,
+      options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
+    });
   } catch (e) {
     throw new UsageError(`load: ${(e as Error).message}`, { cause: e });
   }

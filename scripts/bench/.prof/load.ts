@@ -1,0 +1,13 @@
+import { TaskManager } from "../../../src/task/manager.ts";
+import { loadExisting } from "../../../src/shim/loader.ts";
+import { createRuntimeResolver } from "../../../src/runtime/resolve.ts";
+const W = "/tmp/shimkit-bench-prof/rs";
+const conc = Number(process.argv[2] ?? 8);
+const ph: Record<string, number[]> = {};
+const t0 = performance.now();
+const tm = await TaskManager.open({ state: W + "/state", root: W + "/root", onPhase: (n, ms) => (ph[n] ??= []).push(ms) });
+const t1 = performance.now();
+const r = await loadExisting(tm, { state: W + "/state", root: W + "/root", resolver: createRuntimeResolver({ path: process.env.PATH }), concurrency: conc });
+const t2 = performance.now();
+console.log(`conc ${conc}: open ${(t1 - t0).toFixed(1)} load ${(t2 - t1).toFixed(1)} kept ${r.kept.length}`, Object.entries(ph).map(([k, v]) => `${k}: n=${v.length} med=${v.sort((a, b) => a - b)[v.length >> 1].toFixed(1)} max=${v[v.length - 1].toFixed(1)}`).join("; "));
+await tm.close();
