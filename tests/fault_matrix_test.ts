@@ -27,7 +27,7 @@ import { isProcessAlive } from "../src/platform/process.ts";
 import { loadExisting, type LoadReport } from "../src/shim/loader.ts";
 import { listRecords } from "../src/task/records.ts";
 import { type Task, TaskManager } from "../src/task/manager.ts";
-import { Client, createClient, TtrpcError } from "../vendor/ttrpc-ts/mod.ts";
+import { Client, createClient, type ServiceClient, TtrpcError } from "../vendor/ttrpc-ts/mod.ts";
 import { Shim as ShimV1 } from "../src/gen/containerd/runtime/linux/shim/v1/shim_pb.ts";
 import { FAKE_V1, FAKE_V2, type FakeRuntime, fakeRuntime } from "./helpers/fake_runtime.ts";
 import { assertNoLeaks, type LeakSnapshot, listProcesses, ownedPids, snapshotLeaks } from "./helpers/leaks.ts";
@@ -1022,7 +1022,7 @@ interface V1Shim {
   child: ChildProcess;
   exited: Promise<number | null>;
   client: Client;
-  shim: ReturnType<typeof createClient<typeof ShimV1>>;
+  shim: ServiceClient<typeof ShimV1>;
 }
 
 async function startV1(h: Harness, annotations: Record<string, string>): Promise<V1Shim> {

@@ -20,7 +20,7 @@ import {
 } from "./lock.ts";
 import { AbortedError } from "../errors.ts";
 import { lockPath } from "./layout.ts";
-import { selfCommand } from "../platform/process.ts";
+import { isProcessAlive, selfCommand } from "../platform/process.ts";
 
 describe("parseProcStat()", () => {
   const tail = "S 1 100 100 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 987654 1000 10";
@@ -244,6 +244,8 @@ describe("acquireContainerLock() across processes", () => {
     await firstLine(holder);
     holder.kill("SIGKILL");
     await exited(holder);
+    // Deno reports a killed child as exited as soon as the signal is sent; wait until the kernel agrees.
+    for (let i = 0; i < 200 && isProcessAlive(holder.pid!); i++) await new Promise((r) => setTimeout(r, 10));
     assert.equal(await liveLockOwner(state, "ns", "c2"), undefined);
     const lock = await acquireContainerLock(state, "ns", "c2", { timeoutMs: 0 });
     await lock.release();

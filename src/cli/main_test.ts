@@ -9,6 +9,7 @@ import { runCli as spawnCli } from "../../tests/helpers/cli.ts";
 const PLANNED = [
   "call",
   "run",
+  "ls",
   "create",
   "start",
   "ps",

@@ -59,6 +59,11 @@ export function parseLogLevel(value: string): LogLevel {
   throw new TypeError(`invalid log level "${value}": want trace, debug, info, warn or error`);
 }
 
+function hasControlChar(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) < 0x20) return true;
+  return false;
+}
+
 function formatValue(v: unknown): string {
   let s: string;
   if (v instanceof Error) s = v.message;
@@ -66,7 +71,7 @@ function formatValue(v: unknown): string {
   else if (v === undefined) s = "";
   else if (typeof v === "object" && v !== null) s = JSON.stringify(v);
   else s = String(v);
-  return s === "" || /[\s"=\\]/.test(s) || /[\x00-\x1f]/.test(s) ? JSON.stringify(s) : s;
+  return s === "" || /[\s"=\\]/.test(s) || hasControlChar(s) ? JSON.stringify(s) : s;
 }
 
 /**
