@@ -19,7 +19,7 @@ import {
   namespaceStateDir,
   workDir,
 } from "./layout.ts";
-import { unmountRecursive } from "./mount.ts";
+import { mountsUnder, unmountRecursive } from "./mount.ts";
 
 /** A bundle on disk: `path` = `<state>/<ns>/<id>`, `workDir` = `<root>/<ns>/<id>`. */
 export interface Bundle {
@@ -186,8 +186,9 @@ async function atomicDelete(path: string): Promise<void> {
 
 /**
  * Deletes a bundle and its work dir (containerd `Bundle.Delete`): unmount
- * `rootfs` if anything is mounted under it, `rmdir` it (never a recursive
- * remove, so a still-mounted host directory cannot be emptied), then delete
+ * `rootfs` if anything is mounted under it, remove it (recursively only when
+ * the mount table shows nothing mounted below it, so a still-mounted host
+ * directory cannot be emptied), then delete
  * the bundle and the work dir by rename-to-hidden and remove. Deleting a
  * bundle that is already gone succeeds.
  *
@@ -213,7 +214,12 @@ export async function deleteBundle(bundle: Bundle): Promise<void> {
     await rmdir(rootfs);
   } catch (err) {
     const code = (err as { code?: string }).code;
-    if (code !== "ENOENT") throw fromErrno(err, `${ctx}: remove rootfs ${q(rootfs)}`);
+    // A runtime given the bundle's own (unmounted) rootfs creates its mount points in it (proc, dev,
+    // sys…). Those are ours to remove, but only once the mount table shows nothing left below rootfs,
+    // so a host directory that is still mounted there is never emptied.
+    if (code === "ENOTEMPTY" && (await mountsUnder(rootfs)).length === 0) {
+      await rm(rootfs, { recursive: true, force: true });
+    } else if (code !== "ENOENT") throw fromErrno(err, `${ctx}: remove rootfs ${q(rootfs)}`);
   }
   let bundleErr: unknown;
   let workErr: unknown;

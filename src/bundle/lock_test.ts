@@ -13,7 +13,6 @@ import {
   parseLockOwner,
   parseProcStat,
   probeProcess,
-  type ProcessProbe,
   readLockOwner,
   removeStaleLocks,
   withContainerLock,

@@ -46,6 +46,24 @@ export function mountPointsUnder(points: readonly string[], dir: string): string
 }
 
 /**
+ * Lists what is mounted at or below `dir` right now, deepest first.
+ *
+ * @param dir directory such as `<bundle>/rootfs`
+ * @param mountinfoPath where to read the mount table (injectable for tests)
+ * @returns mount points at or below `dir`; empty when none or `dir` is gone
+ */
+export async function mountsUnder(dir: string, mountinfoPath = "/proc/self/mountinfo"): Promise<string[]> {
+  let real: string;
+  try {
+    real = await realpath(dir);
+  } catch (err) {
+    if ((err as { code?: string }).code === "ENOENT") return [];
+    throw fromErrno(err, `list mounts under ${JSON.stringify(dir)}`);
+  }
+  return mountPointsUnder(parseMountPoints(await readFile(mountinfoPath, "utf8")), real);
+}
+
+/**
  * Unmounts everything mounted at or below `dir`, deepest first. Does
  * nothing (and runs nothing) when nothing is mounted there or `dir` is gone.
  *
