@@ -157,9 +157,9 @@ class Harness {
   }
 
   /** Polls a condition. */
-  async waitFor(what: string, cond: () => boolean, ms = 8000): Promise<void> {
+  async waitFor(what: string, cond: () => boolean | Promise<boolean>, ms = 8000): Promise<void> {
     const deadline = Date.now() + ms;
-    while (!cond()) {
+    while (!(await cond())) {
       if (Date.now() > deadline) throw new Error(`timed out after ${ms}ms waiting for ${what}`);
       await sleep(20);
     }
@@ -172,6 +172,10 @@ class Harness {
   async assertDeadShimCleanup(id: string, exitStatus: number, withinMs: number): Promise<void> {
     const t0 = performance.now();
     await this.waitFor("synthesized /tasks/delete", () => this.topics("/tasks/delete", true).length > 0, withinMs);
+    // The events are published before the bundle and the record go: wait for the whole cleanup.
+    const bundle = join(this.s.state, NS, id);
+    const record = join(this.s.root, ".records", NS, `${id}.json`);
+    await this.waitFor("the bundle and record to go", () => !existsSync(bundle) && !existsSync(record), withinMs);
     assert.ok(performance.now() - t0 < withinMs);
     const exits = this.topics("/tasks/exit", true);
     assert.equal(exits.length, 1, "one synthesized /tasks/exit");
@@ -429,7 +433,7 @@ const CASES: Case[] = [
     name: 'task_api = "v3" behind a v2 bootstrap: create() rejects NotImplemented naming the missing service',
     run: failedCreate(scenario('task_api = "v3"\nbootstrap = "json-v2"'), {
       kind: "not_implemented",
-      match: /connect task "c1": .*containerd\.task\.v2\.Task/,
+      match: /connect.*"c1": .*containerd\.task\.v2\.Task/,
       withinMs: startBound + TIMEOUTS.cleanupMs + 1000,
     }),
   },
@@ -437,7 +441,7 @@ const CASES: Case[] = [
     name: "Connect hang: create() rejects DeadlineExceeded after loadMs and the silent daemon is stopped",
     run: failedCreate(fault("Connect", "hang"), {
       kind: "deadline_exceeded",
-      match: /start shim "c1": connect to shim .*connect task "c1"/,
+      match: /start shim "c1": connect to shim .*connect.*"c1"/,
       withinMs: startBound + TIMEOUTS.loadMs + TIMEOUTS.cleanupMs + 1000,
     }),
   },
@@ -449,7 +453,7 @@ const CASES: Case[] = [
       "already dead (waitGone true): the crashed daemon's socket file stays in the socket dir",
     run: failedCreate(fault("daemon", "die"), {
       kind: "unavailable",
-      match: /create task "c1": ttrpc: closed|connect to shim/,
+      match: /create.*"c1": ttrpc: closed|connect to shim/,
       withinMs: startBound + TIMEOUTS.cleanupMs,
     }),
   },
@@ -548,7 +552,7 @@ const CASES: Case[] = [
     name: `Create error(${code}): create() rejects ${kind} with the shim's message; the shim is stopped`,
     run: failedCreate(fault("Create", `error(${code},"injected ${code}")`), {
       kind,
-      match: new RegExp(`create task "fm/c1": create task "c1": injected ${code}`),
+      match: new RegExp(`create task "fm/c1": .*create.*"c1": injected ${code}`),
       withinMs: startBound + TIMEOUTS.cleanupMs + TIMEOUTS.shutdownMs,
     }),
   })),
@@ -556,9 +560,10 @@ const CASES: Case[] = [
     name: "Start error(InvalidArgument): start() rejects invalid_argument; the task stays and deletes",
     async run(h) {
       const task = await h.create(fault("Start", 'error(InvalidArgument,"bad process args")'));
-      await expectError(() => task.start(), { kind: "invalid_argument", match: /start task "c1": bad process args/, withinMs: 2000 });
+      await expectError(() => task.start(), { kind: "invalid_argument", match: /start.*"c1": bad process args/, withinMs: 2000 });
       assert.equal((await task.state()).status, "created");
-      assert.equal((await h.tm.delete(NS, ID)).exitStatus, 0);
+      // Deleting a created (never started) task kills its init: the fake reports 137.
+      assert.equal((await h.tm.delete(NS, ID)).exitStatus, 137);
       await h.assertGone(ID);
     },
   },
@@ -571,9 +576,9 @@ const CASES: Case[] = [
         ...fault("State", '1*error(Unknown,"state unknown")'),
       });
       await task.start();
-      await expectError(() => task.kill(15), { kind: "permission_denied", match: /kill task "c1": signals denied/, withinMs: 2000 });
-      await expectError(() => task.pids(), { kind: "internal", match: /pids task "c1": pids exploded/, withinMs: 2000 });
-      await expectError(() => task.state(), { kind: "unknown", match: /state task "c1": state unknown/, withinMs: 2000 });
+      await expectError(() => task.kill(15), { kind: "permission_denied", match: /kill.*"c1": signals denied/, withinMs: 2000 });
+      await expectError(() => task.pids(), { kind: "internal", match: /pids.*"c1": pids exploded/, withinMs: 2000 });
+      await expectError(() => task.state(), { kind: "unknown", match: /state.*"c1": state unknown/, withinMs: 2000 });
       assert.equal((await task.state()).status, "running", "each fault hit one call only");
       assert.equal((await h.tm.delete(NS, ID, { force: true })).exitStatus, 137);
       await h.assertGone(ID);
@@ -587,7 +592,7 @@ const CASES: Case[] = [
       await task.wait();
       await expectError(() => h.tm.delete(NS, ID), {
         kind: "failed_precondition",
-        match: /delete task "fm\/c1": delete task "c1": cannot delete yet/,
+        match: /delete task "fm\/c1": .*delete.*"c1": cannot delete yet/,
         withinMs: 2000,
       });
       assert.equal((await (await h.tm.get(NS, ID)).state()).status, "stopped");
@@ -619,7 +624,7 @@ const CASES: Case[] = [
       "the socket file is left in the socket dir",
     run: failedCreate(fault("Create", "crash"), {
       kind: "unavailable",
-      match: /create task "fm\/c1": create task "c1": ttrpc: closed/,
+      match: /create task "fm\/c1": .*create.*"c1": ttrpc: closed/,
       withinMs: startBound + TIMEOUTS.cleanupMs,
     }),
   },
@@ -627,7 +632,7 @@ const CASES: Case[] = [
     name: "Create close: the connection closes mid-Create; create() rejects Unavailable and stops the live daemon",
     run: failedCreate(fault("Create", "close"), {
       kind: "unavailable",
-      match: /create task "c1": ttrpc: closed/,
+      match: /create.*"c1": ttrpc: closed/,
       withinMs: startBound + TIMEOUTS.cleanupMs + 2000,
     }),
   },
@@ -635,7 +640,7 @@ const CASES: Case[] = [
     name: "Start crash: start() rejects Unavailable; dead-shim cleanup once (synthesized exit 137)",
     async run(h) {
       const task = await h.create(fault("Start", "crash"));
-      await expectError(() => task.start(), { kind: "unavailable", match: /start task "c1": ttrpc: closed/, withinMs: 2000 });
+      await expectError(() => task.start(), { kind: "unavailable", match: /start.*"c1": ttrpc: closed/, withinMs: 2000 });
       await h.assertDeadShimCleanup(ID, 137, deadShimBound);
     },
   },
@@ -644,7 +649,7 @@ const CASES: Case[] = [
     async run(h) {
       const task = await h.create(fault("Wait", "crash"));
       await task.start();
-      await expectError(() => task.wait(), { kind: "unavailable", match: /wait task "c1": ttrpc: closed/, withinMs: 2000 });
+      await expectError(() => task.wait(), { kind: "unavailable", match: /wait.*"c1": ttrpc: closed/, withinMs: 2000 });
       await h.assertDeadShimCleanup(ID, 137, deadShimBound);
     },
   },
@@ -653,7 +658,7 @@ const CASES: Case[] = [
     async run(h) {
       const task = await h.create(fault("*", "3*off->crash"));
       await task.start();
-      await expectError(() => task.state(), { kind: "unavailable", match: /state task "c1": ttrpc: closed/, withinMs: 2000 });
+      await expectError(() => task.state(), { kind: "unavailable", match: /state.*"c1": ttrpc: closed/, withinMs: 2000 });
       await h.assertDeadShimCleanup(ID, 137, deadShimBound);
     },
   },
@@ -662,7 +667,7 @@ const CASES: Case[] = [
     async run(h) {
       const task = await h.create(fault("State", "1*close"));
       await task.start();
-      await expectError(() => task.state(), { kind: "unavailable", match: /state task "c1": ttrpc: closed/, withinMs: 2000 });
+      await expectError(() => task.state(), { kind: "unavailable", match: /state.*"c1": ttrpc: closed/, withinMs: 2000 });
       await h.waitFor("the loss to be handled", () => h.warnings.some((w) => /shim disconnected/.test(w)));
       const again = await h.tm.get(NS, ID);
       assert.notEqual(again, task, "a new connection");
@@ -680,7 +685,7 @@ const CASES: Case[] = [
       await task.start();
       await expectError(() => task.wait("", { timeoutMs: 1000 }), {
         kind: "deadline_exceeded",
-        match: /wait task "c1": context deadline exceeded/,
+        match: /wait.*"c1": context deadline exceeded/,
         withinMs: 1000 + 1000,
       });
       assert.equal((await task.state()).status, "running");
@@ -705,7 +710,7 @@ const CASES: Case[] = [
       "create timeout), then the usual abort",
     run: failedCreate(fault("Create", "hang"), {
       kind: "deadline_exceeded",
-      match: /create task "c1"/,
+      match: /create task "fm\/c1"/,
       withinMs: 2 * startBound + TIMEOUTS.cleanupMs + TIMEOUTS.shutdownMs,
     }),
   },
@@ -719,7 +724,7 @@ const CASES: Case[] = [
       await task.wait();
       await expectError(() => h.tm.delete(NS, ID), {
         kind: "deadline_exceeded",
-        match: /delete task "fm\/c1": delete task "c1"/,
+        match: /delete task "fm\/c1": .*delete.*"c1"/,
         withinMs: TIMEOUTS.cleanupMs + 2000,
       });
       assert.equal((await h.tm.delete(NS, ID)).exitStatus, 0);
@@ -739,7 +744,7 @@ const CASES: Case[] = [
       const shimPid = task.shim.pid;
       await h.tm.delete(NS, ID).catch((e: Error) => {
         assert.equal(kindOf(e), "deadline_exceeded");
-        assert.match(e.message, /shutdown task "c1"/);
+        assert.match(e.message, /shutdown.*"c1"/);
       });
       await h.waitFor("the hung shim to be stopped", () => !isProcessAlive(shimPid), TIMEOUTS.cleanupMs + 2000);
       await h.assertGone(ID);
@@ -777,7 +782,7 @@ const CASES: Case[] = [
       await task.start();
       await expectError(() => task.state(), {
         kind: "resource_exhausted",
-        match: /state task "c1": message length 4195\d{3} exceed maximum message size of 4194304/,
+        match: /state.*"c1": message length 4195\d{3} exceed maximum message size of 4194304/,
         withinMs: 3000,
       });
       assert.equal((await task.state()).status, "running");
@@ -791,7 +796,7 @@ const CASES: Case[] = [
     async run(h) {
       const task = await h.create(fault("Pids", "1*oversize(8MiB)"));
       await task.start();
-      await expectError(() => task.pids(), { kind: "resource_exhausted", match: /pids task "c1": message length 83886\d\d/, withinMs: 3000 });
+      await expectError(() => task.pids(), { kind: "resource_exhausted", match: /pids.*"c1": message length 83886\d\d exceed maximum message size of 4194304/, withinMs: 3000 });
       assert.deepEqual((await task.pids()).map((p) => p.pid), [task.pid]);
       assert.equal((await h.tm.delete(NS, ID, { force: true })).exitStatus, 137);
       await h.assertGone(ID);
@@ -862,12 +867,24 @@ const CASES: Case[] = [
     },
   },
   {
-    name: "start version(4) + delete fail: the failed start's cleanup still stops the daemon",
-    run: failedCreate({ ...fault("start", "version(4)"), ...fault("delete", 'fail(1,"cannot delete")') }, {
-      kind: "not_implemented",
-      match: /unsupported shim version \(4\)/,
-      withinMs: startBound + TIMEOUTS.cleanupMs + 1000,
-    }),
+    name: "start version(4) + delete fail: the failed start's cleanup still stops the daemon; the sweep gets the socket",
+    async run(h) {
+      await expectError(() => h.create({ ...fault("start", "version(4)"), ...fault("delete", 'fail(1,"cannot delete")') }), {
+        kind: "not_implemented",
+        match: /unsupported shim version \(4\)/,
+        withinMs: startBound + TIMEOUTS.cleanupMs + 1000,
+      });
+      await h.assertGone(ID);
+      await h.waitFor("the daemon to be killed", async () => (await listProcesses()).every((p) => !p.cwd?.startsWith(h.s.dir)));
+      // The start output was unusable and the shim's own delete failed: unless the manager guesses where
+      // the socket is, the killed daemon's socket stays until loadExisting sweeps the socket dir.
+      const [sock] = await h.sockets();
+      if (sock) {
+        const report = await load(h, 2000);
+        assert.ok(report.cleaned.some((c) => c.path.endsWith(sock) && c.reason === "stale socket"), JSON.stringify(report));
+      }
+      assert.deepEqual(await h.sockets(), []);
+    },
   },
 
   // ---- the legacy v1 flavour ----
@@ -1050,10 +1067,17 @@ async function stopV1(v1: V1Shim, sig: NodeJS.Signals): Promise<void> {
   await v1.exited;
 }
 
+/** `FAULT_MATRIX_ONLY=<regexp>` runs only the matching cases (the others are skipped). */
+const ONLY = process.env.FAULT_MATRIX_ONLY ? new RegExp(process.env.FAULT_MATRIX_ONLY) : undefined;
+const selected = (c: Case) => !ONLY || ONLY.test(c.name);
+/** `FAULT_MATRIX_BUGS=1` runs the known-bug cases as ordinary tests (to check a fix). */
+const RUN_BUGS = process.env.FAULT_MATRIX_BUGS === "1";
+const isTodo = (c: Case) => c.bug !== undefined && !RUN_BUGS;
+
 /** Runs cases with at most `limit` at once, each bounded by {@link CASE_LIMIT_MS}. */
 function runCases(cases: Case[], fake: FakeRuntime, limit: number): Map<string, Promise<void>> {
   const results = new Map<string, Promise<void>>();
-  const queue = cases.filter((c) => !c.bug);
+  const queue = cases.filter((c) => !isTodo(c) && selected(c));
   const pool = queue.filter((c) => !c.serial);
   const serial = queue.filter((c) => c.serial);
   const slots: Promise<void>[] = [];
@@ -1131,7 +1155,11 @@ describe("fault matrix: fake-shim faults × TaskManager", () => {
   });
 
   for (const c of CASES) {
-    const opts = c.bug ? { todo: `bug: ${c.bug}` } : { timeout: 180_000 };
+    const opts = isTodo(c)
+      ? { todo: `bug: ${c.bug}` }
+      : selected(c)
+      ? { timeout: 180_000 }
+      : { skip: "not selected by FAULT_MATRIX_ONLY" };
     it(c.name, opts, async () => {
       const p = results.get(c.name);
       assert.ok(p, "the case was started");

@@ -183,7 +183,8 @@ export function note(msg: string): void {
 }
 
 /**
- * Parses `--name value` / `--name=value` flags with defaults.
+ * Parses `--name value` / `--name=value` flags with defaults; a boolean flag alone means true
+ * (`--go false` and `--go=false` turn it off).
  *
  * @param defaults flag names (without dashes) and default values
  * @returns the values, typed like the defaults
@@ -198,8 +199,9 @@ export function parseFlags<T extends Record<string, string | number | boolean>>(
     let [k, v] = a.slice(2).split("=", 2) as [string, string | undefined];
     if (!(k in defaults)) throw new Error(`unknown flag "--${k}"`);
     const d = defaults[k];
-    if (typeof d === "boolean" && v === undefined) v = "true";
-    else if (v === undefined) v = argv[++i];
+    if (typeof d === "boolean" && v === undefined) {
+      v = argv[i + 1] === "true" || argv[i + 1] === "false" ? argv[++i] : "true";
+    } else if (v === undefined) v = argv[++i];
     out[k] = typeof d === "number" ? Number(v) : typeof d === "boolean" ? v === "true" : String(v);
   }
   return out as T;

@@ -9,6 +9,7 @@
  */
 
 import { lstat, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { createConnection } from "node:net";
 import { acquireContainerLock } from "../bundle/lock.ts";
 import { type BootstrapInfo, restoreBootstrap, writeBootstrap } from "../bundle/bootstrap.ts";
 import { type Bundle, deleteBundle } from "../bundle/bundle.ts";
@@ -35,7 +36,7 @@ import { encodeRuntimeOptions } from "./argv.ts";
 import { readShimBinaryPath, runShimDelete, runShimStart, type ShimCallOptions, writeShimBinaryPath } from "./binary.ts";
 import { ShimConnection } from "./connection.ts";
 import { type LogFifo, openLogFifo } from "./log_fifo.ts";
-import { dialPath, isFilesystemAddress } from "./socket.ts";
+import { dialPath, isFilesystemAddress, shimSocketAddress } from "./socket.ts";
 
 /** Exit status containerd reports for a task whose shim died and whose `delete` gave nothing. */
 export const DEAD_SHIM_EXIT_STATUS = 255;
@@ -578,16 +579,24 @@ export class ShimManager {
    *
    * @param shim the shim
    * @returns when done
-   * @throws ShimkitError when Shutdown fails for a reason other than a closed connection, or the bundle cannot be removed
+   * @throws ShimkitError when the bundle cannot be removed (a failed Shutdown is logged and the daemon killed)
    */
   async delete(shim: Shim): Promise<void> {
     this.#forget(shim);
-    try {
-      if (!shim.sandboxed) await this.shutdown(shim);
-    } finally {
-      shim.connection.close();
-      await shim.log?.close();
+    if (!shim.sandboxed) {
+      try {
+        await this.shutdown(shim);
+      } catch (err) {
+        // As containerd: a shim that does not shut down is logged, not fatal. Its task is gone
+        // already, so it serves nothing; stop it rather than leave it running.
+        this.#log.error("failed to shut down shim", { namespace: shim.namespace, id: shim.id, err });
+        this.#kill([shim.pid], { namespace: shim.namespace, id: shim.id });
+        await this.#waitGone([shim.pid], 1000);
+        await this.#removeStaleSocket(shim.address);
+      }
     }
+    shim.connection.close();
+    await shim.log?.close();
     await deleteBundle(shim.bundle);
   }
 
@@ -646,13 +655,16 @@ export class ShimManager {
     const t = this.#o.timeouts;
     const fields = { namespace: s.ns, id: s.id };
     let shimPids: number[] = [];
+    // The shim went away on its own (crashed, died): it needs the full dead-shim treatment.
+    let lost = !s.conn;
     if (s.conn) {
       s.conn.expectClose();
       if (s.conn.info.shimPid > 0) shimPids = [s.conn.info.shimPid];
       await s.conn.task.delete(s.id, "", { timeoutMs: t.cleanupMs }).catch((err) => {
         if (!isNotFound(err)) this.#log.debug("abort: delete task", { ...fields, err });
       });
-      if (!s.sandboxed) {
+      lost = s.conn.closed;
+      if (!s.sandboxed && !lost) {
         await s.conn.task.shutdown(s.id, false, { timeoutMs: t.shutdownMs }).catch((err) => {
           if (!isUnavailable(err)) this.#log.debug("abort: shutdown shim", { ...fields, err });
         });
@@ -661,16 +673,33 @@ export class ShimManager {
     }
     if (s.started && !s.sandboxed) {
       if (shimPids.length === 0) shimPids = await this.#daemonPids(s.ns, s.id, s.bundle);
-      if (!(await this.#waitGone(shimPids, 1000))) {
+      if (!(await this.#waitGone(shimPids, 1000)) || lost) {
         await this.#runDelete(s.ns, s.id, s.bundle, s.runtimePath).catch((err) =>
           this.#log.debug("abort: shim delete", { ...fields, err })
         );
         this.#kill(shimPids, fields);
-        if (s.address) await this.#removeStaleSocket(s.address);
+        await this.#waitGone(shimPids, 1000);
+        for (const a of s.address ? [s.address] : this.#likelyAddresses(s.ns, s.id)) await this.#removeStaleSocket(a);
       }
     }
     await s.log?.close();
     await this.#removeBundle(s.bundle);
+  }
+
+  /**
+   * Where a runc-style shim would have put its socket (protocol-facts §2.5), for a start that
+   * failed before printing it: the default socket dir and the configured one.
+   */
+  #likelyAddresses(ns: string, id: string): string[] {
+    const out: string[] = [];
+    for (const socketDir of [undefined, this.#o.socketDir]) {
+      try {
+        out.push(shimSocketAddress({ socketDir, grpcAddress: this.#o.address, namespace: ns, id }));
+      } catch {
+        // A path too long for a socket cannot have been created either.
+      }
+    }
+    return out;
   }
 
   /** Finds a shim daemon that never answered: a process with cwd = the bundle and `-id <id>` on its command line. */
@@ -820,6 +849,7 @@ export class ShimManager {
     if (!shim.sandboxed) {
       const pids = shim.pid > 0 ? [shim.pid] : await this.#daemonPids(ns, id, shim.bundle);
       this.#kill(pids, fields);
+      await this.#waitGone(pids, 1000);
       await this.#removeStaleSocket(shim.address);
     }
     if (shim.created) await this.#publishExit(ns, id, exit);
@@ -827,7 +857,10 @@ export class ShimManager {
     return exit;
   }
 
-  /** A killed shim leaves its socket file behind (it only removes it on a clean exit); nothing answers on it any more. */
+  /**
+   * A killed shim leaves its socket file behind (it only removes it on a clean exit). Removes the
+   * file when it is a socket nobody accepts on.
+   */
   async #removeStaleSocket(address: string): Promise<void> {
     let path: string;
     try {
@@ -837,7 +870,16 @@ export class ShimManager {
       return;
     }
     const st = await lstat(path).catch(() => undefined);
-    if (st?.isSocket()) await rm(path, { force: true }).catch(() => {});
+    if (!st?.isSocket()) return;
+    const live = await new Promise<boolean>((resolve) => {
+      const c = createConnection({ path });
+      c.once("connect", () => {
+        c.destroy();
+        resolve(true);
+      });
+      c.once("error", () => resolve(false));
+    });
+    if (!live) await rm(path, { force: true }).catch(() => {});
   }
 
   async #answers(shim: ShimRef): Promise<boolean> {

@@ -118,8 +118,9 @@ function toAny(v: AnyValue | undefined): Any | undefined {
   return v ? { $typeName: "google.protobuf.Any", typeUrl: v.typeUrl, value: v.value } : undefined;
 }
 
+/** Error context of a call: `shim <method> "<id>"`, with the exec id when there is one. */
 function what(method: string, id: string, execId?: string): string {
-  return execId ? `${method} task "${id}" exec "${execId}"` : `${method} task "${id}"`;
+  return execId ? `shim ${method} "${id}" exec "${execId}"` : `shim ${method} "${id}"`;
 }
 
 type TaskService = ServiceClient<typeof TaskV2>;
@@ -376,7 +377,7 @@ export class TaskClient {
     try {
       await this.#svc.resizePty({ id, execId, width, height }, opts as CallOptions);
     } catch (err) {
-      throw withContext(err, what("resize pty of", id, execId));
+      throw withContext(err, what("resize pty", id, execId));
     }
   }
 
@@ -394,7 +395,7 @@ export class TaskClient {
     try {
       await this.#svc.closeIO({ id, execId, stdin }, opts as CallOptions);
     } catch (err) {
-      throw withContext(err, what("close io of", id, execId));
+      throw withContext(err, what("close io", id, execId));
     }
   }
 

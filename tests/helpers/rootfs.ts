@@ -1,6 +1,7 @@
 /**
- * A busybox root filesystem for container tests, built once per test run from
- * the host's static busybox (Debian `busybox-static`) into a cache directory.
+ * A busybox root filesystem for container tests, built once per test run by
+ * the library's `ensureBusyboxRootfs` (src/rootfs/busybox.ts) into a cache
+ * directory.
  *
  * The cache is `$SHIMKIT_TEST_CACHE/rootfs-busybox` when `scripts/test.sh` sets
  * that variable (it removes the directory at the end of the run), else
@@ -9,55 +10,11 @@
  * @module
  */
 
-import { chmod, copyFile, mkdir, mkdtemp, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { APPLETS, BUSYBOX_PATHS, ensureBusyboxRootfs, findBusybox } from "../../src/rootfs/busybox.ts";
 
-/** Where the host's static busybox is looked for. */
-export const BUSYBOX_PATHS: readonly string[] = ["/bin/busybox", "/usr/bin/busybox"];
-
-/** Applets linked into `/bin` of the rootfs. */
-export const APPLETS: readonly string[] = [
-  "sh",
-  "echo",
-  "sleep",
-  "true",
-  "false",
-  "cat",
-  "ls",
-  "env",
-  "id",
-  "ps",
-  "kill",
-  "mkdir",
-  "rm",
-  "touch",
-  "head",
-  "tail",
-  "wc",
-  "grep",
-  "printf",
-  "pwd",
-  "hostname",
-  "uname",
-  "yes",
-  "seq",
-  "ln",
-  "mount",
-  "umount",
-  "test",
-  "[",
-  "stat",
-  "date",
-  "tee",
-  "dd",
-  "wget",
-  "nc",
-  "timeout",
-  "trap",
-  "whoami",
-  "mkfifo",
-];
+export { APPLETS, BUSYBOX_PATHS, findBusybox };
 
 /**
  * The cache directory for built test fixtures.
@@ -66,25 +23,6 @@ export const APPLETS: readonly string[] = [
  */
 export function testCacheDir(): string {
   return process.env.SHIMKIT_TEST_CACHE || join(tmpdir(), "shimkit-test-cache");
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Finds the host busybox binary.
- *
- * @returns its path, or undefined when busybox-static is not installed
- */
-export async function findBusybox(): Promise<string | undefined> {
-  for (const p of BUSYBOX_PATHS) if (await exists(p)) return p;
-  return undefined;
 }
 
 let building: Promise<string> | undefined;
@@ -107,33 +45,5 @@ export function busyboxRootfs(): Promise<string> {
 async function build(): Promise<string> {
   const busybox = await findBusybox();
   if (!busybox) throw new Error("needs /bin/busybox (busybox-static)");
-  const cache = testCacheDir();
-  const dest = join(cache, "rootfs-busybox");
-  if (await exists(join(dest, "bin", "busybox"))) return dest;
-  await mkdir(cache, { recursive: true });
-  // Build beside the destination and rename, so concurrent test processes never see half a rootfs.
-  const tmp = await mkdtemp(join(cache, ".rootfs-"));
-  try {
-    for (const d of ["bin", "proc", "sys", "dev", "tmp", "etc", "root", "run"]) await mkdir(join(tmp, d));
-    await chmod(join(tmp, "tmp"), 0o1777);
-    await copyFile(busybox, join(tmp, "bin", "busybox"));
-    await chmod(join(tmp, "bin", "busybox"), 0o755);
-    for (const a of APPLETS) await symlink("busybox", join(tmp, "bin", a));
-    await writeFile(
-      join(tmp, "etc", "passwd"),
-      "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
-    );
-    await writeFile(join(tmp, "etc", "group"), "root:x:0:\nnogroup:x:65534:\n");
-    try {
-      await rename(tmp, dest);
-    } catch (e) {
-      // Another process won the race; its rootfs is as good as ours.
-      if (!(await exists(join(dest, "bin", "busybox")))) throw e;
-      await rm(tmp, { recursive: true, force: true });
-    }
-  } catch (e) {
-    await rm(tmp, { recursive: true, force: true });
-    throw e;
-  }
-  return dest;
+  return await ensureBusyboxRootfs(join(testCacheDir(), "rootfs-busybox"), { busybox });
 }

@@ -6,9 +6,11 @@
  */
 
 import { readFile } from "node:fs/promises";
-import { isAbsolute, resolve } from "node:path";
+import { basename, isAbsolute, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { fromErrno, InvalidArgumentError } from "../../errors.ts";
+import { BUSYBOX_PATHS, ensureBusyboxRootfs, findStaticBusybox } from "../../rootfs/busybox.ts";
+import { classifyRuntime } from "../../runtime/name.ts";
 import {
   execProcessSpec,
   generateDefaultSpec,
@@ -20,6 +22,11 @@ import { validateId } from "../../ids.ts";
 import type { CommandContext } from "../context.ts";
 import { UsageError } from "../exit_codes.ts";
 import { parseKeyValues, parseRuntimeOptions } from "./_args.ts";
+
+/** The built-in rootfs's dir under the root dir; hidden, so restore and gc never take it for a namespace. */
+export const BUILTIN_ROOTFS_DIR = ".rootfs/busybox";
+/** Environment variable naming the static busybox the built-in rootfs is built from. */
+export const BUSYBOX_ENV = "SHIMKIT_BUSYBOX";
 
 /** `run`/`create` command line, parsed. */
 export interface CreateArgs {
