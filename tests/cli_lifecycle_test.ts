@@ -55,13 +55,14 @@ async function setup(): Promise<Env> {
 /**
  * Dirs the CLI may legitimately leave once every container is deleted: the
  * per-namespace parents (containerd keeps them too), the record and lock
- * dirs and the fake shim entry point.
+ * dirs, the socket dir (`<state>/s`) and the fake shim entry point.
  */
 function allowedDir(rel: string): boolean {
   return [
     "state",
     "root",
     "s",
+    "state/s",
     `state/${NS}`,
     `root/${NS}`,
     "state/bin",

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { isAbsolute, resolve } from "node:path";
 import type { Config } from "../config/config.ts";
 import { type LogFormat, type LogLevel, parseLogLevel } from "../log/logger.ts";
 import type { GlobalOptions } from "./context.ts";
@@ -55,6 +56,9 @@ const VALUE_FLAGS: Record<string, keyof GlobalFlags> = {
   "--address": "address",
   "-a": "address",
 };
+
+/** The global flags that take a value (`--state`, `-n`, ...), for hints when one is given after the command. */
+export const GLOBAL_VALUE_FLAGS: readonly string[] = Object.freeze(Object.keys(VALUE_FLAGS));
 
 const BOOL_FLAGS: Record<string, keyof GlobalFlags> = {
   "--json": "json",
@@ -155,12 +159,14 @@ export function configPathOf(
 /**
  * Resolves the global options: the config file's values (which carry the
  * defaults), overridden by `SHIMKIT_STATE`/`SHIMKIT_ROOT`/`SHIMKIT_NAMESPACE`,
- * overridden by flags.
+ * overridden by flags. A relative state or root dir is made absolute against
+ * `cwd`: shims are given these paths and run elsewhere.
  *
  * @param flags parsed global flags
  * @param env the environment
  * @param config the loaded config (or the defaults)
  * @param configPath the config file in use, if any
+ * @param cwd the directory relative `--state`/`--root` values are resolved against (default `/`)
  * @returns the options every command sees
  */
 export function resolveGlobalOptions(
@@ -168,10 +174,12 @@ export function resolveGlobalOptions(
   env: Record<string, string | undefined>,
   config: Pick<Config, "state" | "root" | "namespace">,
   configPath?: string,
+  cwd = "/",
 ): GlobalOptions {
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(cwd, p));
   const opts: GlobalOptions = {
-    state: flags.state ?? (env.SHIMKIT_STATE || config.state),
-    root: flags.root ?? (env.SHIMKIT_ROOT || config.root),
+    state: abs(flags.state ?? (env.SHIMKIT_STATE || config.state)),
+    root: abs(flags.root ?? (env.SHIMKIT_ROOT || config.root)),
     namespace: flags.namespace ?? (env.SHIMKIT_NAMESPACE || config.namespace),
     logLevel: flags.logLevel ?? "info",
     logFormat: flags.logFormat ?? "logfmt",

@@ -1,6 +1,12 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { configPathOf, liftJsonFlag, parseGlobalArgs, resolveGlobalOptions } from "./global_args.ts";
+import {
+  configPathOf,
+  GLOBAL_VALUE_FLAGS,
+  liftJsonFlag,
+  parseGlobalArgs,
+  resolveGlobalOptions,
+} from "./global_args.ts";
 import { UsageError } from "./exit_codes.ts";
 import { DEFAULT_CONFIG } from "../config/config.ts";
 
@@ -101,6 +107,20 @@ describe("resolveGlobalOptions()", () => {
   });
   it("ignores empty environment values", () => {
     assert.equal(resolveGlobalOptions({}, { SHIMKIT_STATE: "" }, config).state, "/cfg/state");
+  });
+  it("resolveGlobalOptions() makes a relative --state or SHIMKIT_ROOT absolute against cwd", () => {
+    const o = resolveGlobalOptions({ state: "st" }, { SHIMKIT_ROOT: "../r" }, config, undefined, "/home/u/w");
+    assert.equal(o.state, "/home/u/w/st");
+    assert.equal(o.root, "/home/u/r");
+  });
+});
+
+describe("GLOBAL_VALUE_FLAGS", () => {
+  it("GLOBAL_VALUE_FLAGS lists the global flags that take a value", () => {
+    for (const f of ["--state", "--root", "-n", "--namespace", "--config", "--log-level", "--log-format"]) {
+      assert.ok(GLOBAL_VALUE_FLAGS.includes(f), f);
+    }
+    assert.ok(!GLOBAL_VALUE_FLAGS.includes("--json"));
   });
 });
 

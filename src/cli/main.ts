@@ -81,7 +81,12 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     load: () => import("./commands/delete.ts"),
   },
   ps: { summary: "list containers", file: "ps.ts", listing: true, load: () => import("./commands/ps.ts") },
-  ls: { summary: "list containers (alias of ps)", file: "ls.ts", listing: true, load: () => import("./commands/ls.ts") },
+  ls: {
+    summary: "list containers (alias of ps)",
+    file: "ls.ts",
+    listing: true,
+    load: () => import("./commands/ls.ts"),
+  },
   state: {
     summary: "show a container's task state",
     file: "state.ts",
@@ -170,6 +175,8 @@ export interface CliIO {
   stdin: () => Promise<Uint8Array>;
   /** The environment. */
   env: Record<string, string | undefined>;
+  /** The working directory relative `--state`/`--root` are resolved against (default `process.cwd()`). */
+  cwd?: string;
 }
 
 /**
@@ -273,7 +280,13 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     }
     const { loadConfigOrDefault } = await import("../config/load.ts");
     const loaded = await loadConfigOrDefault(configPathOf(parsed.flags, io.env));
-    const global = resolveGlobalOptions(parsed.flags, io.env, loaded.config, loaded.path);
+    const global = resolveGlobalOptions(
+      parsed.flags,
+      io.env,
+      loaded.config,
+      loaded.path,
+      io.cwd ?? process.cwd(),
+    );
     const logger = createLogger({
       level: global.logLevel,
       format: global.logFormat,

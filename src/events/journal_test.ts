@@ -52,17 +52,21 @@ describe("tailJournal()", () => {
     dirs.push(dir);
     const path = join(dir, "events.jsonl");
     await appendJournalLine(path, formatJournalLine(rec("/old")));
+    // Where "now" is, fixed before the tail's asynchronous open, as TaskManager.subscribe() does.
+    const startAt = (await fsp.stat(path)).size;
     const ac = new AbortController();
     const seen: string[] = [];
     const done = (async () => {
-      for await (const r of tailJournal(path, { signal: ac.signal, pollMs: 5 })) {
+      for await (const r of tailJournal(path, { signal: ac.signal, pollMs: 5, startAt })) {
         seen.push(r.topic);
         if (seen.length === 3) ac.abort();
       }
     })();
-    await new Promise((r) => setTimeout(r, 30));
     const line = formatJournalLine(rec("/a"));
     await appendJournalLine(path, line);
+    // Once "/a" is seen the tail holds the first file open; then rotate under it.
+    const deadline = Date.now() + 3000;
+    while (seen.length < 1 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     // A tiny threshold forces the next append to rotate.
     await appendJournalLine(path, formatJournalLine(rec("/b")), line.length + 1);
     await appendJournalLine(path, formatJournalLine(rec("/c")));

@@ -12,7 +12,18 @@
  * @module
  */
 
-import { chmod, copyFile, mkdir, mkdtemp, open, rename, rm, stat, symlink, writeFile } from "node:fs/promises";
+import {
+  chmod,
+  copyFile,
+  mkdir,
+  mkdtemp,
+  open,
+  rename,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { fromErrno, NotFoundError } from "../errors.ts";
 
@@ -129,7 +140,9 @@ async function readHead(path: string): Promise<Uint8Array> {
  * @param candidates paths to try (default {@link BUSYBOX_PATHS})
  * @returns the path found, if any, and why the others were skipped
  */
-export async function findStaticBusybox(candidates: readonly string[] = BUSYBOX_PATHS): Promise<BusyboxLookup> {
+export async function findStaticBusybox(
+  candidates: readonly string[] = BUSYBOX_PATHS,
+): Promise<BusyboxLookup> {
   const problems: string[] = [];
   for (const path of candidates) {
     let head: Uint8Array;
@@ -160,7 +173,9 @@ export async function findStaticBusybox(candidates: readonly string[] = BUSYBOX_
  * @param candidates paths to try (default {@link BUSYBOX_PATHS})
  * @returns its path, or undefined when no static busybox is installed
  */
-export async function findBusybox(candidates: readonly string[] = BUSYBOX_PATHS): Promise<string | undefined> {
+export async function findBusybox(
+  candidates: readonly string[] = BUSYBOX_PATHS,
+): Promise<string | undefined> {
   return (await findStaticBusybox(candidates)).path;
 }
 
@@ -198,14 +213,19 @@ export interface EnsureBusyboxRootfsOptions {
  * @throws NotFoundError when no static busybox is installed (and none was given)
  * @throws ShimkitError of the errno kind when the rootfs cannot be written
  */
-export async function ensureBusyboxRootfs(dir: string, opts: EnsureBusyboxRootfsOptions = {}): Promise<string> {
+export async function ensureBusyboxRootfs(
+  dir: string,
+  opts: EnsureBusyboxRootfsOptions = {},
+): Promise<string> {
   if (await isBusyboxRootfs(dir)) return dir;
   let busybox = opts.busybox;
   if (busybox === undefined) {
     const found = await findStaticBusybox();
     if (!found.path) {
       const why = found.problems.length > 0 ? ` (${found.problems.join("; ")})` : "";
-      throw new NotFoundError(`no static busybox in ${BUSYBOX_PATHS.join(" or ")}${why}: install busybox-static`);
+      throw new NotFoundError(
+        `no static busybox in ${BUSYBOX_PATHS.join(" or ")}${why}: install busybox-static`,
+      );
     }
     busybox = found.path;
   }

@@ -202,6 +202,18 @@ export class Shim implements ShimRef {
 
 const key = (ns: string, id: string) => `${ns}/${id}`;
 
+/** Tells whether something accepts connections on a unix socket path. */
+function acceptsConnections(path: string): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const c = createConnection({ path });
+    c.once("connect", () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once("error", () => resolve(false));
+  });
+}
+
 /** Adds context unless the error already starts with it (the binary helpers add the same prefix). */
 function wrapOnce(err: unknown, ctx: string): ShimkitError {
   return err instanceof ShimkitError && err.message.startsWith(ctx + ": ") ? err : withContext(err, ctx);
@@ -871,15 +883,14 @@ export class ShimManager {
     }
     const st = await lstat(path).catch(() => undefined);
     if (!st?.isSocket()) return;
-    const live = await new Promise<boolean>((resolve) => {
-      const c = createConnection({ path });
-      c.once("connect", () => {
-        c.destroy();
-        resolve(true);
-      });
-      c.once("error", () => resolve(false));
-    });
-    if (!live) await rm(path, { force: true }).catch(() => {});
+    // A killed multi-threaded daemon shows as a zombie before its last thread has closed the
+    // listener: give it a moment to stop accepting.
+    const deadline = Date.now() + 1000;
+    while (await acceptsConnections(path)) {
+      if (Date.now() >= deadline) return;
+      await sleep(10);
+    }
+    await rm(path, { force: true }).catch(() => {});
   }
 
   async #answers(shim: ShimRef): Promise<boolean> {

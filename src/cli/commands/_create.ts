@@ -7,7 +7,6 @@
 
 import { readFile } from "node:fs/promises";
 import { basename, isAbsolute, join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { fromErrno, InvalidArgumentError } from "../../errors.ts";
 import { BUSYBOX_PATHS, ensureBusyboxRootfs, findStaticBusybox } from "../../rootfs/busybox.ts";
 import { classifyRuntime } from "../../runtime/name.ts";
@@ -21,7 +20,7 @@ import {
 import { validateId } from "../../ids.ts";
 import type { CommandContext } from "../context.ts";
 import { UsageError } from "../exit_codes.ts";
-import { parseKeyValues, parseRuntimeOptions } from "./_args.ts";
+import { parseFlags, parseKeyValues, parseRuntimeOptions, splitAtPositionals } from "./_args.ts";
 
 /** The built-in rootfs's dir under the root dir; hidden, so restore and gc never take it for a namespace. */
 export const BUILTIN_ROOTFS_DIR = ".rootfs/busybox";
@@ -81,22 +80,62 @@ const OPTIONS = {
 } as const;
 
 /**
- * Usage text for `run` or `create`.
+ * Usage text for `run` or `create`: synopsis, what it does, every flag, how
+ * the root filesystem is chosen, examples.
  *
  * @param command `run` or `create`
  * @returns the text, ending in a newline
  */
 export function createUsage(command: "run" | "create"): string {
-  const runOnly = command === "run" ? "[--rm] [-d] " : "";
-  return `usage: shimkit ${command} ${runOnly}[-t] [-i] [--runtime NAME|PATH] [--rootfs DIR | --bundle DIR]
-       [--env K=V]... [--cwd DIR] [--label K=V]... [--runtime-option K=V]... [--readonly] [--hostname NAME]
-       ID [--] [CMD [ARG...]]
+  const run = command === "run";
+  const what = run
+    ? `Creates and starts container ID running CMD, streams its output and exits with its
+exit status (128+N when signal N killed it).`
+    : `Creates container ID (bundle, shim and task) without starting it and prints the id;
+"shimkit start -a ID" starts it and attaches to its output.`;
+  const runFlags = run
+    ? `  --rm                     delete the container once it has exited
+  -d, --detach             print the id once started and return; the container keeps running
+`
+    : "";
+  return `usage: shimkit ${command} [flags] ID [--] CMD [ARG...]
+       shimkit ${command} [flags] --bundle DIR ID [[--] CMD [ARG...]]
+
+${what}
+Flags come before ID; everything after ID is the container's command.
+
+Flags:
+${runFlags}  -t, --tty                allocate a pseudo-terminal
+  -i, --interactive        connect stdin to the container
+  --runtime NAME|PATH      runtime name (io.containerd.runc.v2) or absolute path of a shim binary;
+                           default: the config's default_runtime, or the embedded fake shim
+                           (io.containerd.fake.v2) when no containerd-shim-runc-v2 is installed
+  --rootfs DIR             the container's root filesystem
+  --bundle DIR             use DIR/config.json (and its root) instead of a generated spec
+  -e, --env KEY=VALUE      set an environment variable (repeatable)
+  --cwd DIR                working directory inside the container (absolute; default /)
+  --label KEY=VALUE        label the container (repeatable)
+  --runtime-option K=V     shim runtime option, e.g. BinaryName=/usr/bin/crun (repeatable)
+  --readonly               mount the root filesystem read-only
+  --hostname NAME          the container's hostname (default: ID)
+  -h, --help               show this help
+
+Root filesystem: without --rootfs or --bundle, a runtime such as runc gets the built-in
+busybox rootfs in <root>/.rootfs/busybox (default /var/lib/shimkit/.rootfs/busybox),
+built on first use from the host's static busybox (Debian package busybox-static;
+${BUSYBOX_ENV}=PATH names another). Containers share it, so it is mounted read-only
+with a tmpfs on /tmp. The embedded fake shim runs no real processes and needs no rootfs.
+
+Examples:
+  shimkit ${command}${run ? " --rm" : ""} demo -- echo hi
+  shimkit ${command} --rootfs /srv/alpine web -- sh -c 'echo hello from $(hostname)'
 `;
 }
 
 /**
- * Parses `run`/`create` arguments (pure). Everything after the id is the
- * command; `--` ends the flags so the command may have its own.
+ * Parses `run`/`create` arguments (pure). Flags come before the id;
+ * everything after the id is the command, untouched (a `--` right after the
+ * id is dropped), so `run c1 sh -c "echo hi"` needs no `--`.
  *
  * @param command `run` or `create`
  * @param argv the arguments after the command name
@@ -106,25 +145,27 @@ export function createUsage(command: "run" | "create"): string {
  * @throws InvalidArgumentError for a malformed id
  */
 export function parseCreateArgs(command: "run" | "create", argv: string[], cwd: string): CreateArgs | "help" {
-  let parsed;
-  try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
-  } catch (e) {
-    throw new UsageError(`${command}: ${(e as Error).message}`, { cause: e });
-  }
+  const { head, rest } = splitAtPositionals(argv, OPTIONS, 1);
+  const parsed = parseFlags(command, head, OPTIONS);
   const v = parsed.values;
   if (v.help) return "help";
-  const [id, ...args] = parsed.positionals;
-  if (id === undefined) throw new UsageError(`${command}: missing container ID`);
+  const [id] = parsed.positionals;
+  const args = rest;
+  if (id === undefined) {
+    throw new UsageError(`${command}: missing container ID\nrun "shimkit ${command} --help" for usage`);
+  }
   validateId(id, "container id");
-  if (command === "create" && (v.rm || v.detach)) {
-    throw new UsageError(`create: --rm and --detach are run flags`);
+  if (command === "create" && v.rm) throw new UsageError(`create: --rm is a run flag`);
+  if (command === "create" && v.detach) {
+    throw new UsageError(`create: --detach is a run flag (create never starts the container)`);
   }
   if (v.rm && v.detach) throw new UsageError(`${command}: --rm and --detach cannot be used together`);
   if (v.rootfs !== undefined && v.bundle !== undefined) {
     throw new UsageError(`${command}: --rootfs and --bundle cannot be used together`);
   }
-  if (v.bundle === undefined && args.length === 0) throw new UsageError(`${command}: missing command to run`);
+  if (v.bundle === undefined && args.length === 0) {
+    throw new UsageError(`${command}: missing command to run after container ID "${id}"`);
+  }
   if (v.cwd !== undefined && !isAbsolute(v.cwd)) {
     throw new InvalidArgumentError(`invalid cwd "${v.cwd}": must be an absolute path`);
   }
@@ -221,4 +262,101 @@ export async function buildSpec(ctx: CommandContext, a: CreateArgs): Promise<Oci
     throw new InvalidArgumentError(`parse bundle spec "${path}": not a JSON object`);
   }
   return overrideBundleSpec(spec, a.bundle, a);
+}
+
+/**
+ * Tells whether a runtime is the embedded fake shim, which simulates
+ * processes on the host and needs no root filesystem (pure).
+ *
+ * @param runtime a runtime name (`io.containerd.fake.v2`) or an absolute shim path
+ * @returns true for `io.containerd.fake.v1`/`v2` and paths to `containerd-shim-fake-v1`/`v2`
+ */
+export function isFakeRuntime(runtime: string): boolean {
+  const name = runtime.startsWith("/") ? basename(runtime) : binaryNameOrEmpty(runtime);
+  return /^containerd-shim-fake-v[12]$/.test(name);
+}
+
+function binaryNameOrEmpty(runtime: string): string {
+  try {
+    const ref = classifyRuntime(runtime);
+    return ref.kind === "name" ? ref.binary : basename(ref.path);
+  } catch {
+    return "";
+  }
+}
+
+/**
+ * Decides where the container's root filesystem comes from (pure): the
+ * `--rootfs` or `--bundle` given, nothing for the fake shim, else the
+ * built-in busybox rootfs in `<root>/.rootfs/busybox`.
+ *
+ * @param a the parsed `--rootfs` and `--bundle`
+ * @param runtime the chosen runtime
+ * @param root the root dir
+ * @returns the built-in rootfs dir when it is needed, else undefined
+ */
+export function builtinRootfsFor(
+  a: Pick<CreateArgs, "rootfs" | "bundle">,
+  runtime: string,
+  root: string,
+): string | undefined {
+  if (a.rootfs !== undefined || a.bundle !== undefined || isFakeRuntime(runtime)) return undefined;
+  return join(root, BUILTIN_ROOTFS_DIR);
+}
+
+/**
+ * Adapts a generated spec to the shared built-in rootfs (pure): the root is
+ * mounted read-only, since every container that uses it sees the same
+ * directory, and `/tmp` becomes a private tmpfs so the container still has
+ * somewhere to write.
+ *
+ * @param spec a spec from {@link generateDefaultSpec} whose root is the built-in rootfs
+ * @returns the same spec, changed in place
+ */
+export function withBuiltinRootfs(spec: OciSpec): OciSpec {
+  spec.root = { path: spec.root?.path ?? "rootfs", readonly: true };
+  spec.mounts = [
+    ...(spec.mounts ?? []),
+    { destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777"] },
+  ];
+  return spec;
+}
+
+/**
+ * Builds the spec for `run`/`create` ({@link buildSpec}) and, when neither
+ * `--rootfs` nor `--bundle` is given and the runtime is not the fake shim,
+ * points it at the built-in busybox rootfs, building that on first use and
+ * logging at info that it is used. Fails before anything is created when no
+ * static busybox is installed.
+ *
+ * @param ctx the command context (root dir, environment for `SHIMKIT_BUSYBOX`, logger)
+ * @param a the parsed arguments
+ * @param runtime the chosen runtime
+ * @returns the spec to write as config.json
+ * @throws InvalidArgumentError when the runtime needs a rootfs and there is no static busybox to build one
+ * @throws ShimkitError from {@link buildSpec}, or of the errno kind when the rootfs cannot be written
+ */
+export async function prepareSpec(ctx: CommandContext, a: CreateArgs, runtime: string): Promise<OciSpec> {
+  const dir = builtinRootfsFor(a, runtime, ctx.global.root);
+  if (dir === undefined) return await buildSpec(ctx, a);
+  const override = ctx.env[BUSYBOX_ENV] || undefined;
+  const found = await findStaticBusybox(override ? [override] : BUSYBOX_PATHS);
+  if (!found.path) {
+    const why = override && found.problems.length === 0
+      ? [`${BUSYBOX_ENV} "${override}" does not exist`]
+      : [];
+    why.push(...found.problems);
+    throw new InvalidArgumentError(
+      `runtime "${runtime}" needs a root filesystem: pass --rootfs DIR or --bundle DIR, ` +
+        `or install busybox-static for the built-in busybox rootfs` +
+        (why.length > 0 ? ` (${why.join("; ")})` : ""),
+    );
+  }
+  const spec = withBuiltinRootfs(await buildSpec(ctx, { ...a, rootfs: dir }));
+  await ensureBusyboxRootfs(dir, { busybox: found.path });
+  ctx.logger.info("using the built-in busybox rootfs (read-only; pass --rootfs DIR for your own)", {
+    rootfs: dir,
+    runtime,
+  });
+  return spec;
 }

@@ -3,7 +3,16 @@ import assert from "node:assert/strict";
 import { InvalidArgumentError } from "../../errors.ts";
 import { DEFAULT_PATH_ENV, generateDefaultSpec } from "../../spec/default_spec.ts";
 import { UsageError } from "../exit_codes.ts";
-import { type CreateArgs, overrideBundleSpec, parseCreateArgs } from "./_create.ts";
+import {
+  BUILTIN_ROOTFS_DIR,
+  builtinRootfsFor,
+  type CreateArgs,
+  createUsage,
+  isFakeRuntime,
+  overrideBundleSpec,
+  parseCreateArgs,
+  withBuiltinRootfs,
+} from "./_create.ts";
 
 const CWD = "/home/u";
 
@@ -66,6 +75,36 @@ describe("parseCreateArgs()", () => {
   });
 
   it("parseCreateArgs() answers help", () => assert.equal(parseCreateArgs("run", ["--help"], CWD), "help"));
+
+  it("parseCreateArgs() passes a command's own flags through without --", () => {
+    const a = parse(["--rm", "c1", "sh", "-c", "echo hi"]);
+    assert.equal(a.rm, true);
+    assert.deepEqual(a.args, ["sh", "-c", "echo hi"]);
+  });
+
+  it("parseCreateArgs() gives flags after the id to the command", () => {
+    const a = parse(["c1", "ls", "--rm", "-d"]);
+    assert.equal(a.rm, false);
+    assert.equal(a.detach, false);
+    assert.deepEqual(a.args, ["ls", "--rm", "-d"]);
+  });
+
+  const messages: Array<[string, string[], "run" | "create", RegExp]> = [
+    ["a missing id", ["--rm"], "run", /^run: missing container ID\nrun "shimkit run --help" for usage$/],
+    ["a missing command", ["c1"], "run", /^run: missing command to run after container ID "c1"$/],
+    ["--rm on create", ["--rm", "c1", "true"], "create", /^create: --rm is a run flag$/],
+    ["-d on create", ["-d", "c1", "true"], "create", /^create: --detach is a run flag/],
+    ["an unknown flag", ["--bogus", "c1", "true"], "create", /^create: unknown flag "--bogus"\n/],
+  ];
+  for (const [name, argv, command, re] of messages) {
+    it(`parseCreateArgs() names ${name} in its message`, () => {
+      assert.throws(() => parseCreateArgs(command, argv, CWD), (e: unknown) => {
+        assert.ok(e instanceof UsageError);
+        assert.match((e as Error).message, re);
+        return true;
+      });
+    });
+  }
 
   const usage: Array<[string, string[], "run" | "create"]> = [
     ["a missing id", [], "run"],
@@ -160,4 +199,90 @@ describe("overrideBundleSpec()", () => {
       InvalidArgumentError,
     );
   });
+});
+
+describe("isFakeRuntime()", () => {
+  const cases: Array<[string, boolean]> = [
+    ["io.containerd.fake.v2", true],
+    ["io.containerd.fake.v1", true],
+    ["/opt/shimkit/containerd-shim-fake-v2", true],
+    ["io.containerd.runc.v2", false],
+    ["/usr/bin/containerd-shim-runc-v2", false],
+    ["io.containerd.fake.v3", false],
+    ["not a runtime", false],
+  ];
+  for (const [runtime, want] of cases) {
+    it(`isFakeRuntime() says ${want} for "${runtime}"`, () => assert.equal(isFakeRuntime(runtime), want));
+  }
+});
+
+describe("builtinRootfsFor()", () => {
+  const builtin = `/var/lib/shimkit/${BUILTIN_ROOTFS_DIR}`;
+  const cases: Array<[string, { rootfs?: string; bundle?: string }, string, string | undefined]> = [
+    ["runc without --rootfs or --bundle", {}, "io.containerd.runc.v2", builtin],
+    ["a shim path without --rootfs or --bundle", {}, "/opt/containerd-shim-foo-v1", builtin],
+    ["runc with --rootfs", { rootfs: "/r" }, "io.containerd.runc.v2", undefined],
+    ["runc with --bundle", { bundle: "/b" }, "io.containerd.runc.v2", undefined],
+    ["the fake shim", {}, "io.containerd.fake.v2", undefined],
+  ];
+  for (const [name, a, runtime, want] of cases) {
+    it(`builtinRootfsFor() answers ${want ?? "nothing"} for ${name}`, () => {
+      assert.equal(builtinRootfsFor(a, runtime, "/var/lib/shimkit"), want);
+    });
+  }
+  it("builtinRootfsFor() keeps the rootfs under a hidden name, which restore and gc skip", () => {
+    assert.ok(BUILTIN_ROOTFS_DIR.startsWith("."));
+  });
+});
+
+describe("withBuiltinRootfs()", () => {
+  it("withBuiltinRootfs() makes the shared root read-only and adds a private /tmp", () => {
+    const spec = withBuiltinRootfs(
+      generateDefaultSpec({
+        id: "c1",
+        namespace: "default",
+        args: ["true"],
+        rootfs: "/var/lib/shimkit/.rootfs/busybox",
+      }),
+    );
+    assert.deepEqual(spec.root, { path: "/var/lib/shimkit/.rootfs/busybox", readonly: true });
+    const tmp = spec.mounts!.filter((m) => m.destination === "/tmp");
+    assert.deepEqual(tmp, [{
+      destination: "/tmp",
+      type: "tmpfs",
+      source: "tmpfs",
+      options: ["nosuid", "nodev", "mode=1777"],
+    }]);
+  });
+});
+
+describe("createUsage()", () => {
+  for (const command of ["run", "create"] as const) {
+    it(`createUsage() documents every ${command} flag and the built-in rootfs`, () => {
+      const text = createUsage(command);
+      assert.match(text, new RegExp(`^usage: shimkit ${command} `));
+      for (
+        const flag of [
+          "--tty",
+          "--interactive",
+          "--runtime",
+          "--rootfs",
+          "--bundle",
+          "--env",
+          "--cwd",
+          "--label",
+          "--runtime-option",
+          "--readonly",
+          "--hostname",
+          "--help",
+        ]
+      ) {
+        assert.ok(text.includes(flag), `${command} --help mentions ${flag}`);
+      }
+      assert.equal(text.includes("--rm"), command === "run");
+      assert.match(text, /built-in\s+busybox rootfs/);
+      assert.match(text, /busybox-static/);
+      assert.match(text, /SHIMKIT_BUSYBOX/);
+    });
+  }
 });

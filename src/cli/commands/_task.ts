@@ -12,9 +12,11 @@
  */
 
 import { chmod, mkdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
-import { join } from "node:path";
-import { type Config, defaultConfig, FAKE_RUNTIME } from "../../config/config.ts";
+import { dirname, join } from "node:path";
+import { type Config, defaultConfig, FAKE_RUNTIME, socketDirOf } from "../../config/config.ts";
 import { selfCommand } from "../../fakeshim/self_exec.ts";
+import { selfExecutable } from "../../platform/self.ts";
+import { createRuntimeResolver, type RuntimeResolver } from "../../runtime/resolve.ts";
 import { TaskManager } from "../../task/manager.ts";
 import type { CommandContext } from "../context.ts";
 import { resolveDefaultRuntime } from "../default_runtime.ts";
@@ -50,11 +52,15 @@ export function configOf(ctx: CommandContext): Config {
  * @throws ShimkitError when the state or root dir cannot be used
  */
 export async function openManager(ctx: CommandContext): Promise<TaskManager> {
+  const config = configOf(ctx);
   return await TaskManager.open({
     state: ctx.global.state,
     root: ctx.global.root,
     logger: ctx.logger,
-    config: configOf(ctx),
+    config,
+    // The documented default (`<state>/s`); without it the fake shim's sockets land in /run/shimkit/fake
+    // whatever --state says.
+    socketDir: socketDirOf(config),
   });
 }
 
@@ -75,14 +81,36 @@ export async function withManager<T>(ctx: CommandContext, fn: (m: TaskManager) =
 }
 
 /**
- * Picks the runtime for `run`/`create` and logs at info which one and why.
- * When it is the embedded fake shim, makes sure a `containerd-shim-fake-v2`
- * entry point exists in `<state>/bin` and is on this process's `PATH`, where
- * the resolver (and a later CLI process restoring the shim) finds it.
+ * A runtime resolver that searches where the TaskManager's does: the
+ * configured runtime paths, `PATH`, then beside this executable.
+ *
+ * @param ctx the command context (config, `PATH`)
+ * @returns a resolver
+ */
+export function runtimeResolver(ctx: CommandContext): RuntimeResolver {
+  const config = configOf(ctx);
+  return createRuntimeResolver({
+    path: ctx.env.PATH,
+    selfDir: dirname(selfExecutable()),
+    runtimes: Object.fromEntries(
+      Object.entries(config.runtimes).filter(([, r]) => r.path).map(([n, r]) => [n, r.path as string]),
+    ),
+  });
+}
+
+/**
+ * Picks the runtime for `run`/`create` and logs which one and why (at info
+ * when it was not named with `--runtime`, else at debug). When it is the
+ * embedded fake shim, makes sure a `containerd-shim-fake-v2` entry point
+ * exists in `<state>/bin` and is on this process's `PATH`, where the resolver
+ * (and a later CLI process restoring the shim) finds it. The shim binary is
+ * resolved here, so a bad runtime name or path fails before anything is created.
  *
  * @param ctx the command context
  * @param requested `--runtime`, if given
  * @returns the runtime name or absolute shim path
+ * @throws InvalidArgumentError for a malformed runtime name or a relative path
+ * @throws NotFoundError when no shim binary exists for it
  * @throws ShimkitError of the errno kind when the fake shim entry point cannot be written
  */
 export async function pickRuntime(ctx: CommandContext, requested: string | undefined): Promise<string> {
@@ -93,8 +121,11 @@ export async function pickRuntime(ctx: CommandContext, requested: string | undef
     : choice.fellBack
     ? `default runtime "${config.defaultRuntime}" has no shim installed; using the embedded fake shim`
     : "default runtime from config";
-  ctx.logger.info("runtime selected", { runtime: choice.runtime, reason });
   if (choice.runtime === FAKE_RUNTIME) await exposeFakeShim(ctx);
+  const binary = await runtimeResolver(ctx).resolve(choice.runtime);
+  const fields = { runtime: choice.runtime, binary, reason };
+  if (requested) ctx.logger.debug("runtime selected", fields);
+  else ctx.logger.info("runtime selected", fields);
   return choice.runtime;
 }
 

@@ -19,7 +19,8 @@ import { KNOWN_SERVICES, type ResolvedMethod, resolveMethod } from "../../api/re
 import { parseDuration } from "../../config/duration.ts";
 import { Client, codeName, TtrpcError } from "../../../vendor/ttrpc-ts/mod.ts";
 import type { CommandContext } from "../context.ts";
-import { EXIT_OK, EXIT_USAGE, exitCodeForError, UsageError } from "../exit_codes.ts";
+import { EXIT_OK, exitCodeForError, UsageError } from "../exit_codes.ts";
+import { flagError } from "./_args.ts";
 
 /** The metadata key containerd reads the namespace from on every TTRPC request. */
 export const NAMESPACE_METADATA_KEY = "containerd-namespace-ttrpc";
@@ -74,7 +75,7 @@ export function parseCallArgs(args: string[], defaults: { namespace: string; jso
       },
     });
   } catch (err) {
-    throw new UsageError(`call: ${(err as Error).message}`, { cause: err });
+    throw flagError("call", err, false);
   }
   const { values, positionals } = parsed;
   if (values.help) return { kind: "help" };
@@ -226,8 +227,8 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
   try {
     cmd = parseCallArgs(args, defaults);
   } catch (err) {
-    ctx.stderr(`${(err as Error).message}\n${CALL_USAGE}\n`);
-    return EXIT_USAGE;
+    ctx.stderr(`shimkit: ${(err as Error).message}\n${CALL_USAGE}\n`);
+    return exitCodeForError(err);
   }
   if (cmd.kind === "help") {
     ctx.stdout(`${CALL_USAGE}\n\nknown methods:\n${formatServiceList()}`);
@@ -243,7 +244,7 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
     ctx.stdout((request.compact ? JSON.stringify(json) : JSON.stringify(json, null, 2)) + "\n");
     return EXIT_OK;
   } catch (err) {
-    ctx.stderr(formatCallError(err, request.compact));
+    ctx.stderr(request.compact ? formatCallError(err, true) : `shimkit: ${formatCallError(err, false)}`);
     return exitCodeForError(err);
   }
 }

@@ -196,14 +196,14 @@ describe("main() without a server", () => {
     const t = testContext();
     const code = await main(["/nonexistent.sock", "containerd.task.v2.Task/Connect", '{"nope":1}'], t.ctx);
     assert.equal(code, 5);
-    assert.match(t.err(), /^InvalidArgument: request for containerd\.task\.v2\.Task\/Connect: .*nope/);
+    assert.match(t.err(), /^shimkit: InvalidArgument: request for containerd\.task\.v2\.Task\/Connect: .*nope/);
   });
 
   it("main() reports invalid JSON as InvalidArgument (exit 5)", async () => {
     const t = testContext();
     const code = await main(["/nonexistent.sock", "containerd.task.v2.Task/Connect", "{id:"], t.ctx);
     assert.equal(code, 5);
-    assert.match(t.err(), /^InvalidArgument: parse request JSON: /);
+    assert.match(t.err(), /^shimkit: InvalidArgument: parse request JSON: /);
   });
 
   it("main() reports a missing socket with its errno kind (NotFound, exit 3)", async () => {
@@ -212,7 +212,7 @@ describe("main() without a server", () => {
       const t = testContext();
       const code = await main([path.join(dir, "none.sock"), "containerd.task.v2.Task/Connect"], t.ctx);
       assert.equal(code, 3);
-      assert.match(t.err(), /^NotFound: dial ".*none\.sock": .*ENOENT/);
+      assert.match(t.err(), /^shimkit: NotFound: dial ".*none\.sock": .*ENOENT/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -254,27 +254,27 @@ describe("main() against a ttrpc-ts server", () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it("main() prints a NotFound status as `NotFound: <message>` and exits 3", async () => {
+  it("main() prints a NotFound status as `shimkit: NotFound: <message>` and exits 3", async () => {
     const t = testContext();
     const code = await main([`unix://${sock}`, "containerd.task.v2.Task/State", '{"id":"nope"}'], t.ctx);
     assert.equal(code, 3);
     assert.equal(t.out(), "");
-    assert.equal(t.err(), "NotFound: container not created: not found\n");
+    assert.equal(t.err(), "shimkit: NotFound: container not created: not found\n");
   });
 
   it("main() prints a handler's plain error as Unknown and exits 1", async () => {
     const t = testContext();
     assert.equal(await main([sock, "containerd.task.v2.Task/Kill", '{"id":"c1"}'], t.ctx), 1);
-    assert.equal(t.err(), "Unknown: cannot kill: boom\n");
+    assert.equal(t.err(), "shimkit: Unknown: cannot kill: boom\n");
   });
 
   it("main() prints Unimplemented for a method or service the server lacks (exit 10)", async () => {
     let t = testContext();
     assert.equal(await main([sock, "containerd.task.v2.Task/Pids"], t.ctx), 10);
-    assert.equal(t.err(), "Unimplemented: method Pids\n");
+    assert.equal(t.err(), "shimkit: Unimplemented: method Pids\n");
     t = testContext();
     assert.equal(await main([sock, "containerd.task.v3.Task/Connect"], t.ctx), 10);
-    assert.equal(t.err(), "Unimplemented: service containerd.task.v3.Task\n");
+    assert.equal(t.err(), "shimkit: Unimplemented: service containerd.task.v3.Task\n");
   });
 
   it("main() errors as JSON on stderr with --json", async () => {
@@ -440,13 +440,13 @@ describe("main() against containerd-shim-runc-v2", { skip: needsRootAndShim() },
     const t = testContext();
     const code = await main([address, "containerd.task.v2.Task/State", '{"id":"c1"}', "-n", ns], t.ctx);
     assert.equal(code, 3);
-    assert.equal(t.err(), "NotFound: container not created: not found\n");
+    assert.equal(t.err(), "shimkit: NotFound: container not created: not found\n");
   });
 
   it("main() gets Unimplemented from a 1.6 shim for task v3", async () => {
     const t = testContext();
     assert.equal(await main([address, "containerd.task.v3.Task/Connect", "-n", ns], t.ctx), 10);
-    assert.match(t.err(), /^Unimplemented: service containerd\.task\.v3\.Task/);
+    assert.match(t.err(), /^shimkit: Unimplemented: service containerd\.task\.v3\.Task/);
   });
 
   it("main() shuts the shim down and it leaves nothing behind", async () => {

@@ -6,8 +6,7 @@
  * @module
  */
 
-import { readFile } from "node:fs/promises";
-import { parseArgs } from "node:util";
+import { readFile, stat } from "node:fs/promises";
 import { stringify } from "smol-toml";
 import {
   defaultConfig,
@@ -18,12 +17,18 @@ import {
 } from "../../config/config.ts";
 import { DEFAULT_CONFIG_PATH } from "../../config/load.ts";
 import { migrateConfigTable } from "../../config/migrate.ts";
-import { fromErrno, InvalidArgumentError } from "../../errors.ts";
+import { fromErrno, InvalidArgumentError, NotFoundError } from "../../errors.ts";
 import type { CommandContext } from "../context.ts";
 import { EXIT_OK, UsageError } from "../exit_codes.ts";
 import { printJson } from "../output.ts";
+import { parseFlags } from "./_args.ts";
 
-const USAGE = "usage: shimkit config default | dump | migrate [FILE|-]";
+const USAGE = `usage: shimkit config default | dump | migrate [FILE|-] [--json]
+
+  default          print the default config, commented (--json: the defaults as JSON)
+  dump             print the effective config: file, environment and flags applied
+  migrate [FILE]   print FILE (default: the config in use; - reads stdin) rewritten for
+                   this version; warnings go to stderr`;
 
 /**
  * Runs `shimkit config`.
@@ -36,23 +41,19 @@ const USAGE = "usage: shimkit config default | dump | migrate [FILE|-]";
  * @throws InvalidArgumentError when it is not valid TOML or not valid after migration
  */
 export async function main(args: string[], ctx: CommandContext): Promise<number> {
-  const { positionals, values } = parseArgs({
-    args,
-    options: { help: { type: "boolean", short: "h" } },
-    allowPositionals: true,
-    strict: true,
-  });
+  const { positionals, values } = parseFlags("config", args, { help: { type: "boolean", short: "h" } });
   if (values.help) {
     ctx.stdout(USAGE + "\n");
     return EXIT_OK;
   }
   const [sub, file, ...extra] = positionals;
   if (extra.length > 0 || (file !== undefined && sub !== "migrate")) {
-    throw new UsageError(`too many arguments\n${USAGE}`);
+    throw new UsageError(`config: too many arguments\n${USAGE}`);
   }
   switch (sub) {
     case "default":
-      ctx.stdout(defaultConfigText());
+      if (ctx.global.json) printJson(ctx, defaultConfig());
+      else ctx.stdout(defaultConfigText());
       return EXIT_OK;
     case "dump": {
       const config = ctx.config ?? defaultConfig();
@@ -60,13 +61,24 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
       else ctx.stdout(formatConfig(config));
       return EXIT_OK;
     }
-    case "migrate":
-      return await migrate(file ?? ctx.global.config ?? DEFAULT_CONFIG_PATH, ctx);
+    case "migrate": {
+      const path = file ?? ctx.global.config;
+      if (path === undefined && !(await exists(DEFAULT_CONFIG_PATH))) {
+        throw new NotFoundError(
+          `config migrate: no FILE given and no config file at "${DEFAULT_CONFIG_PATH}" (pass FILE, or - for stdin)`,
+        );
+      }
+      return await migrate(path ?? DEFAULT_CONFIG_PATH, ctx);
+    }
     case undefined:
-      throw new UsageError(`missing subcommand\n${USAGE}`);
+      throw new UsageError(`config: missing subcommand: want default, dump or migrate\n${USAGE}`);
     default:
-      throw new UsageError(`unknown subcommand "${sub}"\n${USAGE}`);
+      throw new UsageError(`config: unknown subcommand "${sub}": want default, dump or migrate\n${USAGE}`);
   }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await stat(path).then(() => true, () => false);
 }
 
 async function migrate(file: string, ctx: CommandContext): Promise<number> {

@@ -18,7 +18,7 @@ import type { Task, TaskManager } from "../../task/manager.ts";
 import type { CommandContext } from "../context.ts";
 import { EXIT_OK } from "../exit_codes.ts";
 import { createFifoSet, type StdioPaths } from "../stdio.ts";
-import { buildSpec, type CreateArgs, createUsage, parseCreateArgs } from "./_create.ts";
+import { type CreateArgs, createUsage, parseCreateArgs, prepareSpec } from "./_create.ts";
 import { configOf, pickRuntime, withManager } from "./_task.ts";
 
 /**
@@ -88,8 +88,8 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
     ctx.stdout(createUsage("create"));
     return EXIT_OK;
   }
-  const spec = await buildSpec(ctx, a);
   const runtime = await pickRuntime(ctx, a.runtime);
+  const spec = await prepareSpec(ctx, a, runtime);
   return await withManager(ctx, async (m) => {
     const fifos = await createFifoSet({
       state: ctx.global.state,

@@ -11,21 +11,52 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { FailedPreconditionError } from "../../errors.ts";
 import type { TaskManager } from "../../task/manager.ts";
 import type { CommandContext } from "../context.ts";
 import { EXIT_OK, exitCodeForError, UsageError } from "../exit_codes.ts";
 import { fifoDirOf, removeFifoDir } from "../stdio.ts";
 import { withManager } from "./_task.ts";
+import { parseFlags } from "./_args.ts";
 
-const USAGE = "usage: shimkit delete [--force] ID...\n";
+const USAGE = `usage: shimkit delete [--force] ID...
+
+Deletes containers: task, shim, bundle and work dir. A running container must be
+stopped first (shimkit kill ID), unless --force is given, which kills it.
+
+Flags:
+  -f, --force    kill a running container, then delete it
+  -h, --help     show this help
+`;
+
+/**
+ * Why a container in `status` cannot be deleted without `--force` (pure):
+ * a live process would be killed, which `delete` only does when told to.
+ *
+ * @param id the container id
+ * @param status its task status
+ * @param force `--force` was given
+ * @returns the error to throw, or undefined when the delete may go ahead
+ */
+export function deletePrecondition(
+  id: string,
+  status: string,
+  force: boolean,
+): FailedPreconditionError | undefined {
+  if (force || (status !== "running" && status !== "paused" && status !== "pausing")) return undefined;
+  return new FailedPreconditionError(
+    `delete "${id}": container is ${status}: stop it first (shimkit kill ${id}) or use --force`,
+  );
+}
 
 async function deleteOne(m: TaskManager, ctx: CommandContext, id: string, force: boolean): Promise<void> {
   const ns = ctx.global.namespace;
   // The FIFO dir `create` made is named in the task's stdio; learn it before the task is gone.
-  const stdout = await m.get(ns, id).then((t) => t.state()).then((s) => s.stdout, () => "");
+  const st = await m.get(ns, id).then((t) => t.state()).catch(() => undefined);
+  const refused = st && deletePrecondition(id, st.status, force);
+  if (refused) throw refused;
   await m.delete(ns, id, { force });
-  const dir = fifoDirOf(ctx.global.state, stdout);
+  const dir = fifoDirOf(ctx.global.state, st?.stdout ?? "");
   if (dir) await removeFifoDir(dir);
 }
 
@@ -38,21 +69,17 @@ async function deleteOne(m: TaskManager, ctx: CommandContext, id: string, force:
  * @throws UsageError for a bad command line
  */
 export async function main(args: string[], ctx: CommandContext): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { force: { type: "boolean", short: "f" }, help: { type: "boolean", short: "h" } },
-    });
-  } catch (e) {
-    throw new UsageError(`delete: ${(e as Error).message}`, { cause: e });
-  }
+  const parsed = parseFlags("delete", args, {
+    force: { type: "boolean", short: "f" },
+    help: { type: "boolean", short: "h" },
+  }, true);
   if (parsed.values.help) {
     ctx.stdout(USAGE);
     return EXIT_OK;
   }
-  if (parsed.positionals.length === 0) throw new UsageError("delete: missing container ID");
+  if (parsed.positionals.length === 0) {
+    throw new UsageError('delete: missing container ID\nrun "shimkit delete --help" for usage');
+  }
   const force = parsed.values.force ?? false;
   let code = EXIT_OK;
   await withManager(ctx, async (m) => {

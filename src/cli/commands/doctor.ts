@@ -18,7 +18,6 @@
  */
 
 import { basename, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { socketDirOf } from "../../config/config.ts";
 import { parseDuration } from "../../config/duration.ts";
 import { doctor, type DoctorOptions, type DoctorReport } from "../../doctor/doctor.ts";
@@ -29,6 +28,7 @@ import { EXIT_GENERIC, EXIT_OK, UsageError } from "../exit_codes.ts";
 import { type Column, formatTable, printJson } from "../output.ts";
 import { configOf } from "./_task.ts";
 import { configuredResolver } from "./load.ts";
+import { parseFlags } from "./_args.ts";
 
 const USAGE =
   `usage: shimkit doctor [--state DIR] [--root DIR] [--socket-dir DIR]... [--timeout DURATION] [--json]
@@ -117,22 +117,14 @@ export function reportJson(r: DoctorReport): Record<string, unknown> {
  * @throws UsageError for a bad command line
  */
 export async function main(args: string[], ctx: CommandContext): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      options: {
-        state: { type: "string" },
-        root: { type: "string" },
-        "socket-dir": { type: "string", multiple: true },
-        timeout: { type: "string" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    throw new UsageError(`doctor: ${(e as Error).message}`, { cause: e });
-  }
+  const parsed = parseFlags("doctor", args, {
+    state: { type: "string" },
+    root: { type: "string" },
+    "socket-dir": { type: "string", multiple: true },
+    timeout: { type: "string" },
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  }, false);
   const v = parsed.values;
   if (v.help) {
     ctx.stdout(USAGE);

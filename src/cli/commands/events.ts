@@ -11,13 +11,23 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import type { TaskEvent } from "../../events/topics.ts";
 import type { CommandContext } from "../context.ts";
-import { EXIT_OK, UsageError } from "../exit_codes.ts";
+import { EXIT_OK } from "../exit_codes.ts";
 import { openManager } from "./_task.ts";
+import { parseFlags } from "./_args.ts";
 
-const USAGE = "usage: shimkit events [--topic TOPIC]... [--all-namespaces] [--json]\n";
+const USAGE = `usage: shimkit events [--topic TOPIC]... [--all-namespaces] [--json]
+
+Streams task events (/tasks/create, /tasks/start, /tasks/exit, ...) from the shims of
+this state dir until interrupted (Ctrl-C).
+
+Flags:
+  --topic TOPIC         only events with this topic (repeatable)
+  -A, --all-namespaces  events of every namespace
+  --json                one JSON object per line
+  -h, --help            show this help
+`;
 
 function jsonReplacer(_key: string, value: unknown): unknown {
   if (typeof value === "bigint") return value.toString();
@@ -67,20 +77,12 @@ export function formatEventJson(ev: TaskEvent): string {
  * @throws UsageError for a bad command line
  */
 export async function main(args: string[], ctx: CommandContext): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      options: {
-        topic: { type: "string", multiple: true },
-        "all-namespaces": { type: "boolean", short: "A" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    throw new UsageError(`events: ${(e as Error).message}`, { cause: e });
-  }
+  const parsed = parseFlags("events", args, {
+    topic: { type: "string", multiple: true },
+    "all-namespaces": { type: "boolean", short: "A" },
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  }, false);
   const v = parsed.values;
   if (v.help) {
     ctx.stdout(USAGE);

@@ -13,7 +13,6 @@
 
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { execProcessSpec, type OciProcess } from "../../spec/default_spec.ts";
 import type { Task } from "../../task/manager.ts";
 import { validateId } from "../../ids.ts";
@@ -21,9 +20,36 @@ import type { CommandContext } from "../context.ts";
 import { EXIT_OK, UsageError } from "../exit_codes.ts";
 import { createFifoSet } from "../stdio.ts";
 import { runForeground } from "./_attach.ts";
+import { parseFlags, splitAtPositionals } from "./_args.ts";
 import { withManager } from "./_task.ts";
 
-const USAGE = "usage: shimkit exec [-t] [-i] [-d] [--cwd DIR] [--env K=V]... ID EXEC_ID -- CMD...\n";
+const USAGE = `usage: shimkit exec [flags] ID EXEC_ID [--] CMD [ARG...]
+
+Runs CMD as another process (named EXEC_ID) in running container ID, with the container's
+user, capabilities and environment; streams its output and exits with its exit status.
+Flags come before ID; everything after EXEC_ID is the command.
+
+Flags:
+  -t, --tty                allocate a pseudo-terminal
+  -i, --interactive        connect stdin to the process
+  -d, --detach             start the process and return
+  -e, --env KEY=VALUE      set an environment variable (repeatable)
+  --cwd DIR                working directory (absolute; default: the container's)
+  -h, --help               show this help
+
+Example:
+  shimkit exec demo e1 -- sh -c 'ps; echo $HOSTNAME'
+`;
+
+/** The flags `exec` accepts. */
+const EXEC_OPTIONS = {
+  tty: { type: "boolean", short: "t" },
+  interactive: { type: "boolean", short: "i" },
+  detach: { type: "boolean", short: "d" },
+  cwd: { type: "string" },
+  env: { type: "string", multiple: true, short: "e" },
+  help: { type: "boolean", short: "h" },
+} as const;
 
 /** `exec` command line, parsed. */
 export interface ExecArgs {
@@ -54,27 +80,16 @@ export interface ExecArgs {
  * @throws InvalidArgumentError for a malformed exec id
  */
 export function parseExecArgs(argv: string[]): ExecArgs | "help" {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        tty: { type: "boolean", short: "t" },
-        interactive: { type: "boolean", short: "i" },
-        detach: { type: "boolean", short: "d" },
-        cwd: { type: "string" },
-        env: { type: "string", multiple: true, short: "e" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    throw new UsageError(`exec: ${(e as Error).message}`, { cause: e });
-  }
+  const { head, rest } = splitAtPositionals(argv, EXEC_OPTIONS, 2);
+  const parsed = parseFlags("exec", head, EXEC_OPTIONS);
   const v = parsed.values;
   if (v.help) return "help";
-  const [id, execId, ...args] = parsed.positionals;
-  if (id === undefined || execId === undefined) throw new UsageError("exec: missing container ID or EXEC_ID");
+  const [id, execId] = parsed.positionals;
+  const args = rest;
+  if (id === undefined || execId === undefined) {
+    throw new UsageError('exec: missing container ID or EXEC_ID\nrun "shimkit exec --help" for usage');
+  }
+  validateId(id, "container id");
   if (args.length === 0) throw new UsageError("exec: missing command to run");
   if (v.detach && v.interactive) {
     throw new UsageError("exec: --detach and --interactive cannot be used together");

@@ -16,16 +16,16 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { socketDirOf } from "../../config/config.ts";
 import type { Problem, ProblemCode } from "../../doctor/classify.ts";
 import { doctor } from "../../doctor/doctor.ts";
 import { eventsSocketPath } from "../../events/server.ts";
 import type { CommandContext } from "../context.ts";
-import { EXIT_GENERIC, EXIT_OK, UsageError } from "../exit_codes.ts";
+import { EXIT_GENERIC, EXIT_OK } from "../exit_codes.ts";
 import { printTable } from "../output.ts";
 import { configOf } from "./_task.ts";
 import { configuredResolver, REPORT_COLUMNS, type ReportRow, reportRows, runLoad } from "./load.ts";
+import { parseFlags } from "./_args.ts";
 
 const USAGE = `usage: shimkit gc [--dry-run] [--json]
 
@@ -80,19 +80,11 @@ export function plannedRows(problems: readonly Problem[]): ReportRow[] {
  * @throws UsageError for a bad command line
  */
 export async function main(args: string[], ctx: CommandContext): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      options: {
-        "dry-run": { type: "boolean", short: "n" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    throw new UsageError(`gc: ${(e as Error).message}`, { cause: e });
-  }
+  const parsed = parseFlags("gc", args, {
+    "dry-run": { type: "boolean", short: "n" },
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  }, false);
   const v = parsed.values;
   if (v.help) {
     ctx.stdout(USAGE);

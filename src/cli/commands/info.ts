@@ -11,23 +11,29 @@
  * @module
  */
 
-import { dirname } from "node:path";
-import { parseArgs } from "node:util";
 import { fromBinary } from "@bufbuild/protobuf";
 import { typeRegistry } from "../../api/registry.ts";
 import { FAKE_RUNTIME } from "../../config/config.ts";
 import { InternalError, isNotImplemented } from "../../errors.ts";
-import { selfExecutable } from "../../platform/process.ts";
-import { createRuntimeResolver } from "../../runtime/resolve.ts";
 import { encodeRuntimeOptions } from "../../shim/argv.ts";
 import { runShimInfo, runShimVersion } from "../../shim/binary.ts";
 import { encodeRuntimeOptionsValue } from "../../task/options.ts";
 import type { CommandContext } from "../context.ts";
-import { EXIT_OK, UsageError } from "../exit_codes.ts";
+import { EXIT_OK } from "../exit_codes.ts";
 import { formatTable, printJson } from "../output.ts";
-import { configOf, exposeFakeShim } from "./_task.ts";
+import { configOf, exposeFakeShim, runtimeResolver } from "./_task.ts";
+import { onlyPositional, parseFlags } from "./_args.ts";
 
-const USAGE = "usage: shimkit info [--json] RUNTIME\n";
+const USAGE = `usage: shimkit info [--json] RUNTIME
+
+Shows what a runtime's shim binary says about itself (-v and -info): binary path,
+version, revision, name, options and features. RUNTIME is a name such as
+io.containerd.runc.v2 or an absolute path to a shim binary.
+
+Flags:
+  --json               print JSON
+  -h, --help           show this help
+`;
 const RUNTIME_INFO_TYPE = "containerd.types.RuntimeInfo";
 
 /** A shim's `-v` output, parsed. */
@@ -161,32 +167,18 @@ export function formatInfo(r: InfoReport): string {
  * @throws NotFoundError when the runtime's shim cannot be found
  */
 export async function main(args: string[], ctx: CommandContext): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-    });
-  } catch (e) {
-    throw new UsageError(`info: ${(e as Error).message}`, { cause: e });
-  }
+  const parsed = parseFlags("info", args, {
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  }, true);
   if (parsed.values.help) {
     ctx.stdout(USAGE);
     return EXIT_OK;
   }
-  if (parsed.positionals.length !== 1) throw new UsageError("info: want exactly one RUNTIME");
-  const runtime = parsed.positionals[0];
+  const runtime = onlyPositional("info", parsed.positionals, "RUNTIME");
   const config = configOf(ctx);
   if (runtime === FAKE_RUNTIME) await exposeFakeShim(ctx);
-  const resolver = createRuntimeResolver({
-    path: ctx.env.PATH,
-    selfDir: dirname(selfExecutable()),
-    runtimes: Object.fromEntries(
-      Object.entries(config.runtimes).filter(([, r]) => r.path).map(([n, r]) => [n, r.path as string]),
-    ),
-  });
-  const binary = await resolver.resolve(runtime);
+  const binary = await runtimeResolver(ctx).resolve(runtime);
   const report: InfoReport = { runtime, binary };
   const options = encodeRuntimeOptionsValue(config.runtimes[runtime]?.options);
   const stdin = options ? encodeRuntimeOptions(options.typeUrl, options.value) : undefined;

@@ -16,7 +16,6 @@
  */
 
 import { dirname } from "node:path";
-import { parseArgs } from "node:util";
 import { type Config, socketDirOf } from "../../config/config.ts";
 import { eventsSocketPath } from "../../events/server.ts";
 import { selfExecutable } from "../../platform/process.ts";
@@ -24,9 +23,10 @@ import { createRuntimeResolver, type RuntimeResolver } from "../../runtime/resol
 import { loadExisting, type LoadReport } from "../../shim/loader.ts";
 import { TaskManager } from "../../task/manager.ts";
 import type { CommandContext } from "../context.ts";
-import { EXIT_GENERIC, EXIT_OK, UsageError } from "../exit_codes.ts";
+import { EXIT_GENERIC, EXIT_OK } from "../exit_codes.ts";
 import { type Column, printJson, printTable } from "../output.ts";
 import { configOf } from "./_task.ts";
+import { parseFlags } from "./_args.ts";
 
 const USAGE = `usage: shimkit load [--json]
 
@@ -156,15 +156,10 @@ export async function runLoad(ctx: CommandContext): Promise<LoadReport> {
  * @throws UsageError for a bad command line
  */
 export async function main(args: string[], ctx: CommandContext): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-    });
-  } catch (e) {
-    throw new UsageError(`load: ${(e as Error).message}`, { cause: e });
-  }
+  const parsed = parseFlags("load", args, {
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  }, false);
   if (parsed.values.help) {
     ctx.stdout(USAGE);
     return EXIT_OK;

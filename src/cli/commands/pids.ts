@@ -9,14 +9,21 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import type { ProcessInfo } from "../../task/types.ts";
 import type { CommandContext } from "../context.ts";
-import { EXIT_OK, UsageError } from "../exit_codes.ts";
+import { EXIT_OK } from "../exit_codes.ts";
 import { type Column, printJson, printTable } from "../output.ts";
 import { withManager } from "./_task.ts";
+import { onlyPositional, parseFlags } from "./_args.ts";
 
-const USAGE = "usage: shimkit pids [--json] ID\n";
+const USAGE = `usage: shimkit pids [--json] ID
+
+Lists the processes of container ID (host pids, with the exec each belongs to).
+
+Flags:
+  --json               print JSON
+  -h, --help           show this help
+`;
 
 /** Table columns of `pids`. */
 export const PIDS_COLUMNS: readonly Column<ProcessInfo>[] = [
@@ -34,22 +41,15 @@ export const PIDS_COLUMNS: readonly Column<ProcessInfo>[] = [
  * @throws NotFoundError when there is no such container
  */
 export async function main(args: string[], ctx: CommandContext): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-    });
-  } catch (e) {
-    throw new UsageError(`pids: ${(e as Error).message}`, { cause: e });
-  }
+  const parsed = parseFlags("pids", args, {
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  }, true);
   if (parsed.values.help) {
     ctx.stdout(USAGE);
     return EXIT_OK;
   }
-  if (parsed.positionals.length !== 1) throw new UsageError("pids: want exactly one container ID");
-  const id = parsed.positionals[0];
+  const id = onlyPositional("pids", parsed.positionals);
   const procs = await withManager(ctx, async (m) => (await m.get(ctx.global.namespace, id)).pids());
   procs.sort((a, b) => a.pid - b.pid);
   if (parsed.values.json || ctx.global.json) printJson(ctx, procs);

@@ -10,14 +10,23 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import type { TaskSummary } from "../../task/manager.ts";
 import type { CommandContext } from "../context.ts";
-import { EXIT_OK, UsageError } from "../exit_codes.ts";
+import { EXIT_OK } from "../exit_codes.ts";
 import { type Column, printJson, printTable } from "../output.ts";
 import { withManager } from "./_task.ts";
+import { parseFlags } from "./_args.ts";
 
-const USAGE = "usage: shimkit ps [--all-namespaces] [--quiet] [--json]\n";
+const USAGE = `usage: shimkit ps [--all-namespaces] [--quiet] [--json]
+
+Lists the containers of the namespace (-n NS before the command; default "default").
+
+Flags:
+  -A, --all-namespaces  list every namespace
+  -q, --quiet           print only the ids
+  --json                print JSON
+  -h, --help            show this help
+`;
 
 /** Table columns of `ps`; NAMESPACE is added with `--all-namespaces`. */
 export const PS_COLUMNS: readonly Column<TaskSummary>[] = [
@@ -36,20 +45,12 @@ export const PS_COLUMNS: readonly Column<TaskSummary>[] = [
  * @throws UsageError for a bad command line
  */
 export async function main(args: string[], ctx: CommandContext): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      options: {
-        "all-namespaces": { type: "boolean", short: "A" },
-        quiet: { type: "boolean", short: "q" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-    });
-  } catch (e) {
-    throw new UsageError(`ps: ${(e as Error).message}`, { cause: e });
-  }
+  const parsed = parseFlags("ps", args, {
+    "all-namespaces": { type: "boolean", short: "A" },
+    quiet: { type: "boolean", short: "q" },
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  }, false);
   const v = parsed.values;
   if (v.help) {
     ctx.stdout(USAGE);

@@ -7,14 +7,15 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { decodePublishInput, journalPathForAddress, publishEvent } from "../../events/publish.ts";
 import { eventsJournalPath } from "../../events/server.ts";
 import type { CommandContext } from "../context.ts";
 import { EXIT_OK, UsageError } from "../exit_codes.ts";
+import { parseFlags } from "./_args.ts";
 
 /** One-line usage. */
-export const PUBLISH_USAGE = "usage: shimkit --address ADDR publish --topic TOPIC [--namespace NS] < event.any";
+export const PUBLISH_USAGE =
+  "usage: shimkit --address ADDR publish --topic TOPIC [--namespace NS] < event.any";
 
 /**
  * Runs `shimkit publish`.
@@ -25,16 +26,17 @@ export const PUBLISH_USAGE = "usage: shimkit --address ADDR publish --topic TOPI
  * @throws UsageError without `--topic`; InvalidArgumentError for a stdin that is not an `Any`
  */
 export async function main(args: string[], ctx: CommandContext): Promise<number> {
-  let values: { topic?: string; namespace?: string };
-  try {
-    ({ values } = parseArgs({
-      args,
-      options: { topic: { type: "string" }, namespace: { type: "string" } },
-      allowPositionals: false,
-      strict: true,
-    }));
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n${PUBLISH_USAGE}`, { cause: err });
+  const { values } = parseFlags("publish", args, {
+    topic: { type: "string" },
+    namespace: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  }, false);
+  if (values.help) {
+    ctx.stdout(
+      `${PUBLISH_USAGE}\n\nShims run this as their -publish-binary: it appends the event (a protobuf Any\n` +
+        `read from stdin) to the events journal of the state dir ADDR belongs to.\n`,
+    );
+    return EXIT_OK;
   }
   if (!values.topic) throw new UsageError(`publish: --topic is required\n${PUBLISH_USAGE}`);
   const address = ctx.global.address;

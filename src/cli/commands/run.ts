@@ -3,7 +3,8 @@
  * signals to it and exit with its exit status (128+N when signal N killed
  * it), as `ctr run` does. With `-d` it prints the id once the container has
  * started and leaves the shim running; with `--rm` it deletes the container
- * after it exits.
+ * after it exits. Without `--rootfs` or `--bundle`, a real runtime gets the
+ * built-in busybox rootfs (see `prepareSpec` in `_create.ts`).
  *
  * ```
  * shimkit run [--rm] [-d] [-t] [-i] [--runtime NAME|PATH] [--rootfs DIR | --bundle DIR]
@@ -17,7 +18,7 @@ import type { CommandContext } from "../context.ts";
 import { EXIT_OK, UsageError } from "../exit_codes.ts";
 import { createFifoSet } from "../stdio.ts";
 import { runForeground } from "./_attach.ts";
-import { buildSpec, createUsage, parseCreateArgs } from "./_create.ts";
+import { createUsage, parseCreateArgs, prepareSpec } from "./_create.ts";
 import { createTask, deleteQuietly } from "./create.ts";
 import { pickRuntime, withManager } from "./_task.ts";
 
@@ -39,8 +40,8 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
   if (a.detach && a.interactive) {
     throw new UsageError("run: --detach and --interactive cannot be used together");
   }
-  const spec = await buildSpec(ctx, a);
   const runtime = await pickRuntime(ctx, a.runtime);
+  const spec = await prepareSpec(ctx, a, runtime);
   const ns = ctx.global.namespace;
 
   return await withManager(ctx, async (m) => {

@@ -10,15 +10,22 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { FailedPreconditionError } from "../../errors.ts";
 import type { CommandContext } from "../context.ts";
-import { EXIT_OK, UsageError } from "../exit_codes.ts";
+import { EXIT_OK } from "../exit_codes.ts";
 import { existingFifoSet } from "../stdio.ts";
 import { runForeground } from "./_attach.ts";
 import { withManager } from "./_task.ts";
+import { onlyPositional, parseFlags } from "./_args.ts";
 
-const USAGE = "usage: shimkit start [-a] ID\n";
+const USAGE = `usage: shimkit start [-a] ID
+
+Starts a container made by "shimkit create".
+
+Flags:
+  -a, --attach   stream its output (and stdin, if created with -i) and exit with its status
+  -h, --help     show this help
+`;
 
 /**
  * Runs `shimkit start`.
@@ -31,30 +38,28 @@ const USAGE = "usage: shimkit start [-a] ID\n";
  * @throws FailedPreconditionError with `-a` when the container has no CLI FIFOs to attach to
  */
 export async function main(args: string[], ctx: CommandContext): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { attach: { type: "boolean", short: "a" }, help: { type: "boolean", short: "h" } },
-    });
-  } catch (e) {
-    throw new UsageError(`start: ${(e as Error).message}`, { cause: e });
-  }
+  const parsed = parseFlags("start", args, {
+    attach: { type: "boolean", short: "a" },
+    help: { type: "boolean", short: "h" },
+  }, true);
   if (parsed.values.help) {
     ctx.stdout(USAGE);
     return EXIT_OK;
   }
-  if (parsed.positionals.length !== 1) throw new UsageError("start: want exactly one container ID");
-  const id = parsed.positionals[0];
+  const id = onlyPositional("start", parsed.positionals);
 
   return await withManager(ctx, async (m) => {
     const task = await m.get(ctx.global.namespace, id);
+    const st = await task.state();
+    if (st.status !== "created") {
+      throw new FailedPreconditionError(
+        `start "${id}": container is ${st.status}: only a created container can be started`,
+      );
+    }
     if (!parsed.values.attach) {
       await task.start();
       return EXIT_OK;
     }
-    const st = await task.state();
     const fifos = existingFifoSet(ctx.global.state, st);
     if (!fifos) {
       throw new FailedPreconditionError(

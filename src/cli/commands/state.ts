@@ -9,14 +9,22 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import type { TaskState } from "../../task/types.ts";
 import type { CommandContext } from "../context.ts";
-import { EXIT_OK, UsageError } from "../exit_codes.ts";
+import { EXIT_OK } from "../exit_codes.ts";
 import { formatTable, printJson } from "../output.ts";
 import { withManager } from "./_task.ts";
+import { onlyPositional, parseFlags } from "./_args.ts";
 
-const USAGE = "usage: shimkit state [--exec EXEC_ID] [--json] ID\n";
+const USAGE = `usage: shimkit state [--exec EXEC_ID] [--json] ID
+
+Shows the task state of container ID (or one of its execs): pid, status, exit status, stdio.
+
+Flags:
+  --exec EXEC_ID       show that exec process instead of the init process
+  --json               print JSON
+  -h, --help           show this help
+`;
 
 /**
  * Formats a task state as `FIELD  VALUE` lines (pure).
@@ -54,23 +62,17 @@ export function formatState(st: TaskState): string {
  * @throws NotFoundError when there is no such container or exec
  */
 export async function main(args: string[], ctx: CommandContext): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { exec: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-    });
-  } catch (e) {
-    throw new UsageError(`state: ${(e as Error).message}`, { cause: e });
-  }
+  const parsed = parseFlags("state", args, {
+    exec: { type: "string" },
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  }, true);
   const v = parsed.values;
   if (v.help) {
     ctx.stdout(USAGE);
     return EXIT_OK;
   }
-  if (parsed.positionals.length !== 1) throw new UsageError("state: want exactly one container ID");
-  const id = parsed.positionals[0];
+  const id = onlyPositional("state", parsed.positionals);
   const st = await withManager(ctx, async (m) => (await m.get(ctx.global.namespace, id)).state(v.exec));
   if (v.json || ctx.global.json) printJson(ctx, st);
   else ctx.stdout(formatState(st));

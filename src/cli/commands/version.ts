@@ -5,11 +5,14 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import type { CommandContext } from "../context.ts";
 import { EXIT_OK } from "../exit_codes.ts";
 import { printJson } from "../output.ts";
 import { runtimeVersion, VERSION } from "../version_info.ts";
+import { parseFlags } from "./_args.ts";
+
+const USAGE =
+  "usage: shimkit version [--json]\n\nPrints the shimkit version, the JavaScript runtime and the platform.\n";
 
 /** What `shimkit version --json` prints. */
 export interface VersionInfo {
@@ -33,17 +36,23 @@ export function versionInfo(): VersionInfo {
 /**
  * Runs `shimkit version`.
  *
- * @param args no arguments are accepted
+ * @param args `--help` only (`--json` is lifted out by the CLI)
  * @param ctx the command context
  * @returns 0
- * @throws UsageError (via parseArgs) for any argument
+ * @throws UsageError for any other argument
  */
 export async function main(args: string[], ctx: CommandContext): Promise<number> {
-  parseArgs({ args, options: {}, allowPositionals: false, strict: true });
+  const parsed = parseFlags("version", args, { help: { type: "boolean", short: "h" } }, false);
+  if (parsed.values.help) {
+    ctx.stdout(USAGE);
+    return EXIT_OK;
+  }
   const info = versionInfo();
   if (ctx.global.json) printJson(ctx, info);
-  else {ctx.stdout(
+  else {
+    ctx.stdout(
       `shimkit:\n  Version:  ${info.version}\n  Runtime:  ${info.runtime}\n  Platform: ${info.platform}\n`,
-    );}
+    );
+  }
   return await Promise.resolve(EXIT_OK);
 }

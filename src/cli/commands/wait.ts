@@ -9,13 +9,22 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import type { CommandContext } from "../context.ts";
-import { EXIT_OK, UsageError } from "../exit_codes.ts";
+import { EXIT_OK } from "../exit_codes.ts";
 import { printJson } from "../output.ts";
 import { withManager } from "./_task.ts";
+import { onlyPositional, parseFlags } from "./_args.ts";
 
-const USAGE = "usage: shimkit wait [--exec EXEC_ID] [--json] ID\n";
+const USAGE = `usage: shimkit wait [--exec EXEC_ID] [--json] ID
+
+Waits for container ID (or one of its execs) to exit, prints its exit status and exits
+with it (128+N when signal N killed it). Returns at once for one that already exited.
+
+Flags:
+  --exec EXEC_ID       wait for that exec process instead of the init process
+  --json               print {"exitStatus", "exitedAt"} as JSON
+  -h, --help           show this help
+`;
 
 /**
  * Runs `shimkit wait`.
@@ -27,23 +36,17 @@ const USAGE = "usage: shimkit wait [--exec EXEC_ID] [--json] ID\n";
  * @throws NotFoundError when there is no such container or exec
  */
 export async function main(args: string[], ctx: CommandContext): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args,
-      allowPositionals: true,
-      options: { exec: { type: "string" }, json: { type: "boolean" }, help: { type: "boolean", short: "h" } },
-    });
-  } catch (e) {
-    throw new UsageError(`wait: ${(e as Error).message}`, { cause: e });
-  }
+  const parsed = parseFlags("wait", args, {
+    exec: { type: "string" },
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  }, true);
   const v = parsed.values;
   if (v.help) {
     ctx.stdout(USAGE);
     return EXIT_OK;
   }
-  if (parsed.positionals.length !== 1) throw new UsageError("wait: want exactly one container ID");
-  const id = parsed.positionals[0];
+  const id = onlyPositional("wait", parsed.positionals);
   const exit = await withManager(ctx, async (m) => (await m.get(ctx.global.namespace, id)).wait(v.exec));
   if (v.json || ctx.global.json) printJson(ctx, { id, execId: v.exec ?? "", ...exit });
   else ctx.stdout(`${exit.exitStatus}\n`);

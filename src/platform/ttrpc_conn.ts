@@ -1,0 +1,313 @@
+/**
+ * Dialing a TTRPC connection with the runtime's cheapest socket: ttrpc-ts's
+ * {@link Conn} over `Deno.connect` on Deno, ttrpc-ts's own `node:net` dial
+ * everywhere else.
+ *
+ * Why this file exists. Against a real runc shim, Deno's `node:net` compat
+ * layer cost ~22 µs more CPU per call than Bun's, which kept Deno's
+ * sequential `Connect` p50 at 0.94–1.01× Go's; the same loop on
+ * `Deno.connect` used ~10 µs less (BENCHMARKS.md §1). ttrpc-ts keeps
+ * importing only `node:*`; it takes this connection through
+ * `new Client(conn, options)`.
+ *
+ * The Deno connection keeps ttrpc-ts's `socketConn` semantics: writes issued
+ * in the same tick leave in one write (and writes issued while a write is in
+ * flight leave together after it), `close()` flushes then half-closes and
+ * lets the peer end the stream (destroyed after 2 s if it does not), and
+ * `destroy()` releases the socket at once. Each read lands in a fresh part
+ * of a 64 KiB slab, so chunks handed to the handler are never reused and a
+ * small reply costs no allocation.
+ *
+ * @module
+ */
+
+import {
+  type Conn,
+  type ConnHandler,
+  dial,
+  DialError,
+  type DialOptions,
+  parseAddress,
+} from "../../vendor/ttrpc-ts/mod.ts";
+
+/** The part of `Deno.UnixConn` used here. */
+interface DenoUnixConn {
+  read(p: Uint8Array): Promise<number | null>;
+  write(p: Uint8Array): Promise<number>;
+  closeWrite(): Promise<void>;
+  close(): void;
+}
+
+/** The part of the `Deno` namespace used here. */
+interface DenoNet {
+  connect(options: { transport: "unix"; path: string }): Promise<DenoUnixConn>;
+  unrefTimer(id: number): void;
+}
+
+/** How long `close()` waits for the peer to end the stream before destroying the socket (as `socketConn`). */
+const CLOSE_GRACE_MS = 2000;
+/** Read slab size: a new one is allocated when less than {@link SLAB_MIN_FREE} bytes are left. */
+const SLAB_SIZE = 64 * 1024;
+const SLAB_MIN_FREE = 4 * 1024;
+
+/** errno code by Deno error class name, for errors that carry no `code`. */
+const CODE_BY_NAME: Record<string, string> = {
+  NotFound: "ENOENT",
+  ConnectionRefused: "ECONNREFUSED",
+  ConnectionReset: "ECONNRESET",
+  ConnectionAborted: "ECONNABORTED",
+  PermissionDenied: "EACCES",
+  TimedOut: "ETIMEDOUT",
+  BrokenPipe: "EPIPE",
+  AddrNotAvailable: "EADDRNOTAVAIL",
+};
+
+function denoNet(): DenoNet | undefined {
+  return (globalThis as unknown as { Deno?: DenoNet }).Deno;
+}
+
+/**
+ * Connects to a TTRPC server once, with no retry: on Deno over
+ * `Deno.connect({ transport: "unix" })` (abstract `\0` names included),
+ * elsewhere with ttrpc-ts's `dial` (`node:net`). Hand the result to
+ * `new Client(conn, options)`.
+ *
+ * @param address `unix:///path`, `/path`, `unix://@name` or `\0name`
+ * @param options `timeoutMs` (fail with ETIMEDOUT) and `signal` (fail with ABORT_ERR)
+ * @returns the connection, not yet started
+ * @throws {DialError} with the errno `code` (ENOENT, ECONNREFUSED, ETIMEDOUT, ABORT_ERR, …);
+ *   {TypeError} for a malformed address
+ */
+export async function dialConn(address: string, options: DialOptions = {}): Promise<Conn> {
+  const deno = denoNet();
+  if (deno === undefined) return await dial(address, options);
+  const { path } = parseAddress(address);
+  const conn = await connectDeno(deno, address, path, options);
+  return new DenoConn(deno, conn);
+}
+
+/**
+ * Runs `Deno.connect` bounded by the timeout and the signal; a connection
+ * that completes after either fired is closed.
+ */
+function connectDeno(
+  deno: DenoNet,
+  address: string,
+  path: string,
+  { timeoutMs, signal }: DialOptions,
+): Promise<DenoUnixConn> {
+  if (signal?.aborted) {
+    return Promise.reject(new DialError(address, "ABORT_ERR", "aborted", { cause: signal.reason }));
+  }
+  const attempt = deno.connect({ transport: "unix", path });
+  if (signal === undefined && !(timeoutMs !== undefined && timeoutMs > 0)) {
+    return attempt.catch((err) => Promise.reject(dialError(address, err)));
+  }
+  return new Promise((resolve, reject) => {
+    let done = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const settle = () => {
+      done = true;
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    const giveUp = (err: DialError) => {
+      if (done) return;
+      settle();
+      reject(err);
+    };
+    const onAbort = () => giveUp(new DialError(address, "ABORT_ERR", "aborted", { cause: signal?.reason }));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (timeoutMs !== undefined && timeoutMs > 0) {
+      timer = setTimeout(
+        () => giveUp(new DialError(address, "ETIMEDOUT", `connect timed out after ${timeoutMs}ms`)),
+        timeoutMs,
+      );
+    }
+    attempt.then(
+      (conn) => {
+        if (done) {
+          closeQuietly(conn);
+          return;
+        }
+        settle();
+        resolve(conn);
+      },
+      (err) => giveUp(dialError(address, err)),
+    );
+  });
+}
+
+function dialError(address: string, err: unknown): DialError {
+  const e = err as { code?: unknown; name?: unknown; message?: unknown };
+  const code = typeof e?.code === "string" && e.code !== ""
+    ? e.code
+    : CODE_BY_NAME[String(e?.name)] ?? "EIO";
+  return new DialError(address, code, `connect ${code}: ${String(e?.message ?? err)}`, { cause: err });
+}
+
+/** Gives a Deno socket error an errno `code` when it has none, as `node:net` errors have. */
+function socketError(err: unknown): Error {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const withCode = e as Error & { code?: unknown };
+  if (typeof withCode.code !== "string" || withCode.code === "") {
+    const code = CODE_BY_NAME[e.name];
+    if (code !== undefined) {
+      try {
+        withCode.code = code;
+      } catch {
+        // A frozen error keeps its shape.
+      }
+    }
+  }
+  return e;
+}
+
+function closeQuietly(conn: DenoUnixConn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
+  }
+}
+
+/** {@link Conn} over a `Deno.UnixConn`. */
+class DenoConn implements Conn {
+  readonly #deno: DenoNet;
+  readonly #conn: DenoUnixConn;
+  #handler: ConnHandler | null = null;
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #scheduled = false;
+  #writing = false;
+  #ending = false;
+  #halfClosed = false;
+  #finished = false;
+  #error: Error | undefined;
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #flush = () => {
+    this.#scheduled = false;
+    if (!this.#writing) void this.#writeLoop();
+  };
+
+  constructor(deno: DenoNet, conn: DenoUnixConn) {
+    this.#deno = deno;
+    this.#conn = conn;
+  }
+
+  start(handler: ConnHandler): void {
+    if (this.#handler !== null) throw new Error("connection already started");
+    this.#handler = handler;
+    if (this.#finished) {
+      queueMicrotask(() => handler.close(this.#error));
+      return;
+    }
+    void this.#readLoop(handler);
+  }
+
+  write(bytes: Uint8Array): void {
+    if (this.#ending || this.#finished) return;
+    this.#queue.push(bytes);
+    this.#queued += bytes.length;
+    if (!this.#scheduled && !this.#writing) {
+      this.#scheduled = true;
+      queueMicrotask(this.#flush);
+    }
+  }
+
+  close(): void {
+    if (this.#ending || this.#finished) return;
+    this.#ending = true;
+    // A peer that never reads or never ends its side must not keep us half-open forever.
+    const t = setTimeout(() => this.destroy(), CLOSE_GRACE_MS);
+    if (typeof t === "number") this.#deno.unrefTimer(t);
+    this.#closeTimer = t;
+    if (!this.#writing) void this.#writeLoop();
+  }
+
+  destroy(err?: Error): void {
+    if (this.#finished) return;
+    if (err) this.#error ??= err;
+    this.#ending = true;
+    this.#finish();
+  }
+
+  async #readLoop(handler: ConnHandler): Promise<void> {
+    let slab = new Uint8Array(SLAB_SIZE);
+    let off = 0;
+    for (;;) {
+      if (SLAB_SIZE - off < SLAB_MIN_FREE) {
+        slab = new Uint8Array(SLAB_SIZE);
+        off = 0;
+      }
+      let n: number | null;
+      try {
+        n = await this.#conn.read(slab.subarray(off));
+      } catch (err) {
+        if (!this.#finished) this.#error ??= socketError(err);
+        break;
+      }
+      if (n === null || this.#finished) break;
+      const chunk = slab.subarray(off, off + n);
+      off += n;
+      try {
+        handler.data(chunk);
+      } catch (err) {
+        this.#error ??= err as Error;
+        break;
+      }
+    }
+    this.#finish();
+  }
+
+  /** Sends the queue until it is empty; then, when closing, half-closes. Only one runs at a time. */
+  async #writeLoop(): Promise<void> {
+    this.#writing = true;
+    try {
+      while (this.#queue.length > 0 && !this.#finished) {
+        const q = this.#queue;
+        const total = this.#queued;
+        this.#queue = [];
+        this.#queued = 0;
+        const buf = q.length === 1 ? q[0] : concat(q, total);
+        let off = 0;
+        while (off < buf.length && !this.#finished) {
+          off += await this.#conn.write(off === 0 ? buf : buf.subarray(off));
+        }
+      }
+      if (this.#ending && !this.#halfClosed && !this.#finished) {
+        this.#halfClosed = true;
+        await this.#conn.closeWrite();
+      }
+    } catch (err) {
+      if (!this.#finished) {
+        this.#error ??= socketError(err);
+        this.#finish();
+      }
+    } finally {
+      this.#writing = false;
+    }
+  }
+
+  /** Releases the socket and reports the end once, asynchronously (as a socket's "close" event). */
+  #finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#queue = [];
+    this.#queued = 0;
+    if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    closeQuietly(this.#conn);
+    const handler = this.#handler;
+    if (handler !== null) queueMicrotask(() => handler.close(this.#error));
+  }
+}
+
+function concat(chunks: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let off = 0;
+  for (const c of chunks) {
+    out.set(c, off);
+    off += c.length;
+  }
+  return out;
+}
