@@ -17,7 +17,7 @@ import { type Task, TaskManager } from "../src/task/manager.ts";
 import type { TaskEvent } from "../src/events/topics.ts";
 import { isInvalidArgument } from "../src/errors.ts";
 import { listRecords } from "../src/task/records.ts";
-import { tempState, type TempState } from "./helpers/temp_state.ts";
+import { type TempState, tempState } from "./helpers/temp_state.ts";
 import { assertNoLeaks, type LeakSnapshot, snapshotLeaks } from "./helpers/leaks.ts";
 import { findBinary, needsAll, needsBinary, needsRoot } from "./helpers/require.ts";
 import { busyboxRootfs, findBusybox } from "./helpers/rootfs.ts";
@@ -45,13 +45,23 @@ const RUNTIMES: RuntimeCase[] = [
     name: "io.containerd.runc.v2",
     runtime: "io.containerd.runc.v2",
     runc: true,
-    skip: needsAll(needsRoot(), needsBinary("containerd-shim-runc-v2"), needsBinary("runc"), hasBusybox ? false : "needs busybox"),
+    skip: needsAll(
+      needsRoot(),
+      needsBinary("containerd-shim-runc-v2"),
+      needsBinary("runc"),
+      hasBusybox ? false : "needs busybox",
+    ),
   },
   {
     name: "io.containerd.runc.v1",
     runtime: "io.containerd.runc.v1",
     runc: true,
-    skip: needsAll(needsRoot(), needsBinary("containerd-shim-runc-v1"), needsBinary("runc"), hasBusybox ? false : "needs busybox"),
+    skip: needsAll(
+      needsRoot(),
+      needsBinary("containerd-shim-runc-v1"),
+      needsBinary("runc"),
+      hasBusybox ? false : "needs busybox",
+    ),
   },
   {
     name: "io.containerd.fake.v2",
@@ -78,7 +88,9 @@ async function removeCgroupParents(): Promise<void> {
 /** Mount points under a directory, from /proc/self/mountinfo. */
 async function mountsUnder(dir: string): Promise<string[]> {
   const info = await readFile("/proc/self/mountinfo", "utf8");
-  return info.split("\n").map((l) => l.split(" ")[4]).filter((p) => p !== undefined && p.startsWith(dir + "/"));
+  return info.split("\n").map((l) => l.split(" ")[4]).filter((p) =>
+    p !== undefined && p.startsWith(dir + "/")
+  );
 }
 
 /** Writes `<dir>/containerd-shim-fake-v2`, a wrapper that runs the fake shim through the CLI. */
@@ -116,7 +128,11 @@ for (const rc of RUNTIMES) {
       (sp.linux as Record<string, unknown>).cgroupsPath = `/${CGROUP_PARENT}/${id}`;
       return { ...sp, ...extra };
     };
-    const create = (id: string, args: string[], more: { stdout?: string; spec?: Record<string, unknown> } = {}) =>
+    const create = (
+      id: string,
+      args: string[],
+      more: { stdout?: string; spec?: Record<string, unknown> } = {},
+    ) =>
       tm.create({
         namespace: NS,
         id,
@@ -219,7 +235,10 @@ for (const rc of RUNTIMES) {
       const task = await create(id, ["sleep", "60"]);
       await task.start();
       const out = join(s.dir, `${id}.exec.out`);
-      await task.exec("e1", { process: execProcessSpec(undefined, { args: ["echo", "from exec"] }), stdout: `file://${out}` });
+      await task.exec("e1", {
+        process: execProcessSpec(undefined, { args: ["echo", "from exec"] }),
+        stdout: `file://${out}`,
+      });
       const execPid = await task.start("e1");
       assert.ok(execPid > 0);
       const exit = await task.wait("e1");
@@ -238,24 +257,28 @@ for (const rc of RUNTIMES) {
       await tm.delete(NS, id);
     });
 
-    it("publishes /tasks/create, /tasks/start, /tasks/exit and /tasks/delete exactly once each", T, async () => {
-      const id = newId("events");
-      const task = await create(id, ["true"]);
-      await task.start();
-      await task.wait();
-      await tm.delete(NS, id);
-      const topics = ["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"];
-      const mine = () => events.filter((e) => e.containerId === id);
-      // Shims publish after replying, in no promised order: wait, then give duplicates a moment to show.
-      await waitFor("the four task events", () => topics.every((t) => mine().some((e) => e.topic === t)));
-      await new Promise((r) => setTimeout(r, 300));
-      for (const t of topics) assert.equal(mine().filter((e) => e.topic === t).length, 1, t);
-      const exit = mine().find((e) => e.topic === "/tasks/exit")!;
-      assert.equal(exit.namespace, NS);
-      assert.equal(exit.event.id, id);
-      assert.equal(exit.event.pid, task.pid);
-      assert.equal(exit.synthesized, undefined);
-    });
+    it(
+      "publishes /tasks/create, /tasks/start, /tasks/exit and /tasks/delete exactly once each",
+      T,
+      async () => {
+        const id = newId("events");
+        const task = await create(id, ["true"]);
+        await task.start();
+        await task.wait();
+        await tm.delete(NS, id);
+        const topics = ["/tasks/create", "/tasks/start", "/tasks/exit", "/tasks/delete"];
+        const mine = () => events.filter((e) => e.containerId === id);
+        // Shims publish after replying, in no promised order: wait, then give duplicates a moment to show.
+        await waitFor("the four task events", () => topics.every((t) => mine().some((e) => e.topic === t)));
+        await new Promise((r) => setTimeout(r, 300));
+        for (const t of topics) assert.equal(mine().filter((e) => e.topic === t).length, 1, t);
+        const exit = mine().find((e) => e.topic === "/tasks/exit")!;
+        assert.equal(exit.namespace, NS);
+        assert.equal(exit.event.id, id);
+        assert.equal(exit.event.pid, task.pid);
+        assert.equal(exit.synthesized, undefined);
+      },
+    );
 
     it("a second TaskManager on the same dirs controls a task the first one created", T, async () => {
       const id = newId("shared");
@@ -279,7 +302,7 @@ for (const rc of RUNTIMES) {
         let exitEv: TaskEvent | undefined;
         const deadline = Date.now() + 5000;
         while (!exitEv && Date.now() < deadline) {
-          const r = await Promise.race([it.next(), new Promise<undefined>((r) => setTimeout(r, 5000))]);
+          const r = await Promise.race([it.next(), new Promise<undefined>((r) => setTimeout(() => r(undefined), 5000))]);
           if (r && !r.done && r.value.containerId === id) exitEv = r.value;
         }
         sub2.close();
@@ -298,7 +321,9 @@ for (const rc of RUNTIMES) {
       const id = newId("bad");
       const bad = rc.runc
         ? spec(id, ["true"], { root: { path: join(s.dir, "no-such-rootfs"), readonly: true } })
-        : spec(id, ["true"], { annotations: { "io.shimkit.fake.fault.Create": "error(Internal, bad rootfs)" } });
+        : spec(id, ["true"], {
+          annotations: { "io.shimkit.fake.fault.Create": "error(Internal, bad rootfs)" },
+        });
       const snap = await snapshotLeaks([s.dir]);
       await assert.rejects(create(id, [], { spec: bad }), (e: Error) => {
         assert.match(e.message, new RegExp(`^create task "${NS}/${id}": `));
@@ -308,39 +333,45 @@ for (const rc of RUNTIMES) {
       assert.equal(existsSync(join(s.root, NS, id)), false);
       assert.deepEqual((await listRecords(s.root, NS)).records.filter((r) => r.id === id), []);
       if (rc.runc) {
-        const sock = shimSocketAddress({ grpcAddress: eventsSocketPath(s.state), namespace: NS, id }).slice("unix://".length);
+        const sock = shimSocketAddress({ grpcAddress: eventsSocketPath(s.state), namespace: NS, id }).slice(
+          "unix://".length,
+        );
         assert.equal(existsSync(sock), false, `socket ${sock}`);
       }
       await assertNoLeaks(snap, { timeoutMs: 3000 });
     });
 
-    it("a shim that dies is cleaned up once across managers: synthesized exit and delete, nothing left", T, async () => {
-      const id = newId("dies");
-      const task = await create(id, ["sleep", "60"]);
-      await task.start();
-      const tm2 = await open();
-      try {
-        await tm2.get(NS, id);
-        process.kill(task.shim.pid, "SIGKILL");
-        const mine = () => events.filter((e) => e.containerId === id && e.synthesized);
-        await waitFor("synthesized exit and delete", () => mine().length >= 2, 10_000);
-        await new Promise((r) => setTimeout(r, 300));
-        assert.deepEqual(mine().map((e) => e.topic).sort(), ["/tasks/delete", "/tasks/exit"]);
-        const exit = mine().find((e) => e.topic === "/tasks/exit")!;
-        assert.equal(exit.event.id, id);
-        if (rc.runc) assert.equal(exit.event.exitStatus, 137);
-        await waitFor("bundle removal", () => !existsSync(join(s.state, NS, id)));
-        if (rc.runc) {
-          // A killed shim leaves its socket behind; the cleanup removes it.
-          assert.equal(existsSync(task.shim.address.slice("unix://".length)), false);
+    it(
+      "a shim that dies is cleaned up once across managers: synthesized exit and delete, nothing left",
+      T,
+      async () => {
+        const id = newId("dies");
+        const task = await create(id, ["sleep", "60"]);
+        await task.start();
+        const tm2 = await open();
+        try {
+          await tm2.get(NS, id);
+          process.kill(task.shim.pid, "SIGKILL");
+          const mine = () => events.filter((e) => e.containerId === id && e.synthesized);
+          await waitFor("synthesized exit and delete", () => mine().length >= 2, 10_000);
+          await new Promise((r) => setTimeout(r, 300));
+          assert.deepEqual(mine().map((e) => e.topic).sort(), ["/tasks/delete", "/tasks/exit"]);
+          const exit = mine().find((e) => e.topic === "/tasks/exit")!;
+          assert.equal(exit.event.id, id);
+          if (rc.runc) assert.equal(exit.event.exitStatus, 137);
+          await waitFor("bundle removal", () => !existsSync(join(s.state, NS, id)));
+          if (rc.runc) {
+            // A killed shim leaves its socket behind; the cleanup removes it.
+            assert.equal(existsSync(task.shim.address.slice("unix://".length)), false);
+          }
+          assert.deepEqual((await listRecords(s.root, NS)).records.filter((r) => r.id === id), []);
+          await assert.rejects(tm.get(NS, id), /not found/);
+          await assert.rejects(tm2.get(NS, id), /not found/);
+        } finally {
+          await tm2.close();
         }
-        assert.deepEqual((await listRecords(s.root, NS)).records.filter((r) => r.id === id), []);
-        await assert.rejects(tm.get(NS, id), /not found/);
-        await assert.rejects(tm2.get(NS, id), /not found/);
-      } finally {
-        await tm2.close();
-      }
-    });
+      },
+    );
 
     it("delete cleans up a task whose shim died while nobody was connected", T, async () => {
       const id = newId("orphan");
@@ -354,7 +385,10 @@ for (const rc of RUNTIMES) {
         if (rc.runc) assert.equal(exit.exitStatus, 137);
         assert.equal(existsSync(join(s.state, NS, id)), false);
         assert.deepEqual((await listRecords(s.root, NS)).records.filter((r) => r.id === id), []);
-        await waitFor("synthesized events", () => events.filter((e) => e.containerId === id && e.synthesized).length >= 2);
+        await waitFor(
+          "synthesized events",
+          () => events.filter((e) => e.containerId === id && e.synthesized).length >= 2,
+        );
         await assert.rejects(tm2.delete(NS, id), /not found/);
       } finally {
         await tm2.close();
@@ -370,7 +404,14 @@ for (const rc of RUNTIMES) {
       await sb.start();
       const id = newId("member");
       await assert.rejects(
-        tm.create({ namespace: NS, id, runtime: rc.runtime, spec: spec(id, ["true"]), sandboxId: sbId, sandboxAddress: sb.shim.address }),
+        tm.create({
+          namespace: NS,
+          id,
+          runtime: rc.runtime,
+          spec: spec(id, ["true"]),
+          sandboxId: sbId,
+          sandboxAddress: sb.shim.address,
+        }),
         (e: Error) => isInvalidArgument(e) && /<protocol>\+<transport>/.test(e.message),
       );
       assert.equal(existsSync(join(s.state, NS, id)), false);
@@ -396,7 +437,10 @@ for (const rc of RUNTIMES) {
       await tm.delete(NS, sbId);
     });
 
-    it("checks runtime features through -info only for idmapped mounts", { ...T, skip: rc.runc ? false : "runc only" }, async () => {
+    it("checks runtime features through -info only for idmapped mounts", {
+      ...T,
+      skip: rc.runc ? false : "runc only",
+    }, async () => {
       const id = newId("idmap");
       const sp = spec(id, ["true"]);
       (sp.mounts as Record<string, unknown>[]).push({
@@ -414,7 +458,10 @@ for (const rc of RUNTIMES) {
     });
 
     it("rejects bad ids before touching anything", T, async () => {
-      await assert.rejects(tm.create({ namespace: NS, id: "../x", runtime: rc.runtime, spec: {} }), /invalid/i);
+      await assert.rejects(
+        tm.create({ namespace: NS, id: "../x", runtime: rc.runtime, spec: {} }),
+        /invalid/i,
+      );
       assert.equal(existsSync(join(s.state, "x")), false);
       const id = newId("badreq");
       const bad = [
@@ -423,7 +470,10 @@ for (const rc of RUNTIMES) {
         { runtimeOptions: { noSuchOption: true } },
       ];
       for (const extra of bad) {
-        await assert.rejects(tm.create({ namespace: NS, id, runtime: rc.runtime, spec: spec(id, ["true"]), ...extra }), isInvalidArgument);
+        await assert.rejects(
+          tm.create({ namespace: NS, id, runtime: rc.runtime, spec: spec(id, ["true"]), ...extra }),
+          isInvalidArgument,
+        );
         assert.equal(existsSync(join(s.state, NS, id)), false);
       }
     });

@@ -18,7 +18,7 @@ import { TaskManager } from "../src/task/manager.ts";
 import { listRecords } from "../src/task/records.ts";
 import { cliCommand, REPO_ROOT } from "./helpers/cli.ts";
 import { assertNoLeaks, type LeakSnapshot, snapshotLeaks } from "./helpers/leaks.ts";
-import { tempState, type TempState } from "./helpers/temp_state.ts";
+import { type TempState, tempState } from "./helpers/temp_state.ts";
 
 const NS = "faults";
 const RUNTIME = "io.containerd.fake.v2";
@@ -36,7 +36,9 @@ describe("TaskManager failure paths (fake shim)", { skip }, () => {
 
   const spec = (id: string, faults: Record<string, string>, args = ["sleep", "60"]) => {
     const sp = generateDefaultSpec({ id, namespace: NS, args, rootfs: join(s.dir, "rootfs") });
-    sp.annotations = Object.fromEntries(Object.entries(faults).map(([k, v]) => [`io.shimkit.fake.fault.${k}`, v]));
+    sp.annotations = Object.fromEntries(
+      Object.entries(faults).map(([k, v]) => [`io.shimkit.fake.fault.${k}`, v]),
+    );
     return sp as unknown as Record<string, unknown>;
   };
   const assertGone = async (id: string) => {
@@ -72,7 +74,9 @@ describe("TaskManager failure paths (fake shim)", { skip }, () => {
       for (const t of await tm.list(NS)) await tm.delete(NS, t.id, { force: true }).catch(() => {});
       await tm.close();
       await collecting;
-      for (const d of [join(s.state, NS), join(s.state, ".locks", NS), join(s.state, ".locks"), join(s.root, NS)]) {
+      for (
+        const d of [join(s.state, NS), join(s.state, ".locks", NS), join(s.state, ".locks"), join(s.root, NS)]
+      ) {
         await rmdir(d).catch(() => {});
       }
       await rmdir(join(s.root, ".records", NS)).catch(() => {});
@@ -117,7 +121,12 @@ describe("TaskManager failure paths (fake shim)", { skip }, () => {
   it("a Create the shim rejects stops the shim and removes everything", T, async () => {
     const id = newId("create");
     await assert.rejects(
-      tm.create({ namespace: NS, id, runtime: RUNTIME, spec: spec(id, { Create: "error(AlreadyExists, taken)" }) }),
+      tm.create({
+        namespace: NS,
+        id,
+        runtime: RUNTIME,
+        spec: spec(id, { Create: "error(AlreadyExists, taken)" }),
+      }),
       (e: Error) => /taken/.test(e.message) && (e as { kind?: string }).kind === "already_exists",
     );
     await assertGone(id);
@@ -125,7 +134,12 @@ describe("TaskManager failure paths (fake shim)", { skip }, () => {
 
   it("a Shutdown that hangs is bounded; the daemon is stopped and the bundle removed", T, async () => {
     const id = newId("hangshut");
-    const task = await tm.create({ namespace: NS, id, runtime: RUNTIME, spec: spec(id, { Shutdown: "hang" }, ["true"]) });
+    const task = await tm.create({
+      namespace: NS,
+      id,
+      runtime: RUNTIME,
+      spec: spec(id, { Shutdown: "hang" }, ["true"]),
+    });
     await task.start();
     await task.wait();
     const t0 = Date.now();

@@ -12,15 +12,23 @@
  * median over repetitions (all rounds). Targets: sequential p50 ≤ 0.90× Go,
  * concurrent throughput ≥ 1.3× Go.
  *
+ * `--conn native` (default) connects with `src/platform/ttrpc_conn.ts`
+ * `dialConn` + `new Client(conn)`: the runtime's own unix socket on Deno,
+ * ttrpc-ts's `node:net` dial elsewhere. `--conn node` uses ttrpc-ts's
+ * `Client.dial` (`node:net`) on every runtime.
+ *
  * Usage (root): `bun scripts/bench/ttrpc.ts` or `deno run -A scripts/bench/ttrpc.ts`
- *   [--n 20000] [--nc 40000] [--c 8] [--reps 7] [--warmup 2000] [--rounds 2] [--rpc connect|state] [--go true]
+ *   [--n 20000] [--nc 40000] [--c 8] [--reps 7] [--warmup 2000] [--rounds 2] [--rpc connect|state]
+ *   [--conn native|node] [--go true]
  *
  * @module
  */
 
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
 import { Client, createClient } from "../../vendor/ttrpc-ts/mod.ts";
+import { dialConn } from "../../src/platform/ttrpc_conn.ts";
 import { Task } from "../../src/gen/containerd/task/v2/task_pb.ts";
 import { OptionsSchema } from "../../src/gen/containerd/runc/v1/runc_pb.ts";
 import {
@@ -62,8 +70,12 @@ const flags = parseFlags({
   warmup: 2000,
   rounds: 2,
   rpc: "connect",
+  conn: "native",
   go: true,
 });
+if (flags.conn !== "native" && flags.conn !== "node") {
+  throw new Error(`--conn "${flags.conn}": want native or node`);
+}
 
 /** One repetition's figures. */
 interface Rep {
@@ -112,7 +124,10 @@ async function ours(c: Cleanup, work: string, template: string, rootfs: string, 
     address,
     ttrpcAddress: `${address}.ttrpc`,
   });
-  const client = await Client.dial(shim.address, { metadata: { "containerd-namespace-ttrpc": NS } });
+  const clientOptions = { metadata: { "containerd-namespace-ttrpc": NS } };
+  const client = flags.conn === "node"
+    ? await Client.dial(shim.address, clientOptions)
+    : new Client(await dialConn(shim.address), clientOptions);
   const task = createClient(Task, client);
   const { shimPid } = await task.connect({ id });
   c.add(`stop shim ${shimPid}`, async () => {
@@ -146,6 +161,7 @@ async function ours(c: Cleanup, work: string, template: string, rootfs: string, 
         emit({
           mode: "rtt",
           side: "ttrpc-ts",
+          conn: flags.conn,
           rpc: flags.rpc,
           c: callers,
           rep: r,
@@ -261,7 +277,7 @@ await withCleanup(async (c) => {
   ] as const;
   console.log(
     `\n## TTRPC ${flags.rpc === "state" ? "State" : "Connect"} round trips on containerd-shim-runc-v2 ` +
-      `(${facts.runtime}, ${facts.cpus} vCPU, median over reps (min–max))\n`,
+      `(${facts.runtime}, --conn ${flags.conn}, ${facts.cpus} vCPU, median over reps (min–max))\n`,
   );
   printTable(
     ["client", "shape", "reps", "p50 µs", "p99 µs", "calls/s"],
@@ -292,6 +308,7 @@ await withCleanup(async (c) => {
   emit({
     mode: "rtt-summary",
     runtime: facts.runtime,
+    conn: flags.conn,
     rpc: flags.rpc,
     n: flags.n,
     nc: flags.nc,
@@ -316,6 +333,8 @@ await withCleanup(async (c) => {
     target_seq_p50_met: targetMet(p50Ratio, "<=", 0.9),
     target_con_rate_met: targetMet(conRateRatio, ">=", 1.3),
     go_peer: goError ?? "ok",
+    load1_start: facts.load1,
+    load1_end: round(loadavg()[0], 2),
     shim_hwm_kb: shimMem.hwmKb,
     client_hwm_kb: selfMem.hwmKb,
   });

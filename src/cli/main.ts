@@ -190,6 +190,9 @@ export function helpText(): string {
   return `shimkit ${VERSION}: run and drive containerd runtime shims without containerd
 
 Usage: shimkit [global flags] <command> [args...]
+       shimkit <command> --help       (the flags of one command)
+
+Example: shimkit run --rm demo -- echo hi
 
 Commands:
 ${commands}

@@ -66,7 +66,9 @@ export function parseJournalLine(line: string): JournalRecord | undefined {
   }
   if (v === null || typeof v !== "object") return undefined;
   const { timestamp, namespace, topic, typeUrl, value } = v;
-  if (typeof timestamp !== "string" || typeof namespace !== "string" || typeof topic !== "string") return undefined;
+  if (typeof timestamp !== "string" || typeof namespace !== "string" || typeof topic !== "string") {
+    return undefined;
+  }
   if (typeof typeUrl !== "string" || typeof value !== "string") return undefined;
   const ts = new Date(timestamp);
   if (Number.isNaN(ts.getTime())) return undefined;
@@ -192,7 +194,13 @@ export async function* tailJournal(path: string, opts: TailOptions = {}): AsyncG
         if (fh) {
           const st = await fh.stat();
           ino = st.ino;
-          pos = !first ? 0 : opts.startAt !== undefined ? Math.min(opts.startAt, st.size) : opts.fromStart ? 0 : st.size;
+          pos = !first
+            ? 0
+            : opts.startAt !== undefined
+            ? Math.min(opts.startAt, st.size)
+            : opts.fromStart
+            ? 0
+            : st.size;
           partial = "";
         }
         first = false;

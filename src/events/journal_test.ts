@@ -38,7 +38,9 @@ describe("parseJournalLine()", () => {
     ["missing value", '{"timestamp":"2024-01-01T00:00:00Z","namespace":"a","topic":"/t","typeUrl":"x"}'],
     ["bad timestamp", '{"timestamp":"nope","namespace":"a","topic":"/t","typeUrl":"x","value":""}'],
   ];
-  for (const [name, line] of bad) it(`parseJournalLine() ignores ${name}`, () => assert.equal(parseJournalLine(line), undefined));
+  for (const [name, line] of bad) {
+    it(`parseJournalLine() ignores ${name}`, () => assert.equal(parseJournalLine(line), undefined));
+  }
 });
 
 describe("tailJournal()", () => {

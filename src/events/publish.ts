@@ -45,7 +45,9 @@ export function decodePublishInput(bytes: Uint8Array): AnyValue {
   try {
     any = fromBinary(AnySchema, bytes);
   } catch (err) {
-    throw new InvalidArgumentError(`publish: stdin is not a protobuf Any: ${(err as Error).message}`, { cause: err });
+    throw new InvalidArgumentError(`publish: stdin is not a protobuf Any: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   if (any.typeUrl === "") throw new InvalidArgumentError("publish: the event has no type url");
   return { typeUrl: any.typeUrl, value: any.value };
@@ -61,7 +63,11 @@ export function decodePublishInput(bytes: Uint8Array): AnyValue {
  */
 export function journalPathForAddress(address: string): string {
   const path = address.startsWith("unix://") ? address.slice("unix://".length) : address;
-  if (!path.startsWith("/")) throw new InvalidArgumentError(`publish: address ${JSON.stringify(address)} is not an absolute socket path`);
+  if (!path.startsWith("/")) {
+    throw new InvalidArgumentError(
+      `publish: address ${JSON.stringify(address)} is not an absolute socket path`,
+    );
+  }
   return join(dirname(path), EVENTS_JOURNAL_NAME);
 }
 
@@ -74,7 +80,9 @@ export function journalPathForAddress(address: string): string {
  * @throws InvalidArgumentError for a bad topic or namespace; the OS error when the journal cannot be written
  */
 export async function publishEvent(journalPath: string, ev: PublishedEvent): Promise<void> {
-  if (!ev.topic.startsWith("/")) throw new InvalidArgumentError(`publish: invalid topic ${JSON.stringify(ev.topic)}`);
+  if (!ev.topic.startsWith("/")) {
+    throw new InvalidArgumentError(`publish: invalid topic ${JSON.stringify(ev.topic)}`);
+  }
   validateNamespace(ev.namespace);
   let decoded: Record<string, unknown> | undefined;
   try {

@@ -18,13 +18,17 @@ const exitAny = encodeTaskEvent("/tasks/exit", { containerId: "c1", id: "c1", pi
 const anyBytes = toBinary(AnySchema, create(AnySchema, exitAny));
 
 describe("decodePublishInput()", () => {
-  it("decodes the Any a shim writes on stdin", () => assert.deepEqual(decodePublishInput(anyBytes), { typeUrl: exitAny.typeUrl, value: exitAny.value }));
+  it("decodes the Any a shim writes on stdin", () =>
+    assert.deepEqual(decodePublishInput(anyBytes), { typeUrl: exitAny.typeUrl, value: exitAny.value }));
   const bad: [string, Uint8Array][] = [
     ["empty stdin", new Uint8Array()],
     ["bytes that are no protobuf", new Uint8Array([0xff, 0xff, 0xff])],
     ["an Any without a type url", toBinary(AnySchema, create(AnySchema, { value: new Uint8Array([1]) }))],
   ];
-  for (const [name, b] of bad) it(`decodePublishInput() rejects ${name}`, () => assert.throws(() => decodePublishInput(b), isInvalidArgument));
+  for (const [name, b] of bad) {
+    it(`decodePublishInput() rejects ${name}`, () =>
+      assert.throws(() => decodePublishInput(b), isInvalidArgument));
+  }
 });
 
 describe("journalPathForAddress()", () => {
@@ -32,8 +36,11 @@ describe("journalPathForAddress()", () => {
     ["/run/shimkit/events.sock", "/run/shimkit/events.jsonl"],
     ["unix:///s/events.sock", "/s/events.jsonl"],
   ];
-  for (const [addr, want] of cases) it(`journalPathForAddress(${addr})`, () => assert.equal(journalPathForAddress(addr), want));
-  it("journalPathForAddress() rejects a relative address", () => assert.throws(() => journalPathForAddress("x.sock"), isInvalidArgument));
+  for (const [addr, want] of cases) {
+    it(`journalPathForAddress(${addr})`, () => assert.equal(journalPathForAddress(addr), want));
+  }
+  it("journalPathForAddress() rejects a relative address", () =>
+    assert.throws(() => journalPathForAddress("x.sock"), isInvalidArgument));
 });
 
 describe("publish", () => {
@@ -47,7 +54,15 @@ describe("publish", () => {
     stdin: () => Promise.resolve(stdin),
     env: {},
     logger: nullLogger,
-    global: { state, root: "", namespace: "default", logLevel: "info", logFormat: "logfmt", json: false, address },
+    global: {
+      state,
+      root: "",
+      namespace: "default",
+      logLevel: "info",
+      logFormat: "logfmt",
+      json: false,
+      address,
+    },
   });
 
   it("publishEvent() appends a synthesized event to the journal", async () => {
@@ -60,15 +75,23 @@ describe("publish", () => {
     assert.equal(ev.synthesized, true);
     assert.equal(ev.namespace, "ns");
     assert.equal(ev.event.pid, 7);
-    await assert.rejects(publishEvent(path, { topic: "tasks/exit", namespace: "ns", event: exitAny }), isInvalidArgument);
+    await assert.rejects(
+      publishEvent(path, { topic: "tasks/exit", namespace: "ns", event: exitAny }),
+      isInvalidArgument,
+    );
   });
 
   it("`shimkit --address A publish` journals stdin beside the address", async () => {
     const dir = await fsp.mkdtemp(join(tmpdir(), "shimkit-publish-"));
     dirs.push(dir);
-    const code = await main(["--topic", "/tasks/exit", "--namespace", "n1"], ctxFor(join(dir, "events.sock"), "/nonexistent", anyBytes));
+    const code = await main(
+      ["--topic", "/tasks/exit", "--namespace", "n1"],
+      ctxFor(join(dir, "events.sock"), "/nonexistent", anyBytes),
+    );
     assert.equal(code, 0);
-    const ev = journalRecordToEvent(parseJournalLine((await fsp.readFile(join(dir, "events.jsonl"), "utf8")).trim())!);
+    const ev = journalRecordToEvent(
+      parseJournalLine((await fsp.readFile(join(dir, "events.jsonl"), "utf8")).trim())!,
+    );
     assert.equal(ev.topic, "/tasks/exit");
     assert.equal(ev.namespace, "n1");
     assert.equal(ev.containerId, "c1");

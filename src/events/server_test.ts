@@ -36,12 +36,17 @@ async function forward(socket: string, topic: string, id: string): Promise<void>
   }
 }
 const journal = async (state: string) =>
-  (await fsp.readFile(eventsJournalPath(state), "utf8")).trim().split("\n").map((l) => journalRecordToEvent(parseJournalLine(l)!));
+  (await fsp.readFile(eventsJournalPath(state), "utf8")).trim().split("\n").map((l) =>
+    journalRecordToEvent(parseJournalLine(l)!)
+  );
 
 describe("EventsListener", () => {
   it("journals every forwarded event", async () => {
     const state = await stateDir();
-    const l = await EventsListener.start({ socketPath: eventsSocketPath(state), journalPath: eventsJournalPath(state) });
+    const l = await EventsListener.start({
+      socketPath: eventsSocketPath(state),
+      journalPath: eventsJournalPath(state),
+    });
     try {
       assert.equal(l.listening, true);
       await forward(eventsSocketPath(state), "/tasks/start", "c1");
@@ -80,7 +85,11 @@ describe("EventsListener", () => {
     const state = await stateDir();
     const path = eventsSocketPath(state);
     await fsp.writeFile(path, "not a socket");
-    const l = await EventsListener.start({ socketPath: path, journalPath: eventsJournalPath(state), retryMs: 0 });
+    const l = await EventsListener.start({
+      socketPath: path,
+      journalPath: eventsJournalPath(state),
+      retryMs: 0,
+    });
     try {
       assert.equal(l.listening, false);
       assert.equal(await fsp.readFile(path, "utf8"), "not a socket");
@@ -92,5 +101,6 @@ describe("EventsListener", () => {
 
 describe("checkSocketPath()", () => {
   it("accepts a short path", () => assert.equal(checkSocketPath("/run/s/events.sock"), "/run/s/events.sock"));
-  it("rejects a path over 107 bytes", () => assert.throws(() => checkSocketPath("/" + "x".repeat(107)), isInvalidArgument));
+  it("rejects a path over 107 bytes", () =>
+    assert.throws(() => checkSocketPath("/" + "x".repeat(107)), isInvalidArgument));
 });

@@ -6,7 +6,14 @@
  * @module
  */
 
-import { create, type DescMessage, fromBinary, type Message, type MessageInitShape, toBinary } from "@bufbuild/protobuf";
+import {
+  create,
+  type DescMessage,
+  fromBinary,
+  type Message,
+  type MessageInitShape,
+  toBinary,
+} from "@bufbuild/protobuf";
 import { type Any, AnySchema } from "@bufbuild/protobuf/wkt";
 import { typeNameOfUrl, typeRegistry } from "../api/registry.ts";
 import { InvalidArgumentError } from "../errors.ts";
@@ -94,7 +101,9 @@ function plainValue(v: unknown): unknown {
   if (v === null || typeof v !== "object" || v instanceof Uint8Array) return v;
   if (Array.isArray(v)) return v.map(plainValue);
   const typeName = (v as { $typeName?: string }).$typeName;
-  if (typeName === "google.protobuf.Timestamp") return timestampToDate(v as { seconds: bigint; nanos: number });
+  if (typeName === "google.protobuf.Timestamp") {
+    return timestampToDate(v as { seconds: bigint; nanos: number });
+  }
   if (typeName !== undefined) return toPlainObject(v as Message);
   const out: Record<string, unknown> = {};
   for (const [k, x] of Object.entries(v)) out[k] = plainValue(x);

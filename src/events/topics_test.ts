@@ -10,8 +10,8 @@ import {
   decodeEventValue,
   encodeTaskEvent,
   matchesEventFilter,
-  topicOfTypeUrl,
   TOPIC_SCHEMAS,
+  topicOfTypeUrl,
 } from "./topics.ts";
 
 const goZero = create(TimestampSchema, { seconds: -62135596800n, nanos: 0 });
@@ -22,25 +22,34 @@ describe("decodeEventValue()", () => {
     {
       name: "decodes TaskExit with a real exit time",
       typeUrl: "containerd.events.TaskExit",
-      value: toBinary(TaskExitSchema, create(TaskExitSchema, { containerId: "c1", id: "c1", pid: 42, exitStatus: 3, exitedAt: t1 })),
+      value: toBinary(
+        TaskExitSchema,
+        create(TaskExitSchema, { containerId: "c1", id: "c1", pid: 42, exitStatus: 3, exitedAt: t1 }),
+      ),
       want: { containerId: "c1", id: "c1", pid: 42, exitStatus: 3, exitedAt: new Date(1_700_000_000_005) },
     },
     {
       name: "maps Go zero time to undefined",
       typeUrl: "containerd.events.TaskExit",
-      value: toBinary(TaskExitSchema, create(TaskExitSchema, { containerId: "c1", id: "e1", pid: 7, exitedAt: goZero })),
+      value: toBinary(
+        TaskExitSchema,
+        create(TaskExitSchema, { containerId: "c1", id: "e1", pid: 7, exitedAt: goZero }),
+      ),
       want: { containerId: "c1", id: "e1", pid: 7, exitStatus: 0, exitedAt: undefined },
     },
     {
       name: "accepts type.googleapis.com/ prefixed URLs",
       typeUrl: "type.googleapis.com/containerd.events.TaskCreate",
-      value: toBinary(TaskCreateSchema, create(TaskCreateSchema, {
-        containerId: "c2",
-        bundle: "/b",
-        rootfs: [{ type: "bind", source: "/r", options: ["rbind"] }],
-        io: { stdout: "/o" },
-        pid: 9,
-      })),
+      value: toBinary(
+        TaskCreateSchema,
+        create(TaskCreateSchema, {
+          containerId: "c2",
+          bundle: "/b",
+          rootfs: [{ type: "bind", source: "/r", options: ["rbind"] }],
+          io: { stdout: "/o" },
+          pid: 9,
+        }),
+      ),
       want: {
         containerId: "c2",
         bundle: "/b",
@@ -50,14 +59,22 @@ describe("decodeEventValue()", () => {
         pid: 9,
       },
     },
-    { name: "gives {} for unknown types", typeUrl: "example.Unknown", value: new Uint8Array([1, 2]), want: {} },
+    {
+      name: "gives {} for unknown types",
+      typeUrl: "example.Unknown",
+      value: new Uint8Array([1, 2]),
+      want: {},
+    },
   ];
   for (const tc of cases) {
     it(tc.name, () => assert.deepEqual(decodeEventValue(tc.typeUrl, tc.value), tc.want));
   }
 
   it("rejects bytes that do not parse with InvalidArgument", () => {
-    assert.throws(() => decodeEventValue("containerd.events.TaskExit", new Uint8Array([0xff, 0xff])), isInvalidArgument);
+    assert.throws(
+      () => decodeEventValue("containerd.events.TaskExit", new Uint8Array([0xff, 0xff])),
+      isInvalidArgument,
+    );
   });
 });
 
@@ -84,7 +101,8 @@ describe("topicOfTypeUrl()", () => {
   it("inverts TOPIC_SCHEMAS for every topic", () => {
     for (const [topic, schema] of TOPIC_SCHEMAS) assert.equal(topicOfTypeUrl(schema.typeName), topic);
   });
-  it("returns undefined for other types", () => assert.equal(topicOfTypeUrl("containerd.runc.v1.Options"), undefined));
+  it("returns undefined for other types", () =>
+    assert.equal(topicOfTypeUrl("containerd.runc.v1.Options"), undefined));
 });
 
 describe("encodeTaskEvent()", () => {
@@ -102,5 +120,7 @@ describe("matchesEventFilter()", () => {
     ["prefix pattern", { topics: ["/tasks/*"] }, true],
     ["empty topic list", { topics: [] }, true],
   ];
-  for (const [name, filter, want] of cases) it(`matchesEventFilter() ${name}`, () => assert.equal(matchesEventFilter(ev, filter), want));
+  for (const [name, filter, want] of cases) {
+    it(`matchesEventFilter() ${name}`, () => assert.equal(matchesEventFilter(ev, filter), want));
+  }
 });

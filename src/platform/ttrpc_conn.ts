@@ -41,7 +41,6 @@ interface DenoUnixConn {
 /** The part of the `Deno` namespace used here. */
 interface DenoNet {
   connect(options: { transport: "unix"; path: string }): Promise<DenoUnixConn>;
-  unrefTimer(id: number): void;
 }
 
 /** How long `close()` waits for the peer to end the stream before destroying the socket (as `socketConn`). */
@@ -60,6 +59,7 @@ const CODE_BY_NAME: Record<string, string> = {
   TimedOut: "ETIMEDOUT",
   BrokenPipe: "EPIPE",
   AddrNotAvailable: "EADDRNOTAVAIL",
+  NotCapable: "EACCES",
 };
 
 function denoNet(): DenoNet | undefined {
@@ -83,7 +83,7 @@ export async function dialConn(address: string, options: DialOptions = {}): Prom
   if (deno === undefined) return await dial(address, options);
   const { path } = parseAddress(address);
   const conn = await connectDeno(deno, address, path, options);
-  return new DenoConn(deno, conn);
+  return new DenoConn(conn);
 }
 
 /**
@@ -140,9 +140,7 @@ function connectDeno(
 
 function dialError(address: string, err: unknown): DialError {
   const e = err as { code?: unknown; name?: unknown; message?: unknown };
-  const code = typeof e?.code === "string" && e.code !== ""
-    ? e.code
-    : CODE_BY_NAME[String(e?.name)] ?? "EIO";
+  const code = typeof e?.code === "string" && e.code !== "" ? e.code : CODE_BY_NAME[String(e?.name)] ?? "EIO";
   return new DialError(address, code, `connect ${code}: ${String(e?.message ?? err)}`, { cause: err });
 }
 
@@ -173,7 +171,6 @@ function closeQuietly(conn: DenoUnixConn): void {
 
 /** {@link Conn} over a `Deno.UnixConn`. */
 class DenoConn implements Conn {
-  readonly #deno: DenoNet;
   readonly #conn: DenoUnixConn;
   #handler: ConnHandler | null = null;
   #queue: Uint8Array[] = [];
@@ -190,8 +187,7 @@ class DenoConn implements Conn {
     if (!this.#writing) void this.#writeLoop();
   };
 
-  constructor(deno: DenoNet, conn: DenoUnixConn) {
-    this.#deno = deno;
+  constructor(conn: DenoUnixConn) {
     this.#conn = conn;
   }
 
@@ -220,7 +216,7 @@ class DenoConn implements Conn {
     this.#ending = true;
     // A peer that never reads or never ends its side must not keep us half-open forever.
     const t = setTimeout(() => this.destroy(), CLOSE_GRACE_MS);
-    if (typeof t === "number") this.#deno.unrefTimer(t);
+    (t as { unref?: () => void }).unref?.();
     this.#closeTimer = t;
     if (!this.#writing) void this.#writeLoop();
   }
@@ -280,8 +276,9 @@ class DenoConn implements Conn {
         await this.#conn.closeWrite();
       }
     } catch (err) {
+      // A failed half-close (the peer already went away) is not worth reporting.
       if (!this.#finished) {
-        this.#error ??= socketError(err);
+        if (!this.#halfClosed) this.#error ??= socketError(err);
         this.#finish();
       }
     } finally {

@@ -10,7 +10,7 @@
 
 import { Client } from "../../vendor/ttrpc-ts/mod.ts";
 import { isNotImplemented, withContext } from "../errors.ts";
-import { TaskClient, type TaskApiVersion } from "../task/client.ts";
+import { type TaskApiVersion, TaskClient } from "../task/client.ts";
 import type { ConnectInfo } from "../task/types.ts";
 
 /** The TTRPC metadata key carrying the namespace; the runc shim's Create fails without it. */
@@ -46,7 +46,13 @@ export class ShimConnection {
   #closing = false;
   readonly #lost = new Set<(err?: Error) => void>();
 
-  private constructor(address: string, namespace: string, client: Client, task: TaskClient, info: ConnectInfo) {
+  private constructor(
+    address: string,
+    namespace: string,
+    client: Client,
+    task: TaskClient,
+    info: ConnectInfo,
+  ) {
     this.address = address;
     this.namespace = namespace;
     this.#client = client;

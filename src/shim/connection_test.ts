@@ -34,7 +34,12 @@ async function fakeShim(versions: (2 | 3)[]): Promise<{ path: string; server: Se
 describe("ShimConnection.open()", () => {
   it("sends the namespace header and keeps v3 when the shim serves it", async () => {
     const { path, server } = await fakeShim([3]);
-    const c = await ShimConnection.open({ address: `unix://${path}`, namespace: "ns1", id: "c1", version: 3 });
+    const c = await ShimConnection.open({
+      address: `unix://${path}`,
+      namespace: "ns1",
+      id: "c1",
+      version: 3,
+    });
     try {
       assert.equal(c.version, 3);
       assert.deepEqual(c.info, { shimPid: 4242, taskPid: 7, version: "ns1" });

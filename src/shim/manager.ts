@@ -16,11 +16,11 @@ import { type Bundle, deleteBundle } from "../bundle/bundle.ts";
 import { bundleFile } from "../bundle/layout.ts";
 import {
   InvalidArgumentError,
-  ShimkitError,
   isNotFound,
   isUnavailable,
   kindOf,
   NotImplementedError,
+  ShimkitError,
   withContext,
 } from "../errors.ts";
 import { publishEvent } from "../events/publish.ts";
@@ -33,7 +33,13 @@ import type { TaskApiVersion, TaskClient } from "../task/client.ts";
 import { dateToTimestamp } from "../task/timestamp.ts";
 import type { AnyValue, ExitInfo } from "../task/types.ts";
 import { encodeRuntimeOptions } from "./argv.ts";
-import { readShimBinaryPath, runShimDelete, runShimStart, type ShimCallOptions, writeShimBinaryPath } from "./binary.ts";
+import {
+  readShimBinaryPath,
+  runShimDelete,
+  runShimStart,
+  type ShimCallOptions,
+  writeShimBinaryPath,
+} from "./binary.ts";
 import { ShimConnection } from "./connection.ts";
 import { type LogFifo, openLogFifo } from "./log_fifo.ts";
 import { dialPath, isFilesystemAddress, shimSocketAddress } from "./socket.ts";
@@ -233,13 +239,17 @@ export function parseSandboxAddress(address: string): { protocol: string; addres
   const sep = address.indexOf("://");
   if (plus <= 0 || sep < 0 || plus > sep) {
     throw new InvalidArgumentError(
-      `sandbox address ${q(address)}: the scheme must be <protocol>+<transport>, e.g. "ttrpc+unix:///run/s.sock"`,
+      `sandbox address ${
+        q(address)
+      }: the scheme must be <protocol>+<transport>, e.g. "ttrpc+unix:///run/s.sock"`,
     );
   }
   const protocol = address.slice(0, plus);
   const rest = address.slice(plus + 1);
   if (protocol !== "ttrpc") {
-    if (protocol === "grpc") throw new NotImplementedError(`sandbox address ${q(address)}: grpc shims are not supported`);
+    if (protocol === "grpc") {
+      throw new NotImplementedError(`sandbox address ${q(address)}: grpc shims are not supported`);
+    }
     throw new InvalidArgumentError(`sandbox address ${q(address)}: unknown protocol ${q(protocol)}`);
   }
   if (!rest.startsWith("unix://")) {
@@ -272,7 +282,9 @@ export function parseShimLogLine(line: string): ShimLogLine {
   let level: string | undefined;
   let msg: string | undefined;
   for (const m of line.matchAll(LOGFMT_PAIR)) {
-    const value = m[2] !== undefined ? m[2].replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c)) : m[3];
+    const value = m[2] !== undefined
+      ? m[2].replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c))
+      : m[3];
     if (m[1] === "level") level = value;
     else if (m[1] === "msg") msg = value;
     else if (m[1] !== "time") fields[m[1]] = value;
@@ -395,7 +407,9 @@ export class ShimManager {
       const writeErr = await written;
       if (writeErr !== undefined) throw writeErr;
       this.#phase("connect", t0);
-      if (conn.version !== boot.version) await writeBootstrap(opts.bundle, { ...boot, version: conn.version });
+      if (conn.version !== boot.version) {
+        await writeBootstrap(opts.bundle, { ...boot, version: conn.version });
+      }
       const shim = new Shim({
         namespace: ns,
         id,
@@ -416,7 +430,13 @@ export class ShimManager {
     }
   }
 
-  async #joinSandbox(ns: string, id: string, opts: StartShimOptions, runtimePath: string, ctx: string): Promise<Shim> {
+  async #joinSandbox(
+    ns: string,
+    id: string,
+    opts: StartShimOptions,
+    runtimePath: string,
+    ctx: string,
+  ): Promise<Shim> {
     let conn: ShimConnection | undefined;
     try {
       const sb = parseSandboxAddress(opts.sandboxAddress!);
@@ -430,7 +450,11 @@ export class ShimManager {
         timeoutMs: this.#o.timeouts.loadMs,
       });
       this.#phase("connect", t0);
-      await writeBootstrap(opts.bundle, { version: conn.version, address: sb.address, protocol: sb.protocol });
+      await writeBootstrap(opts.bundle, {
+        version: conn.version,
+        address: sb.address,
+        protocol: sb.protocol,
+      });
       const shim = new Shim({
         namespace: ns,
         id,
@@ -471,7 +495,10 @@ export class ShimManager {
     try {
       boot = await restoreBootstrap(opts.bundle);
       runtimePath = opts.runtimePath ?? await this.#binaryPathOf(opts.bundle, opts.runtime);
-      sandboxed = await readFile(bundleFile(opts.bundle.path, "sandbox"), "utf8").then(() => true, () => false);
+      sandboxed = await readFile(bundleFile(opts.bundle.path, "sandbox"), "utf8").then(
+        () => true,
+        () => false,
+      );
     } catch (err) {
       throw withContext(err, ctx);
     }
@@ -691,7 +718,9 @@ export class ShimManager {
         );
         this.#kill(shimPids, fields);
         await this.#waitGone(shimPids, 1000);
-        for (const a of s.address ? [s.address] : this.#likelyAddresses(s.ns, s.id)) await this.#removeStaleSocket(a);
+        for (const a of s.address ? [s.address] : this.#likelyAddresses(s.ns, s.id)) {
+          await this.#removeStaleSocket(a);
+        }
       }
     }
     await s.log?.close();
@@ -773,7 +802,10 @@ export class ShimManager {
   async describe(ns: string, id: string, opts: LoadShimOptions): Promise<ShimRef> {
     const boot = await restoreBootstrap(opts.bundle).catch(() => undefined);
     const runtimePath = opts.runtimePath ?? await this.#binaryPathOf(opts.bundle, opts.runtime);
-    const sandboxed = await readFile(bundleFile(opts.bundle.path, "sandbox"), "utf8").then(() => true, () => false);
+    const sandboxed = await readFile(bundleFile(opts.bundle.path, "sandbox"), "utf8").then(
+      () => true,
+      () => false,
+    );
     return {
       namespace: ns,
       id,
@@ -943,4 +975,3 @@ export class ShimManager {
     await Promise.all([...this.#cleanups.values()]);
   }
 }
-

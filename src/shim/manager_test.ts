@@ -5,7 +5,10 @@ import { parseSandboxAddress, parseShimLogLine } from "./manager.ts";
 
 describe("parseSandboxAddress()", () => {
   it("splits ttrpc+unix into protocol and a unix address", () => {
-    assert.deepEqual(parseSandboxAddress("ttrpc+unix:///run/sb.sock"), { protocol: "ttrpc", address: "unix:///run/sb.sock" });
+    assert.deepEqual(parseSandboxAddress("ttrpc+unix:///run/sb.sock"), {
+      protocol: "ttrpc",
+      address: "unix:///run/sb.sock",
+    });
   });
   const bad: [string, string, (e: unknown) => boolean][] = [
     ["a plain unix address", "unix:///run/sb.sock", isInvalidArgument],
@@ -17,7 +20,10 @@ describe("parseSandboxAddress()", () => {
   ];
   for (const [name, addr, kind] of bad) {
     it(`parseSandboxAddress() rejects ${name}`, () => {
-      assert.throws(() => parseSandboxAddress(addr), (e: Error) => kind(e) && e.message.includes(JSON.stringify(addr)));
+      assert.throws(
+        () => parseSandboxAddress(addr),
+        (e: Error) => kind(e) && e.message.includes(JSON.stringify(addr)),
+      );
     });
   }
 });
@@ -32,7 +38,11 @@ describe("parseShimLogLine()", () => {
     [
       "a warning stays a warning",
       'time="t" level=warning msg="failed to read init pid file" error="open init.pid: no such file"',
-      { level: "warn", msg: "failed to read init pid file", fields: { error: "open init.pid: no such file" } },
+      {
+        level: "warn",
+        msg: "failed to read init pid file",
+        fields: { error: "open init.pid: no such file" },
+      },
     ],
     ["fatal is an error", "level=fatal msg=boom", { level: "error", msg: "boom", fields: {} }],
     [
@@ -40,7 +50,13 @@ describe("parseShimLogLine()", () => {
       'level=error msg="bad \\"x\\"" a=b',
       { level: "error", msg: 'bad "x"', fields: { a: "b" } },
     ],
-    ["a line that is not logfmt is kept whole", "panic: runtime error", { level: "debug", msg: "panic: runtime error", fields: {} }],
+    ["a line that is not logfmt is kept whole", "panic: runtime error", {
+      level: "debug",
+      msg: "panic: runtime error",
+      fields: {},
+    }],
   ];
-  for (const [name, line, want] of cases) it(`parseShimLogLine() ${name}`, () => assert.deepEqual(parseShimLogLine(line), want));
+  for (const [name, line, want] of cases) {
+    it(`parseShimLogLine() ${name}`, () => assert.deepEqual(parseShimLogLine(line), want));
+  }
 });

@@ -9,7 +9,12 @@
 
 import { fromBinary } from "@bufbuild/protobuf";
 import { type Any } from "@bufbuild/protobuf/wkt";
-import { type CallOptions, type Client, createClient, type ServiceClient } from "../../vendor/ttrpc-ts/mod.ts";
+import {
+  type CallOptions,
+  type Client,
+  createClient,
+  type ServiceClient,
+} from "../../vendor/ttrpc-ts/mod.ts";
 import { InvalidArgumentError, withContext } from "../errors.ts";
 import { ProcessDetailsSchema } from "../gen/containerd/runc/v1/runc_pb.ts";
 import { Task as TaskV2 } from "../gen/containerd/task/v2/task_pb.ts";
@@ -373,7 +378,13 @@ export class TaskClient {
    * @returns when done
    * @throws ShimkitError with the shim's status
    */
-  async resizePty(id: string, execId: string, width: number, height: number, opts?: TaskCallOptions): Promise<void> {
+  async resizePty(
+    id: string,
+    execId: string,
+    width: number,
+    height: number,
+    opts?: TaskCallOptions,
+  ): Promise<void> {
     try {
       await this.#svc.resizePty({ id, execId, width, height }, opts as CallOptions);
     } catch (err) {

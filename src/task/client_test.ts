@@ -32,13 +32,23 @@ describe("normalizeStdio()", () => {
       { stdin: "", stdout: "file:///o", stderr: "", terminal: true },
     ],
   ];
-  for (const [name, input, want] of cases) it(`normalizeStdio() ${name}`, () => assert.deepEqual(normalizeStdio(input), want));
+  for (const [name, input, want] of cases) {
+    it(`normalizeStdio() ${name}`, () => assert.deepEqual(normalizeStdio(input), want));
+  }
   it("normalizeStdio() rejects a stderr with a terminal", () => {
     assert.throws(() => normalizeStdio({ stderr: "/e", terminal: true }), isInvalidArgument);
   });
 });
 
 describe("statusName()", () => {
-  const cases: [number, string][] = [[0, "unknown"], [1, "created"], [2, "running"], [3, "stopped"], [4, "paused"], [5, "pausing"], [9, "unknown"]];
+  const cases: [number, string][] = [
+    [0, "unknown"],
+    [1, "created"],
+    [2, "running"],
+    [3, "stopped"],
+    [4, "paused"],
+    [5, "pausing"],
+    [9, "unknown"],
+  ];
   for (const [n, want] of cases) it(`statusName(${n}) is ${want}`, () => assert.equal(statusName(n), want));
 });

@@ -38,7 +38,9 @@ export function checkIdmapSupport(features: unknown): void {
   const ext = (features as { linux?: { mountExtensions?: { idmap?: { enabled?: unknown } } } })?.linux
     ?.mountExtensions;
   if (!ext?.idmap) {
-    throw new FailedPreconditionError("idmap mounts not supported: missing `mountExtensions.idmap` entry in `features`");
+    throw new FailedPreconditionError(
+      "idmap mounts not supported: missing `mountExtensions.idmap` entry in `features`",
+    );
   }
   if (ext.idmap.enabled !== true) {
     throw new FailedPreconditionError(

@@ -43,7 +43,16 @@ import { normalizeStdio, type TaskCallOptions } from "./client.ts";
 import { checkIdmapSupport, usesIdmapMounts } from "./features.ts";
 import { encodeRuntimeOptionsValue } from "./options.ts";
 import { type ContainerRecord, listRecords, readRecord, removeRecord, writeRecord } from "./records.ts";
-import type { AnyValue, ConnectInfo, ExitInfo, Mount, ProcessInfo, StdioOptions, TaskState, TaskStatus } from "./types.ts";
+import type {
+  AnyValue,
+  ConnectInfo,
+  ExitInfo,
+  Mount,
+  ProcessInfo,
+  StdioOptions,
+  TaskState,
+  TaskStatus,
+} from "./types.ts";
 
 /** Options for {@link TaskManager.open}. */
 export interface TaskManagerOptions {
@@ -339,7 +348,12 @@ export class TaskManager {
   #tail: AbortController | undefined;
   #closed = false;
 
-  private constructor(o: TaskManagerOptions, config: Config, resolver: RuntimeResolver, timeouts: ShimTimeouts) {
+  private constructor(
+    o: TaskManagerOptions,
+    config: Config,
+    resolver: RuntimeResolver,
+    timeouts: ShimTimeouts,
+  ) {
     this.#o = o;
     this.#config = config;
     this.#log = o.logger ?? nullLogger;
@@ -395,7 +409,11 @@ export class TaskManager {
     const m = new TaskManager(opts, config, resolver, timeouts);
     if (opts.events !== false) {
       const socket = checkSocketPath(eventsSocketPath(opts.state));
-      m.#listener = await EventsListener.start({ socketPath: socket, journalPath: m.#journal, logger: m.#log });
+      m.#listener = await EventsListener.start({
+        socketPath: socket,
+        journalPath: m.#journal,
+        logger: m.#log,
+      });
     }
     return m;
   }
@@ -481,13 +499,21 @@ export class TaskManager {
       this.#spareFifo = undefined;
       let bundle: Bundle;
       try {
-        bundle = await createBundle({ state: this.#o.state, root: this.#o.root, namespace: ns, id, spec: req.spec });
+        bundle = await createBundle({
+          state: this.#o.state,
+          root: this.#o.root,
+          namespace: ns,
+          id,
+          spec: req.spec,
+        });
       } catch (err) {
         this.#spareFifo = fifo;
         throw withContext(err, ctx);
       }
       const fifoPath = await fifo;
-      if (fifoPath) await rename(fifoPath, bundleFile(bundle.path, "log")).catch(() => rm(fifoPath, { force: true }));
+      if (fifoPath) {
+        await rename(fifoPath, bundleFile(bundle.path, "log")).catch(() => rm(fifoPath, { force: true }));
+      }
       this.phase("bundle", t0);
       let shim: Shim;
       try {
@@ -516,7 +542,10 @@ export class TaskManager {
         if (runtimeOptions) rec.runtimeOptions = runtimeOptions;
         if (req.sandboxId) rec.sandboxId = req.sandboxId;
         // The record is written while runc creates the container; a failed Create removes it again.
-        const recorded = writeRecord(this.#o.root, rec).then(() => undefined, (err: unknown) => err ?? new Error("write record"));
+        const recorded = writeRecord(this.#o.root, rec).then(
+          () => undefined,
+          (err: unknown) => err ?? new Error("write record"),
+        );
         t0 = performance.now();
         let pid: number;
         try {
@@ -564,7 +593,10 @@ export class TaskManager {
   async #checkIdmap(runtimePath: string, options: AnyValue | undefined): Promise<void> {
     try {
       const stdin = options ? encodeRuntimeOptions(options.typeUrl, options.value) : undefined;
-      const info = fromBinary(RuntimeInfoSchema, await runShimInfo(runtimePath, stdin, this.#timeouts.startMs));
+      const info = fromBinary(
+        RuntimeInfoSchema,
+        await runShimInfo(runtimePath, stdin, this.#timeouts.startMs),
+      );
       const features = info.features;
       if (!features) throw new NotFoundError("the runtime reported no features");
       checkIdmapSupport(JSON.parse(new TextDecoder().decode(features.value)));
@@ -731,14 +763,18 @@ export class TaskManager {
     if (kind !== "unavailable" && kind !== "not_found") throw withContext(err, ctx);
     const rec = await readRecord(this.#o.root, ns, id).catch(() => undefined);
     const bundle = await loadBundle({ state: this.#o.state, root: this.#o.root, namespace: ns, id });
-    const exit = await this.shims.cleanupDeadLocked(await this.shims.describe(ns, id, {
-      bundle,
-      runtime: rec?.runtime ?? this.#config.defaultRuntime,
-      runtimePath: rec?.runtimePath,
-      created: rec !== undefined,
-    }));
+    const exit = await this.shims.cleanupDeadLocked(
+      await this.shims.describe(ns, id, {
+        bundle,
+        runtime: rec?.runtime ?? this.#config.defaultRuntime,
+        runtimePath: rec?.runtimePath,
+        created: rec !== undefined,
+      }),
+    );
     // Nothing cleaned while the bundle is still there: the shim answered after all; it is not dead.
-    if (exit === undefined && await stat(bundle.path).then(() => true, () => false)) throw withContext(err, ctx);
+    if (exit === undefined && await stat(bundle.path).then(() => true, () => false)) {
+      throw withContext(err, ctx);
+    }
     await removeRecord(this.#o.root, ns, id).catch(() => false);
     return exit ?? { exitStatus: 255 };
   }

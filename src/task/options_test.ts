@@ -40,14 +40,21 @@ describe("usesIdmapMounts()", () => {
     ["uid mappings", { mounts: [{ uidMappings: [{ containerID: 0, hostID: 1000, size: 1 }] }] }, true],
     ["gid mappings", { mounts: [{ gidMappings: [{ containerID: 0, hostID: 1000, size: 1 }] }] }, true],
   ];
-  for (const [name, spec, want] of cases) it(`usesIdmapMounts() ${name}`, () => assert.equal(usesIdmapMounts(spec), want));
+  for (const [name, spec, want] of cases) {
+    it(`usesIdmapMounts() ${name}`, () => assert.equal(usesIdmapMounts(spec), want));
+  }
 });
 
 describe("checkIdmapSupport()", () => {
-  it("accepts enabled idmap", () => checkIdmapSupport({ linux: { mountExtensions: { idmap: { enabled: true } } } }));
+  it("accepts enabled idmap", () =>
+    checkIdmapSupport({ linux: { mountExtensions: { idmap: { enabled: true } } } }));
   const bad: [string, unknown, RegExp][] = [
     ["a missing entry", { linux: {} }, /missing `mountExtensions.idmap`/],
-    ["a disabled entry", { linux: { mountExtensions: { idmap: { enabled: false } } } }, /not present or disabled/],
+    [
+      "a disabled entry",
+      { linux: { mountExtensions: { idmap: { enabled: false } } } },
+      /not present or disabled/,
+    ],
     ["no document", undefined, /missing/],
   ];
   for (const [name, f, re] of bad) {

@@ -12,7 +12,7 @@ import * as fsp from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { writeFileAtomic } from "../bundle/atomic.ts";
 import { InvalidArgumentError, isNotFound, withContext } from "../errors.ts";
-import { RECORDS_DIR, recordPath, recordsDir } from "../bundle/layout.ts";
+import { recordPath, RECORDS_DIR, recordsDir } from "../bundle/layout.ts";
 import type { AnyValue } from "./types.ts";
 
 /** The record format version written by this build. */
@@ -89,7 +89,9 @@ export function parseRecord(text: string, source: string): ContainerRecord {
   try {
     v = JSON.parse(text);
   } catch (err) {
-    throw new InvalidArgumentError(`parse container record "${source}": ${(err as Error).message}`, { cause: err });
+    throw new InvalidArgumentError(`parse container record "${source}": ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   if (!isObject(v)) throw bad("not a JSON object");
   if (typeof v.version !== "number" || v.version < 1) throw bad(`invalid version "${v.version}"`);

@@ -196,7 +196,10 @@ describe("main() without a server", () => {
     const t = testContext();
     const code = await main(["/nonexistent.sock", "containerd.task.v2.Task/Connect", '{"nope":1}'], t.ctx);
     assert.equal(code, 5);
-    assert.match(t.err(), /^shimkit: InvalidArgument: request for containerd\.task\.v2\.Task\/Connect: .*nope/);
+    assert.match(
+      t.err(),
+      /^shimkit: InvalidArgument: request for containerd\.task\.v2\.Task\/Connect: .*nope/,
+    );
   });
 
   it("main() reports invalid JSON as InvalidArgument (exit 5)", async () => {

@@ -38,7 +38,7 @@ Flags:
   -h, --help               show this help
 
 Example:
-  shimkit exec demo e1 -- sh -c 'ps; echo $HOSTNAME'
+  shimkit exec demo e1 -- sh -c 'ps; hostname'
 `;
 
 /** The flags `exec` accepts. */

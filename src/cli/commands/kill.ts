@@ -17,6 +17,8 @@ import { withManager } from "./_task.ts";
 const USAGE = `usage: shimkit kill [--signal SIG] [--all] [--exec EXEC_ID] ID
 
 Sends a signal to container ID's init process (or to an exec, or to all its processes).
+The init process is pid 1 of the container: the kernel drops signals it has no handler
+for, SIGTERM included, so a plain "sleep" ignores kill; use --signal KILL.
 
 Flags:
   -s, --signal SIG     a name (SIGKILL, KILL, kill) or a number (9); default SIGTERM

@@ -22,7 +22,7 @@ with it (128+N when signal N killed it). Returns at once for one that already ex
 
 Flags:
   --exec EXEC_ID       wait for that exec process instead of the init process
-  --json               print {"exitStatus", "exitedAt"} as JSON
+  --json               print the exit (id, execId, exitStatus, exitedAt) as JSON
   -h, --help           show this help
 `;
 
