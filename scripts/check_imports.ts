@@ -49,6 +49,7 @@ const LAYERS: Array<[string, number]> = [
   ["src/gen/", 0],
   ["src/api/", 0],
   ["src/spec/", 0],
+  ["src/rootfs/", 1],
   ["src/runtime/", 1],
   ["src/bundle/", 1],
   ["src/shim/", 2],

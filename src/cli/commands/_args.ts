@@ -40,9 +40,10 @@ export function flagError(command: string, err: unknown, hint = true): UsageErro
   let what: string;
   if (e?.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && flag) {
     what = `unknown flag "${flag}"`;
-    if (GLOBAL_VALUE_FLAGS.includes(flag)) {
-      what +=
-        `: "${flag}" is a global flag; put it before the command (shimkit ${flag} VALUE ${command} ...)`;
+    const value = GLOBAL_VALUE_FLAGS.includes(flag);
+    if (value || flag === "--json") {
+      const example = value ? `${flag} VALUE` : flag;
+      what += `: "${flag}" is a global flag; put it before the command (shimkit ${example} ${command} ...)`;
     }
   } else if (e?.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE" && flag && /does not take/.test(message)) {
     what = `flag "${flag}" takes no value`;

@@ -114,6 +114,12 @@ describe("parseFlags() / flagError()", () => {
       /^run: unknown flag "--state": "--state" is a global flag; put it before the command \(shimkit --state VALUE run \.\.\.\)/,
     ],
     ["-n after the command", ["-n", "ns"], true, /^run: unknown flag "-n": "-n" is a global flag/],
+    [
+      "--json after a command that is no listing",
+      ["--json"],
+      true,
+      /^run: unknown flag "--json": "--json" is a global flag; put it before the command \(shimkit --json run \.\.\.\)/,
+    ],
   ];
   for (const [name, args, positionals, re] of cases) {
     it(`parseFlags() rejects ${name} with a usage error naming the flag`, () => {
