@@ -83,6 +83,7 @@ export { formatDuration, parseDuration } from "./src/config/duration.ts";
 
 // ── tasks, shims and events ──────────────────────────────────────────────
 export {
+  createConfiguredResolver,
   type CreateTaskOptions,
   Task,
   TaskManager,
@@ -98,9 +99,10 @@ export type {
   StdioOptions,
   TaskState,
   TaskStatus,
-} from "./src/task/types.ts";
-export { normalizeStdio, type TaskApiVersion, type TaskCallOptions, TaskClient } from "./src/task/client.ts";
-export { type ContainerRecord, listRecords, readRecord } from "./src/task/records.ts";
+} from "./src/taskapi/types.ts";
+export { normalizeStdio, type TaskApiVersion, type TaskCallOptions, TaskClient } from "./src/taskapi/client.ts";
+export { type ContainerRecord, listRecords, readRecord } from "./src/bundle/records.ts";
+export { eventsJournalPath, eventsSocketPath } from "./src/bundle/layout.ts";
 export { encodeRuntimeOptionsValue, RUNC_OPTIONS_TYPE_URL } from "./src/task/options.ts";
 export {
   DEAD_SHIM_EXIT_STATUS,
@@ -109,15 +111,18 @@ export {
   Shim,
   ShimManager,
   type ShimManagerOptions,
+  type ShimEventPublisher,
   type ShimRef,
   type ShimTimeouts,
   type StartShimOptions,
+  type SynthesizedTaskEvent,
+  type SynthesizedTopic,
 } from "./src/shim/manager.ts";
 export { NAMESPACE_HEADER, type OpenConnectionOptions, ShimConnection } from "./src/shim/connection.ts";
 export { EventBus, type EventSubscription, type SubscribeOptions } from "./src/events/bus.ts";
 export { type EventFilter, matchesEventFilter, type TaskEvent, TOPIC_SCHEMAS } from "./src/events/topics.ts";
-export { eventsJournalPath, EventsListener, type EventsListenerOptions, eventsSocketPath } from "./src/events/server.ts";
-export { publishEvent, type PublishedEvent } from "./src/events/publish.ts";
+export { EventsListener, type EventsListenerOptions } from "./src/events/server.ts";
+export { journalEventPublisher, publishEvent, type PublishedEvent } from "./src/events/publish.ts";
 
 // ── restore, gc, doctor and locks ────────────────────────────────────────
 export {

@@ -5,9 +5,10 @@
  * 1. `vendor/ttrpc-ts/**` imports only `node:*`, `@bufbuild/protobuf` and its own files.
  * 2. Pure modules import no `node:fs`, `node:net` or `node:child_process`.
  * 3. Only `src/platform/` mentions `Deno`, `Bun` or `process.versions.bun` (comments and strings aside).
- * 4. Imports flow one way: errors/ids → runtime, bundle → shim → task/events → cli; `fakeshim` never
- *    imports `shim/manager` or `task/manager`; nothing imports `cli/`.
- * 5. Only api/, task/, events/, fakeshim/, bundle/bootstrap.ts, shim/binary.ts and cli/commands/call.ts import src/gen/.
+ * 4. Imports flow one way: errors/ids → taskapi → runtime, bundle → shim → task/events → cli; `fakeshim`
+ *    never imports `shim/manager` or `task/manager`; nothing imports `cli/`.
+ * 5. Only api/, taskapi/, task/, events/, fakeshim/, bundle/bootstrap.ts, shim/binary.ts and
+ *    cli/commands/call.ts import src/gen/.
  *
  * Test files (`*_test.ts`, `tests/`) may import across layers (rules 4 and 5) but not break 1–3.
  * Prints one line per violation and exits 1 if there is any.
@@ -30,6 +31,8 @@ const PURE = [
   "src/ids.ts",
   "src/runtime/name.ts",
   "src/bundle/layout.ts",
+  "src/taskapi/types.ts",
+  "src/taskapi/timestamp.ts",
   "src/shim/argv.ts",
   "src/shim/socket.ts",
   "src/fakeshim/faults.ts",
@@ -50,19 +53,21 @@ const LAYERS: Array<[string, number]> = [
   ["src/api/", 0],
   ["src/spec/", 0],
   ["src/rootfs/", 1],
-  ["src/runtime/", 1],
-  ["src/bundle/", 1],
-  ["src/shim/", 2],
-  ["src/task/", 3],
-  ["src/events/", 3],
-  ["src/doctor/", 4],
-  ["src/cli/", 4],
-  ["src/conformance/", 4],
+  ["src/taskapi/", 1],
+  ["src/runtime/", 2],
+  ["src/bundle/", 2],
+  ["src/shim/", 3],
+  ["src/task/", 4],
+  ["src/events/", 4],
+  ["src/doctor/", 5],
+  ["src/cli/", 5],
+  ["src/conformance/", 5],
 ];
 
 /** Rule 5: the only importers of src/gen/ (besides generated code itself and tests). */
 const GEN_IMPORTERS = [
   "src/api/",
+  "src/taskapi/",
   "src/task/",
   "src/events/",
   "src/fakeshim/",

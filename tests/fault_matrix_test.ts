@@ -25,7 +25,7 @@ import { FAULT_ANNOTATION_PREFIX, SCENARIO_ANNOTATION } from "../src/fakeshim/fa
 import { createLogger } from "../src/log/logger.ts";
 import { isProcessAlive } from "../src/platform/process.ts";
 import { loadExisting, type LoadReport } from "../src/shim/loader.ts";
-import { listRecords } from "../src/task/records.ts";
+import { listRecords } from "../src/bundle/records.ts";
 import { type Task, TaskManager } from "../src/task/manager.ts";
 import { Client, createClient, type ServiceClient, TtrpcError } from "../vendor/ttrpc-ts/mod.ts";
 import { Shim as ShimV1 } from "../src/gen/containerd/runtime/linux/shim/v1/shim_pb.ts";
@@ -42,7 +42,7 @@ import { type TempState, tempState } from "./helpers/temp_state.ts";
 const NS = "fm";
 const ID = "c1";
 /** The manager's timeouts for the matrix: small, so every bound below is small. */
-const TIMEOUTS = { startMs: 3000, shutdownMs: 1500, cleanupMs: 2000, loadMs: 3000 };
+const TIMEOUTS = { startMs: 3000, shutdownMs: 1500, cleanupMs: 3000, loadMs: 3000 };
 /** What spawning a fake shim may add to a bound on a loaded 2-CPU machine (each step execs a runtime). */
 const SLACK = 2500;
 /** Fake pids start here (2^22): never a real process. */
@@ -457,7 +457,9 @@ const CASES: Case[] = [
     name: "start hang: create() rejects DeadlineExceeded after startMs and the process group is killed",
     run: failedCreate(fault("start", "hang"), {
       kind: "deadline_exceeded",
-      match: /containerd-shim-fake-v2 did not exit within 3000ms \(process group killed\)/,
+      match: new RegExp(
+        `containerd-shim-fake-v2 did not exit within ${TIMEOUTS.startMs}ms \\(process group killed\\)`,
+      ),
       withinMs: startBound,
     }),
   },
@@ -1007,7 +1009,9 @@ const CASES: Case[] = [
       await expectError(() => task.state(), { kind: "unavailable", match: /ttrpc: closed/, withinMs: 2000 });
       await h.assertDeadShimCleanup(ID, 255, TIMEOUTS.cleanupMs + deadShimBound);
       assert.ok(
-        h.warnings.some((w) => /did not exit within 2000ms \(process group killed\)/.test(w)),
+        h.warnings.some((w) =>
+          w.includes(`did not exit within ${TIMEOUTS.cleanupMs}ms (process group killed)`)
+        ),
         h.warnings.join("\n"),
       );
       assert.deepEqual(await h.sockets(), []);

@@ -2,21 +2,23 @@
  * The task lifecycle through {@link TaskManager} against real shims
  * (containerd-shim-runc-v2 and -v1, as root) and the fake shim: output,
  * exit codes, signals, exec, pids, events, control from a second manager on
- * the same dirs, and a failed start that leaves nothing behind.
+ * the same dirs, and failed starts and creates that leave nothing behind.
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, readdir, readFile, rmdir, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, rm, rmdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createRuntimeResolver } from "../src/runtime/resolve.ts";
 import { execProcessSpec, generateDefaultSpec, type OciSpec } from "../src/spec/default_spec.ts";
-import { eventsSocketPath } from "../src/events/server.ts";
+import { eventsSocketPath } from "../src/bundle/layout.ts";
 import { shimSocketAddress } from "../src/shim/socket.ts";
 import { type Task, TaskManager } from "../src/task/manager.ts";
 import type { TaskEvent } from "../src/events/topics.ts";
-import { isInvalidArgument } from "../src/errors.ts";
-import { listRecords } from "../src/task/records.ts";
+import { isDeadlineExceeded, isInvalidArgument } from "../src/errors.ts";
+import { makeFifo } from "../src/platform/fifo.ts";
+import { listRecords } from "../src/bundle/records.ts";
 import { type TempState, tempState } from "./helpers/temp_state.ts";
 import { assertNoLeaks, type LeakSnapshot, snapshotLeaks } from "./helpers/leaks.ts";
 import { findBinary, needsAll, needsBinary, needsRoot } from "./helpers/require.ts";
@@ -91,6 +93,28 @@ async function mountsUnder(dir: string): Promise<string[]> {
   return info.split("\n").map((l) => l.split(" ")[4]).filter((p) =>
     p !== undefined && p.startsWith(dir + "/")
   );
+}
+
+/** Runs `runc --root <root> list -q`: the ids of the containers runc knows. */
+function runcList(root: string): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    execFile("runc", ["--root", root, "list", "-q"], (err, stdout) => {
+      if (err) reject(err);
+      else resolve(stdout.split("\n").filter((l) => l !== ""));
+    });
+  });
+}
+
+/** Pids of the processes in a container's cgroup (`…/shimkit-test/<id>` in /proc/<pid>/cgroup). */
+async function pidsInCgroup(id: string): Promise<number[]> {
+  const want = `/${CGROUP_PARENT}/${id}`;
+  const out: number[] = [];
+  for (const name of await readdir("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const cg = await readFile(`/proc/${name}/cgroup`, "utf8").catch(() => "");
+    if (cg.split("\n").some((l) => l.endsWith(want))) out.push(Number(name));
+  }
+  return out;
 }
 
 /** Writes `<dir>/containerd-shim-fake-v2`, a wrapper that runs the fake shim through the CLI. */
@@ -340,6 +364,58 @@ for (const rc of RUNTIMES) {
       }
       await assertNoLeaks(snap, { timeoutMs: 3000 });
     });
+
+    it(
+      "a Create that fails after runc create (stdout FIFO without a reader) leaves no container, process, mount or bundle",
+      { ...T, skip: rc.runc ? false : "runc only" },
+      async () => {
+        // runc create succeeds ("created", init waiting); the shim then blocks opening the FIFO for writing
+        // until the Create deadline and fails without deleting the container: only `shim delete` removes it.
+        const id = newId("nofifo");
+        const fifo = join(s.dir, `${id}.fifo`);
+        await makeFifo(fifo, 0o600);
+        const sp = spec(id, ["true"]);
+        sp.root = { path: "rootfs", readonly: true };
+        const snap = await snapshotLeaks([s.dir]);
+        const tmc = await TaskManager.open({
+          state: s.state,
+          root: s.root,
+          socketDir: s.socketDir,
+          resolver: createRuntimeResolver({ path }),
+          timeouts: { createMs: 1500 },
+          events: false,
+        });
+        try {
+          await assert.rejects(
+            tmc.create({
+              namespace: NS,
+              id,
+              runtime: rc.runtime,
+              runtimeOptions: { root: join(s.dir, "runc") },
+              spec: sp,
+              // Mounted on <bundle>/rootfs by the shim: a leaked container would keep it mounted.
+              rootfs: [{ type: "bind", source: rootfs, options: ["rbind", "ro"] }],
+              stdout: fifo,
+            }),
+            (e: Error) => {
+              assert.match(e.message, new RegExp(`^create task "${NS}/${id}": shim create "${id}": `));
+              assert.ok(isDeadlineExceeded(e) || /fifo/.test(e.message), e.message);
+              return true;
+            },
+          );
+        } finally {
+          await tmc.close();
+        }
+        assert.deepEqual(await runcList(join(s.dir, "runc", NS)), [], "runc containers");
+        assert.deepEqual(await pidsInCgroup(id), [], "processes in the container's cgroup");
+        assert.deepEqual(await mountsUnder(s.dir), [], "mounts");
+        assert.equal(existsSync(join(s.state, NS, id)), false, "bundle");
+        assert.equal(existsSync(join(s.root, NS, id)), false, "work dir");
+        assert.deepEqual((await listRecords(s.root, NS)).records.filter((r) => r.id === id), [], "record");
+        await rm(fifo);
+        await assertNoLeaks(snap, { timeoutMs: 3000 });
+      },
+    );
 
     it(
       "a shim that dies is cleaned up once across managers: synthesized exit and delete, nothing left",

@@ -15,7 +15,7 @@ import type { TaskEvent } from "../src/events/topics.ts";
 import { createRuntimeResolver } from "../src/runtime/resolve.ts";
 import { generateDefaultSpec } from "../src/spec/default_spec.ts";
 import { TaskManager } from "../src/task/manager.ts";
-import { listRecords } from "../src/task/records.ts";
+import { listRecords } from "../src/bundle/records.ts";
 import { cliCommand, REPO_ROOT } from "./helpers/cli.ts";
 import { assertNoLeaks, type LeakSnapshot, snapshotLeaks } from "./helpers/leaks.ts";
 import { type TempState, tempState } from "./helpers/temp_state.ts";

@@ -15,7 +15,7 @@ import { fileURLToPath } from "node:url";
 import { createRuntimeResolver, type RuntimeResolver } from "../src/runtime/resolve.ts";
 import { generateDefaultSpec } from "../src/spec/default_spec.ts";
 import { type Task, TaskManager } from "../src/task/manager.ts";
-import { listRecords, readRecord } from "../src/task/records.ts";
+import { listRecords, readRecord } from "../src/bundle/records.ts";
 import { createBundle } from "../src/bundle/bundle.ts";
 import { isProcessAlive, listPidsWithCwd, selfCommand } from "../src/platform/process.ts";
 import { cleanupWorkDirs, loadExisting, type LoadReport } from "../src/shim/loader.ts";

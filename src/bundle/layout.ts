@@ -8,6 +8,8 @@
  * <state>/<ns>/<id>/               bundle (config.json, rootfs/, work → <root>/<ns>/<id>, log, …)
  * <state>/<ns>/.<id>               bundle being deleted (hidden: loaders skip it)
  * <state>/.locks/<ns>/<id>.lock    per-container lock
+ * <state>/events.sock              events socket (the shims' TTRPC_ADDRESS and -address)
+ * <state>/events.jsonl             events journal every shimkit process reads
  * <root>/<ns>/<id>/                work dir
  * <root>/.records/<ns>/<id>.json   container record
  * ```
@@ -53,6 +55,10 @@ export type BundleFile = keyof typeof BUNDLE_FILES;
 export const RECORDS_DIR = ".records";
 /** Hidden directory under the state dir that holds lock files. */
 export const LOCKS_DIR = ".locks";
+/** File name of the events socket in the state dir (the shims' `TTRPC_ADDRESS`). */
+export const EVENTS_SOCKET_NAME = "events.sock";
+/** File name of the events journal in the state dir. */
+export const EVENTS_JOURNAL_NAME = "events.jsonl";
 
 /**
  * True for names loaders must skip: anything starting with a dot (bundles
@@ -197,4 +203,24 @@ export function locksDir(state: string, namespace: string): string {
  */
 export function lockPath(state: string, namespace: string, id: string): string {
   return join(locksDir(state, namespace), `${validateId(id)}.lock`);
+}
+
+/**
+ * The events socket of a state dir: the shims' `TTRPC_ADDRESS` and `-address`.
+ *
+ * @param state state directory
+ * @returns `<state>/events.sock`
+ */
+export function eventsSocketPath(state: string): string {
+  return join(state, EVENTS_SOCKET_NAME);
+}
+
+/**
+ * The events journal of a state dir.
+ *
+ * @param state state directory
+ * @returns `<state>/events.jsonl`
+ */
+export function eventsJournalPath(state: string): string {
+  return join(state, EVENTS_JOURNAL_NAME);
 }

@@ -27,7 +27,7 @@ import type { RuntimeResolver } from "../runtime/resolve.ts";
 import { ShimConnection } from "../shim/connection.ts";
 import { dialPath } from "../shim/socket.ts";
 import { chooseRuntime, dialOutcomeOf, isListening, mapConcurrent } from "../shim/loader.ts";
-import { type ContainerRecord, listRecords, readRecord } from "../task/records.ts";
+import { type ContainerRecord, listRecords, readRecord } from "../bundle/records.ts";
 import { type BundleProbe, classifyInventory, type Diagnosis, type Inventory } from "./classify.ts";
 
 /** Options for {@link doctor} and {@link takeInventory}. */

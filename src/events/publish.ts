@@ -10,12 +10,14 @@
 import { fromBinary } from "@bufbuild/protobuf";
 import { AnySchema } from "@bufbuild/protobuf/wkt";
 import { dirname, join } from "node:path";
+import { EVENTS_JOURNAL_NAME } from "../bundle/layout.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import { validateNamespace } from "../ids.ts";
-import type { AnyValue } from "../task/types.ts";
+import type { ShimEventPublisher } from "../shim/manager.ts";
+import { dateToTimestamp } from "../taskapi/timestamp.ts";
+import type { AnyValue } from "../taskapi/types.ts";
 import { appendJournalLine, formatJournalLine } from "./journal.ts";
-import { EVENTS_JOURNAL_NAME } from "./server.ts";
-import { decodeEventValue } from "./topics.ts";
+import { decodeEventValue, encodeTaskEvent } from "./topics.ts";
 
 /** One event to publish. */
 export interface PublishedEvent {
@@ -99,4 +101,28 @@ export async function publishEvent(journalPath: string, ev: PublishedEvent): Pro
     synthesized: ev.synthesized,
   };
   await appendJournalLine(journalPath, formatJournalLine(rec, decoded));
+}
+
+/**
+ * The publisher the shim manager gets for the events it synthesizes after a
+ * dead shim: each event is encoded as a shim would and appended to the
+ * journal, marked synthesized.
+ *
+ * @param journalPath the state dir's events journal
+ * @returns a publisher for {@link ShimEventPublisher} users
+ * @example
+ * ```ts
+ * new ShimManager({ ...opts, publisher: journalEventPublisher(eventsJournalPath(state)) });
+ * ```
+ */
+export function journalEventPublisher(journalPath: string): ShimEventPublisher {
+  return {
+    publish: (namespace, topic, ev) =>
+      publishEvent(journalPath, {
+        topic,
+        namespace,
+        event: encodeTaskEvent(topic, { ...ev, exitedAt: dateToTimestamp(ev.exitedAt) }),
+        synthesized: true,
+      }),
+  };
 }

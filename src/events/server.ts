@@ -6,46 +6,21 @@
  *
  * Only one process per state dir listens. Whoever finds the socket taken by
  * a live listener stays passive and retries periodically, so events keep
- * flowing when the first listener exits.
+ * flowing when the first listener exits. The socket and journal paths come
+ * from `bundle/layout.ts` (`eventsSocketPath`, `eventsJournalPath`).
  *
  * @module
  */
 
-import { join } from "node:path";
 import { Server } from "../../vendor/ttrpc-ts/mod.ts";
 import { InvalidArgumentError, kindOf } from "../errors.ts";
 import { Events } from "../gen/containerd/services/events/ttrpc/v1/events_pb.ts";
 import type { Envelope } from "../gen/containerd/types/event_pb.ts";
 import type { Logger } from "../log/logger.ts";
 import { nullLogger } from "../log/logger.ts";
-import { timestampToDate } from "../task/timestamp.ts";
+import { timestampToDate } from "../taskapi/timestamp.ts";
 import { appendJournalLine, formatJournalLine, type JournalRecord } from "./journal.ts";
 import { decodeEventValue } from "./topics.ts";
-
-/** File name of the events socket in the state dir (the shims' `TTRPC_ADDRESS`). */
-export const EVENTS_SOCKET_NAME = "events.sock";
-/** File name of the events journal in the state dir. */
-export const EVENTS_JOURNAL_NAME = "events.jsonl";
-
-/**
- * The events socket of a state dir.
- *
- * @param state the state directory
- * @returns `<state>/events.sock`
- */
-export function eventsSocketPath(state: string): string {
-  return join(state, EVENTS_SOCKET_NAME);
-}
-
-/**
- * The events journal of a state dir.
- *
- * @param state the state directory
- * @returns `<state>/events.jsonl`
- */
-export function eventsJournalPath(state: string): string {
-  return join(state, EVENTS_JOURNAL_NAME);
-}
 
 /** sockaddr_un's sun_path holds 108 bytes including the terminating NUL. */
 export const SOCKET_PATH_MAX = 107;

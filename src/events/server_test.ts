@@ -6,9 +6,10 @@ import { join } from "node:path";
 import { Client, createClient } from "../../vendor/ttrpc-ts/mod.ts";
 import { isInvalidArgument } from "../errors.ts";
 import { Events } from "../gen/containerd/services/events/ttrpc/v1/events_pb.ts";
-import { dateToTimestamp } from "../task/timestamp.ts";
+import { dateToTimestamp } from "../taskapi/timestamp.ts";
 import { journalRecordToEvent, parseJournalLine } from "./journal.ts";
-import { checkSocketPath, eventsJournalPath, EventsListener, eventsSocketPath } from "./server.ts";
+import { eventsJournalPath, eventsSocketPath } from "../bundle/layout.ts";
+import { checkSocketPath, EventsListener } from "./server.ts";
 import { encodeTaskEvent } from "./topics.ts";
 
 const dirs: string[] = [];

@@ -30,7 +30,7 @@ import {
   TaskStartSchema,
 } from "../gen/containerd/events/task_pb.ts";
 import type { Envelope } from "../gen/containerd/types/event_pb.ts";
-import { timestampToDate } from "../task/timestamp.ts";
+import { timestampToDate } from "../taskapi/timestamp.ts";
 
 /** One event as subscribers see it: the envelope's fields plus the decoded message. */
 export interface TaskEvent {

@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { basename } from "node:path";
 import { DeleteResponseSchema } from "../gen/containerd/task/v2/task_pb.ts";
 import { RuntimeInfoSchema } from "../gen/containerd/types/introspection_pb.ts";
-import { dateToTimestamp } from "../task/timestamp.ts";
+import { dateToTimestamp } from "../taskapi/timestamp.ts";
 import { defaultSocketDir, formatStartOutput, groupIdOf, socketPath } from "./address.ts";
 import { FAKE_VERSION, runDaemon, SOCKET_PATH_ENV } from "./daemon.ts";
 import { formatFaultCatalogue, phaseFault, type Scenario, SOCKET_DIR_ENV } from "./faults.ts";

@@ -14,7 +14,7 @@ import { Client, createClient } from "../../vendor/ttrpc-ts/mod.ts";
 import { Events } from "../gen/containerd/services/events/ttrpc/v1/events_pb.ts";
 import { EnvelopeSchema } from "../gen/containerd/types/event_pb.ts";
 import type { Logger } from "../log/logger.ts";
-import { dateToTimestamp } from "../task/timestamp.ts";
+import { dateToTimestamp } from "../taskapi/timestamp.ts";
 import { NAMESPACE_HEADER } from "./task_service.ts";
 
 /** Options of {@link EventPublisher}. */

@@ -36,7 +36,7 @@ import {
 import { ProcessDetailsSchema } from "../gen/containerd/runc/v1/runc_pb.ts";
 import type * as v2 from "../gen/containerd/task/v2/task_pb.ts";
 import { type ProcessInfoSchema, Status } from "../gen/containerd/v1/types/task_pb.ts";
-import { dateToTimestamp, GO_ZERO_TIME_SECONDS } from "../task/timestamp.ts";
+import { dateToTimestamp, GO_ZERO_TIME_SECONDS } from "../taskapi/timestamp.ts";
 import { phaseFault, type Scenario } from "./faults.ts";
 import { type Program, programFor, signalOutcome, specFor } from "./script.ts";
 

@@ -10,8 +10,8 @@
 
 import { Client } from "../../vendor/ttrpc-ts/mod.ts";
 import { isNotImplemented, withContext } from "../errors.ts";
-import { type TaskApiVersion, TaskClient } from "../task/client.ts";
-import type { ConnectInfo } from "../task/types.ts";
+import { type TaskApiVersion, TaskClient } from "../taskapi/client.ts";
+import type { ConnectInfo } from "../taskapi/types.ts";
 
 /** The TTRPC metadata key carrying the namespace; the runc shim's Create fails without it. */
 export const NAMESPACE_HEADER = "containerd-namespace-ttrpc";

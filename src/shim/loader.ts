@@ -16,7 +16,7 @@ import { dialSocket } from "../../vendor/ttrpc-ts/mod.ts";
 import type { Logger } from "../log/logger.ts";
 import { nullLogger } from "../log/logger.ts";
 import type { RuntimeResolver } from "../runtime/resolve.ts";
-import { type ContainerRecord, listRecords, readRecord, removeRecord, writeRecord } from "../task/records.ts";
+import { type ContainerRecord, listRecords, readRecord, removeRecord, writeRecord } from "../bundle/records.ts";
 import { readShimBinaryPath } from "./binary.ts";
 import type { Shim, ShimManager } from "./manager.ts";
 import { dialPath, isFilesystemAddress } from "./socket.ts";

@@ -23,15 +23,12 @@ import {
   ShimkitError,
   withContext,
 } from "../errors.ts";
-import { publishEvent } from "../events/publish.ts";
-import { encodeTaskEvent } from "../events/topics.ts";
 import type { Logger, LogLevel } from "../log/logger.ts";
 import { nullLogger } from "../log/logger.ts";
 import { isProcessAlive, listPidsWithCwd } from "../platform/process.ts";
 import type { RuntimeResolver } from "../runtime/resolve.ts";
-import type { TaskApiVersion, TaskClient } from "../task/client.ts";
-import { dateToTimestamp } from "../task/timestamp.ts";
-import type { AnyValue, ExitInfo } from "../task/types.ts";
+import type { TaskApiVersion, TaskClient } from "../taskapi/client.ts";
+import type { AnyValue, ExitInfo } from "../taskapi/types.ts";
 import { encodeRuntimeOptions } from "./argv.ts";
 import {
   readShimBinaryPath,
@@ -59,6 +56,41 @@ export interface ShimTimeouts {
   loadMs: number;
 }
 
+/** The topics the shim manager synthesizes for a task whose shim died (containerd `cleanupAfterDeadShim`). */
+export type SynthesizedTopic = "/tasks/exit" | "/tasks/delete";
+
+/** The fields of a synthesized `/tasks/exit` or `/tasks/delete` (the same in `TaskExit` and `TaskDelete`). */
+export interface SynthesizedTaskEvent {
+  /** Container id. */
+  containerId: string;
+  /** Process id: the container id, for the init process. */
+  id: string;
+  /** Pid of the init process (0 when unknown). */
+  pid: number;
+  /** Exit status (255 when the shim's `delete` reported nothing). */
+  exitStatus: number;
+  /** When it exited. */
+  exitedAt: Date;
+}
+
+/**
+ * Where the shim manager publishes the events it makes up for a dead shim.
+ * The events module provides one that writes the state dir's journal; the
+ * task manager wires it in, so this layer never imports `events/`.
+ */
+export interface ShimEventPublisher {
+  /**
+   * Publishes one synthesized task event.
+   *
+   * @param namespace the task's namespace
+   * @param topic `/tasks/exit` or `/tasks/delete`
+   * @param event the event's fields
+   * @returns when published
+   * @throws ShimkitError when it cannot be published (the shim manager logs it and goes on)
+   */
+  publish(namespace: string, topic: SynthesizedTopic, event: SynthesizedTaskEvent): Promise<void>;
+}
+
 /** Options for {@link ShimManager}. */
 export interface ShimManagerOptions {
   /** State directory (bundles). */
@@ -71,8 +103,8 @@ export interface ShimManagerOptions {
   address: string;
   /** `TTRPC_ADDRESS`: where shims publish events (the events socket path). */
   eventsAddress: string;
-  /** Where synthesized events are written (the events journal). */
-  journalPath: string;
+  /** Where synthesized `/tasks/exit` and `/tasks/delete` go (default: nowhere). */
+  publisher?: ShimEventPublisher;
   /** `-publish-binary`: the path of this program. */
   publishBinary: string;
   /** Timeouts. */
@@ -659,8 +691,13 @@ export class ShimManager {
 
   /**
    * Tears down a shim whose task could not be created: Delete then Shutdown
-   * (each bounded), close, `shim delete` plus a kill of the daemon if it is
-   * still alive, bundle removal. Never throws.
+   * (each bounded), close, then (for a shim of its own) the bounded
+   * `shim delete`, a kill of the daemon if it is still alive, and bundle
+   * removal. `shim delete` always runs: a Create that failed after
+   * `runc create` (e.g. a stdout FIFO nobody opens) leaves the container in
+   * the runc root with its init process waiting, and the shim's Delete RPC
+   * does not know it; `shim delete` runs `runc delete --force` and unmounts
+   * the rootfs. Never throws.
    *
    * @param shim the shim
    * @returns when done
@@ -677,6 +714,7 @@ export class ShimManager {
       log: shim.log,
       sandboxed: shim.sandboxed,
       address: shim.address,
+      createSent: true,
     });
   }
 
@@ -690,6 +728,8 @@ export class ShimManager {
     log?: LogFifo;
     sandboxed?: boolean;
     address?: string;
+    /** Create was sent: the runtime may hold a container that only `shim delete` removes. */
+    createSent?: boolean;
   }): Promise<void> {
     const t = this.#o.timeouts;
     const fields = { namespace: s.ns, id: s.id };
@@ -712,10 +752,13 @@ export class ShimManager {
     }
     if (s.started && !s.sandboxed) {
       if (shimPids.length === 0) shimPids = await this.#daemonPids(s.ns, s.id, s.bundle);
-      if (!(await this.#waitGone(shimPids, 1000)) || lost) {
+      const dead = !(await this.#waitGone(shimPids, 1000)) || lost;
+      if (dead || s.createSent) {
         await this.#runDelete(s.ns, s.id, s.bundle, s.runtimePath).catch((err) =>
           this.#log.debug("abort: shim delete", { ...fields, err })
         );
+      }
+      if (dead) {
         this.#kill(shimPids, fields);
         await this.#waitGone(shimPids, 1000);
         for (const a of s.address ? [s.address] : this.#likelyAddresses(s.ns, s.id)) {
@@ -943,17 +986,18 @@ export class ShimManager {
   }
 
   async #publishExit(ns: string, id: string, exit: ExitInfo): Promise<void> {
-    const exitedAt = dateToTimestamp(exit.exitedAt ?? new Date());
-    const pid = exit.pid ?? 0;
-    const fields = { containerId: id, id, pid, exitStatus: exit.exitStatus, exitedAt };
-    for (const topic of ["/tasks/exit", "/tasks/delete"]) {
+    const publisher = this.#o.publisher;
+    if (!publisher) return;
+    const event: SynthesizedTaskEvent = {
+      containerId: id,
+      id,
+      pid: exit.pid ?? 0,
+      exitStatus: exit.exitStatus,
+      exitedAt: exit.exitedAt ?? new Date(),
+    };
+    for (const topic of ["/tasks/exit", "/tasks/delete"] as const) {
       try {
-        await publishEvent(this.#o.journalPath, {
-          topic,
-          namespace: ns,
-          event: encodeTaskEvent(topic, fields),
-          synthesized: true,
-        });
+        await publisher.publish(ns, topic, event);
       } catch (err) {
         this.#log.warn("publish synthesized event", { namespace: ns, id, topic, err });
       }

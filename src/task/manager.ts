@@ -7,12 +7,14 @@
  * @module
  */
 
+import { fromBinary } from "@bufbuild/protobuf";
 import { statSync } from "node:fs";
 import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { type Bundle, createBundle, loadBundle } from "../bundle/bundle.ts";
-import { bundleDir, bundleFile } from "../bundle/layout.ts";
+import { bundleDir, bundleFile, eventsJournalPath, eventsSocketPath } from "../bundle/layout.ts";
 import { acquireContainerLock } from "../bundle/lock.ts";
+import { type ContainerRecord, listRecords, readRecord, removeRecord, writeRecord } from "../bundle/records.ts";
 import type { Config } from "../config/config.ts";
 import { defaultConfig } from "../config/config.ts";
 import {
@@ -26,7 +28,8 @@ import {
 } from "../errors.ts";
 import { EventBus, type EventSubscription } from "../events/bus.ts";
 import { journalRecordToEvent, tailJournal } from "../events/journal.ts";
-import { checkSocketPath, eventsJournalPath, EventsListener, eventsSocketPath } from "../events/server.ts";
+import { journalEventPublisher } from "../events/publish.ts";
+import { checkSocketPath, EventsListener } from "../events/server.ts";
 import type { EventFilter } from "../events/topics.ts";
 import { validateId, validateNamespace } from "../ids.ts";
 import type { Logger } from "../log/logger.ts";
@@ -34,15 +37,11 @@ import { nullLogger } from "../log/logger.ts";
 import { makeFifo } from "../platform/fifo.ts";
 import { selfExecutable } from "../platform/process.ts";
 import { createRuntimeResolver, type RuntimeResolver } from "../runtime/resolve.ts";
-import { fromBinary } from "@bufbuild/protobuf";
 import { RuntimeInfoSchema } from "../gen/containerd/types/introspection_pb.ts";
 import { encodeRuntimeOptions } from "../shim/argv.ts";
 import { runShimInfo } from "../shim/binary.ts";
 import { type Shim, ShimManager, type ShimTimeouts } from "../shim/manager.ts";
-import { normalizeStdio, type TaskCallOptions } from "./client.ts";
-import { checkIdmapSupport, usesIdmapMounts } from "./features.ts";
-import { encodeRuntimeOptionsValue } from "./options.ts";
-import { type ContainerRecord, listRecords, readRecord, removeRecord, writeRecord } from "./records.ts";
+import { normalizeStdio, type TaskCallOptions } from "../taskapi/client.ts";
 import type {
   AnyValue,
   ConnectInfo,
@@ -52,7 +51,9 @@ import type {
   StdioOptions,
   TaskState,
   TaskStatus,
-} from "./types.ts";
+} from "../taskapi/types.ts";
+import { checkIdmapSupport, usesIdmapMounts } from "./features.ts";
+import { encodeRuntimeOptionsValue } from "./options.ts";
 
 /** Options for {@link TaskManager.open}. */
 export interface TaskManagerOptions {
@@ -70,8 +71,11 @@ export interface TaskManagerOptions {
   resolver?: RuntimeResolver;
   /** The shims' `-publish-binary` (default: this program). */
   publishBinary?: string;
-  /** Timeouts in ms, over the config's. */
-  timeouts?: { startMs?: number; shutdownMs?: number; cleanupMs?: number; loadMs?: number };
+  /**
+   * Timeouts in ms, over the config's. `createMs` bounds the Create call (sent to the shim as its
+   * deadline); by default Create waits as long as the shim takes, as in containerd.
+   */
+  timeouts?: { startMs?: number; shutdownMs?: number; cleanupMs?: number; loadMs?: number; createMs?: number };
   /** Serve `Events/Forward` on the state's events socket (default true). */
   events?: boolean;
   /** Take the per-container file lock in create and delete (default true). Callers that hold it already pass false. */
@@ -328,12 +332,44 @@ export class Task {
   }
 }
 
+/**
+ * The runtime resolver a config implies: the configured runtime paths
+ * (`[runtimes.<name>] path`), then `PATH`, then the directory of this program.
+ *
+ * @param config the effective config
+ * @param env the environment whose `PATH` is searched (default: this process's)
+ * @returns a resolver
+ * @example
+ * ```ts
+ * const shim = await createConfiguredResolver(config).resolve("io.containerd.runc.v2");
+ * ```
+ */
+export function createConfiguredResolver(
+  config: Config,
+  env: Record<string, string | undefined> = process.env,
+): RuntimeResolver {
+  return createRuntimeResolver({
+    path: env.PATH,
+    selfDir: dirname(selfExecutable()),
+    runtimes: Object.fromEntries(
+      Object.entries(config.runtimes).filter(([, r]) => r.path).map(([n, r]) => [n, r.path as string]),
+    ),
+  });
+}
+
 /** Creates, finds, deletes and observes tasks. One per process (or several on the same dirs). */
 export class TaskManager {
   /** The shim manager underneath. */
   readonly shims: ShimManager;
+  /** The state directory: bundles, the events socket and journal, locks. */
+  readonly state: string;
+  /** The root directory: work dirs and container records. */
+  readonly root: string;
+  /** The effective config (the given one, else the built-in defaults). */
+  readonly config: Config;
+  /** The runtime resolver in use (the given one, else {@link createConfiguredResolver}). */
+  readonly resolver: RuntimeResolver;
   readonly #o: TaskManagerOptions;
-  readonly #config: Config;
   readonly #log: Logger;
   readonly #timeouts: ShimTimeouts;
   readonly #tasks = new Map<string, Task>();
@@ -355,7 +391,10 @@ export class TaskManager {
     timeouts: ShimTimeouts,
   ) {
     this.#o = o;
-    this.#config = config;
+    this.state = o.state;
+    this.root = o.root;
+    this.config = config;
+    this.resolver = resolver;
     this.#log = o.logger ?? nullLogger;
     this.#timeouts = timeouts;
     this.#journal = eventsJournalPath(o.state);
@@ -366,7 +405,7 @@ export class TaskManager {
       resolver,
       address: socket,
       eventsAddress: socket,
-      journalPath: this.#journal,
+      publisher: journalEventPublisher(this.#journal),
       publishBinary: o.publishBinary ?? selfExecutable(),
       timeouts,
       logger: this.#log,
@@ -397,13 +436,7 @@ export class TaskManager {
       cleanupMs: opts.timeouts?.cleanupMs ?? ct.cleanup,
       loadMs: opts.timeouts?.loadMs ?? ct.load,
     };
-    const resolver = opts.resolver ?? createRuntimeResolver({
-      path: process.env.PATH,
-      selfDir: dirname(selfExecutable()),
-      runtimes: Object.fromEntries(
-        Object.entries(config.runtimes).filter(([, r]) => r.path).map(([n, r]) => [n, r.path as string]),
-      ),
-    });
+    const resolver = opts.resolver ?? createConfiguredResolver(config);
     await mkdir(opts.state, { recursive: true, mode: 0o711 });
     await mkdir(opts.root, { recursive: true, mode: 0o711 });
     const m = new TaskManager(opts, config, resolver, timeouts);
@@ -428,7 +461,7 @@ export class TaskManager {
     const k = key(ns, id);
     const prev = this.#queues.get(k) ?? Promise.resolve();
     const run = prev.catch(() => {}).then(async () => {
-      const lock = this.#o.locking === false ? undefined : await acquireContainerLock(this.#o.state, ns, id);
+      const lock = this.#o.locking === false ? undefined : await acquireContainerLock(this.state, ns, id);
       try {
         return await fn();
       } finally {
@@ -445,7 +478,7 @@ export class TaskManager {
 
   #runtimeOptions(req: CreateTaskOptions): AnyValue | undefined {
     if (req.runtimeOptions !== undefined) return encodeRuntimeOptionsValue(req.runtimeOptions);
-    const configured = this.#config.runtimes[req.runtime]?.options;
+    const configured = this.config.runtimes[req.runtime]?.options;
     return configured ? encodeRuntimeOptionsValue(configured) : undefined;
   }
 
@@ -488,7 +521,7 @@ export class TaskManager {
     }
     return await this.#exclusive(ns, id, async () => {
       if (this.#tasks.has(key(ns, id))) throw new AlreadyExistsError(`${ctx}: task already exists`);
-      const existing = await readRecord(this.#o.root, ns, id).catch((err) => {
+      const existing = await readRecord(this.root, ns, id).catch((err) => {
         if (isNotFound(err)) return undefined;
         throw withContext(err, ctx);
       });
@@ -500,8 +533,8 @@ export class TaskManager {
       let bundle: Bundle;
       try {
         bundle = await createBundle({
-          state: this.#o.state,
-          root: this.#o.root,
+          state: this.state,
+          root: this.root,
           namespace: ns,
           id,
           spec: req.spec,
@@ -542,7 +575,7 @@ export class TaskManager {
         if (runtimeOptions) rec.runtimeOptions = runtimeOptions;
         if (req.sandboxId) rec.sandboxId = req.sandboxId;
         // The record is written while runc creates the container; a failed Create removes it again.
-        const recorded = writeRecord(this.#o.root, rec).then(
+        const recorded = writeRecord(this.root, rec).then(
           () => undefined,
           (err: unknown) => err ?? new Error("write record"),
         );
@@ -558,7 +591,7 @@ export class TaskManager {
             stderr: req.stderr,
             terminal: req.terminal,
             options: runtimeOptions,
-          });
+          }, { timeoutMs: this.#o.timeouts?.createMs });
         } catch (err) {
           await recorded;
           throw err;
@@ -575,7 +608,7 @@ export class TaskManager {
       } catch (err) {
         shim.created = false;
         await this.shims.abort(shim);
-        await removeRecord(this.#o.root, ns, id).catch(() => false);
+        await removeRecord(this.root, ns, id).catch(() => false);
         throw withContext(err, ctx);
       }
     });
@@ -583,7 +616,7 @@ export class TaskManager {
 
   /** Makes a FIFO under a hidden name in the state dir; resolves to its path, or undefined when mkfifo failed. */
   #makeFifo(): Promise<string | undefined> {
-    const path = join(this.#o.state, `.log-fifo-${process.pid}-${++this.#fifoSeq}`);
+    const path = join(this.state, `.log-fifo-${process.pid}-${++this.#fifoSeq}`);
     return makeFifo(path, 0o700).then(() => path, (err) => {
       this.#log.debug("make log fifo", { path, err });
       return undefined;
@@ -633,20 +666,20 @@ export class TaskManager {
 
   async #load(ns: string, id: string): Promise<Task> {
     const ctx = `load task ${q(ns + "/" + id)}`;
-    const rec = await readRecord(this.#o.root, ns, id).catch((err) => {
+    const rec = await readRecord(this.root, ns, id).catch((err) => {
       if (isNotFound(err)) return undefined;
       throw withContext(err, ctx);
     });
     let bundle: Bundle;
     try {
-      bundle = await loadBundle({ state: this.#o.state, root: this.#o.root, namespace: ns, id });
+      bundle = await loadBundle({ state: this.state, root: this.root, namespace: ns, id });
     } catch (err) {
       if (isNotFound(err)) throw new TaskNotFoundError(`task ${q(ns + "/" + id)} not found`, { cause: err });
       throw withContext(err, ctx);
     }
     const shim = await this.shims.load(ns, id, {
       bundle,
-      runtime: rec?.runtime ?? this.#config.defaultRuntime,
+      runtime: rec?.runtime ?? this.config.defaultRuntime,
       runtimePath: rec?.runtimePath,
     });
     const again = this.#tasks.get(key(ns, id));
@@ -665,7 +698,7 @@ export class TaskManager {
    */
   async list(namespace?: string): Promise<TaskSummary[]> {
     if (namespace !== undefined) validateNamespace(namespace);
-    const { records, errors } = await listRecords(this.#o.root, namespace);
+    const { records, errors } = await listRecords(this.root, namespace);
     for (const err of errors) this.#log.warn("skipping container record", { err });
     return await Promise.all(records.map(async (r): Promise<TaskSummary> => {
       const row: TaskSummary = {
@@ -674,7 +707,7 @@ export class TaskManager {
         runtime: r.runtime,
         pid: 0,
         status: "unknown",
-        bundle: bundleDir(this.#o.state, r.namespace, r.id),
+        bundle: bundleDir(this.state, r.namespace, r.id),
         created: r.createdAt,
       };
       try {
@@ -730,7 +763,7 @@ export class TaskManager {
         if (isUnavailable(err)) {
           this.#tasks.delete(key(ns, id));
           const dead = await this.shims.cleanupDeadLocked(shim);
-          await removeRecord(this.#o.root, ns, id).catch(() => false);
+          await removeRecord(this.root, ns, id).catch(() => false);
           return dead ?? { exitStatus: 255 };
         }
         if (!isNotFound(err)) throw withContext(err, ctx);
@@ -739,7 +772,7 @@ export class TaskManager {
       this.phase("delete", t0);
       shim.created = false;
       this.#tasks.delete(key(ns, id));
-      const unrecorded = removeRecord(this.#o.root, ns, id).catch((err) =>
+      const unrecorded = removeRecord(this.root, ns, id).catch((err) =>
         this.#log.warn("remove container record", { namespace: ns, id, err })
       );
       try {
@@ -757,16 +790,16 @@ export class TaskManager {
   async #deleteUnreachable(ns: string, id: string, err: unknown, ctx: string): Promise<ExitInfo> {
     const kind = kindOf(err);
     if (err instanceof TaskNotFoundError) {
-      if (await removeRecord(this.#o.root, ns, id).catch(() => false)) return { exitStatus: 0 };
+      if (await removeRecord(this.root, ns, id).catch(() => false)) return { exitStatus: 0 };
       throw err;
     }
     if (kind !== "unavailable" && kind !== "not_found") throw withContext(err, ctx);
-    const rec = await readRecord(this.#o.root, ns, id).catch(() => undefined);
-    const bundle = await loadBundle({ state: this.#o.state, root: this.#o.root, namespace: ns, id });
+    const rec = await readRecord(this.root, ns, id).catch(() => undefined);
+    const bundle = await loadBundle({ state: this.state, root: this.root, namespace: ns, id });
     const exit = await this.shims.cleanupDeadLocked(
       await this.shims.describe(ns, id, {
         bundle,
-        runtime: rec?.runtime ?? this.#config.defaultRuntime,
+        runtime: rec?.runtime ?? this.config.defaultRuntime,
         runtimePath: rec?.runtimePath,
         created: rec !== undefined,
       }),
@@ -775,14 +808,14 @@ export class TaskManager {
     if (exit === undefined && await stat(bundle.path).then(() => true, () => false)) {
       throw withContext(err, ctx);
     }
-    await removeRecord(this.#o.root, ns, id).catch(() => false);
+    await removeRecord(this.root, ns, id).catch(() => false);
     return exit ?? { exitStatus: 255 };
   }
 
   async #shimGone(ns: string, id: string, exit: ExitInfo | undefined): Promise<void> {
     this.#tasks.delete(key(ns, id));
     if (!exit) return;
-    await removeRecord(this.#o.root, ns, id).catch((err) =>
+    await removeRecord(this.root, ns, id).catch((err) =>
       this.#log.warn("remove container record", { namespace: ns, id, err })
     );
   }

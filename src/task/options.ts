@@ -9,7 +9,7 @@
 import { fromJson, type JsonObject, toBinary } from "@bufbuild/protobuf";
 import { InvalidArgumentError } from "../errors.ts";
 import { OptionsSchema } from "../gen/containerd/runc/v1/runc_pb.ts";
-import type { AnyValue } from "./types.ts";
+import type { AnyValue } from "../taskapi/types.ts";
 
 /** The bare type URL of runc's runtime options. */
 export const RUNC_OPTIONS_TYPE_URL = "containerd.runc.v1.Options";

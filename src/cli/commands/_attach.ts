@@ -7,7 +7,7 @@
  */
 
 import type { Logger } from "../../log/logger.ts";
-import type { ExitInfo } from "../../task/types.ts";
+import type { ExitInfo } from "../../taskapi/types.ts";
 import type { FifoSet } from "../stdio.ts";
 import { enterRawMode, forwardSignals, processStreams, watchTerminalSize } from "./_task.ts";
 

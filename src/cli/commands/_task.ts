@@ -12,12 +12,11 @@
  */
 
 import { chmod, mkdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { type Config, defaultConfig, FAKE_RUNTIME, socketDirOf } from "../../config/config.ts";
-import { selfCommand } from "../../fakeshim/self_exec.ts";
-import { selfExecutable } from "../../platform/self.ts";
-import { createRuntimeResolver, type RuntimeResolver } from "../../runtime/resolve.ts";
-import { TaskManager } from "../../task/manager.ts";
+import { selfCommand } from "../../platform/self.ts";
+import type { RuntimeResolver } from "../../runtime/resolve.ts";
+import { createConfiguredResolver, TaskManager } from "../../task/manager.ts";
 import type { CommandContext } from "../context.ts";
 import { resolveDefaultRuntime } from "../default_runtime.ts";
 import { shellQuote } from "./_args.ts";
@@ -88,14 +87,7 @@ export async function withManager<T>(ctx: CommandContext, fn: (m: TaskManager) =
  * @returns a resolver
  */
 export function runtimeResolver(ctx: CommandContext): RuntimeResolver {
-  const config = configOf(ctx);
-  return createRuntimeResolver({
-    path: ctx.env.PATH,
-    selfDir: dirname(selfExecutable()),
-    runtimes: Object.fromEntries(
-      Object.entries(config.runtimes).filter(([, r]) => r.path).map(([n, r]) => [n, r.path as string]),
-    ),
-  });
+  return createConfiguredResolver(configOf(ctx), ctx.env);
 }
 
 /**
@@ -142,7 +134,8 @@ export async function pickRuntime(ctx: CommandContext, requested: string | undef
 export async function exposeFakeShim(ctx: CommandContext): Promise<string> {
   const dir = join(ctx.global.state, STATE_BIN_DIR);
   const path = join(dir, FAKE_SHIM_BINARY);
-  const cmd = selfCommand();
+  const self = selfCommand();
+  const cmd = [self.file, ...self.args];
   await mkdir(dir, { recursive: true, mode: 0o711 });
   if (cmd.length === 1) {
     if ((await readlink(path).catch(() => undefined)) !== cmd[0]) {

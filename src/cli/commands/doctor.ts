@@ -22,12 +22,12 @@ import { socketDirOf } from "../../config/config.ts";
 import { parseDuration } from "../../config/duration.ts";
 import { doctor, type DoctorOptions, type DoctorReport } from "../../doctor/doctor.ts";
 import type { BundleReport, Problem } from "../../doctor/classify.ts";
-import { eventsSocketPath } from "../../events/server.ts";
+import { eventsSocketPath } from "../../bundle/layout.ts";
 import type { CommandContext } from "../context.ts";
 import { EXIT_GENERIC, EXIT_OK, UsageError } from "../exit_codes.ts";
 import { type Column, formatTable, printJson } from "../output.ts";
 import { configOf } from "./_task.ts";
-import { configuredResolver } from "./load.ts";
+import { createConfiguredResolver } from "../../task/manager.ts";
 import { parseFlags } from "./_args.ts";
 
 const USAGE =
@@ -146,7 +146,7 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
     root: v.root ?? rootFor(state, ctx.global),
     socketDirs: v["socket-dir"] ?? (ours ? [socketDirOf(config)] : []),
     sockets: ours ? [eventsSocketPath(state)] : [],
-    resolver: configuredResolver(config, ctx.env),
+    resolver: createConfiguredResolver(config, ctx.env),
     timeoutMs,
     concurrency: config.restore.concurrency,
   };

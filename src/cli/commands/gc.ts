@@ -19,12 +19,13 @@
 import { socketDirOf } from "../../config/config.ts";
 import type { Problem, ProblemCode } from "../../doctor/classify.ts";
 import { doctor } from "../../doctor/doctor.ts";
-import { eventsSocketPath } from "../../events/server.ts";
+import { eventsSocketPath } from "../../bundle/layout.ts";
 import type { CommandContext } from "../context.ts";
 import { EXIT_GENERIC, EXIT_OK } from "../exit_codes.ts";
 import { printTable } from "../output.ts";
 import { configOf } from "./_task.ts";
-import { configuredResolver, REPORT_COLUMNS, type ReportRow, reportRows, runLoad } from "./load.ts";
+import { createConfiguredResolver } from "../../task/manager.ts";
+import { REPORT_COLUMNS, type ReportRow, reportRows, runLoad } from "./load.ts";
 import { parseFlags } from "./_args.ts";
 
 const USAGE = `usage: shimkit gc [--dry-run] [--json]
@@ -100,7 +101,7 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
       root,
       socketDirs: [socketDirOf(config)],
       sockets: [eventsSocketPath(state)],
-      resolver: configuredResolver(config, ctx.env),
+      resolver: createConfiguredResolver(config, ctx.env),
       timeoutMs: Math.min(config.timeouts.load, 1000),
       concurrency: config.restore.concurrency,
     });

@@ -15,13 +15,10 @@
  * @module
  */
 
-import { dirname } from "node:path";
-import { type Config, socketDirOf } from "../../config/config.ts";
-import { eventsSocketPath } from "../../events/server.ts";
-import { selfExecutable } from "../../platform/process.ts";
-import { createRuntimeResolver, type RuntimeResolver } from "../../runtime/resolve.ts";
+import { socketDirOf } from "../../config/config.ts";
+import { eventsSocketPath } from "../../bundle/layout.ts";
 import { loadExisting, type LoadReport } from "../../shim/loader.ts";
-import { TaskManager } from "../../task/manager.ts";
+import { createConfiguredResolver, TaskManager } from "../../task/manager.ts";
 import type { CommandContext } from "../context.ts";
 import { EXIT_GENERIC, EXIT_OK } from "../exit_codes.ts";
 import { type Column, printJson, printTable } from "../output.ts";
@@ -101,24 +98,6 @@ export function reportRows(
 }
 
 /**
- * The runtime resolver the CLI's task manager uses: configured runtime paths, then PATH, then
- * beside this program.
- *
- * @param config the effective config
- * @param env the command's environment (PATH)
- * @returns a resolver
- */
-export function configuredResolver(config: Config, env: Record<string, string | undefined>): RuntimeResolver {
-  return createRuntimeResolver({
-    path: env.PATH,
-    selfDir: dirname(selfExecutable()),
-    runtimes: Object.fromEntries(
-      Object.entries(config.runtimes).filter(([, r]) => r.path).map(([n, r]) => [n, r.path as string]),
-    ),
-  });
-}
-
-/**
  * Opens a task manager on the CLI's dirs and restores every shim under them.
  *
  * @param ctx the command context
@@ -127,9 +106,14 @@ export function configuredResolver(config: Config, env: Record<string, string | 
  */
 export async function runLoad(ctx: CommandContext): Promise<LoadReport> {
   const config = configOf(ctx);
-  const resolver = configuredResolver(config, ctx.env);
-  const { state, root } = ctx.global;
-  const tm = await TaskManager.open({ state, root, logger: ctx.logger, config, resolver });
+  const tm = await TaskManager.open({
+    state: ctx.global.state,
+    root: ctx.global.root,
+    logger: ctx.logger,
+    config,
+    resolver: createConfiguredResolver(config, ctx.env),
+  });
+  const { state, root, resolver } = tm;
   try {
     return await loadExisting(tm, {
       state,

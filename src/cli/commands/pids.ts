@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { ProcessInfo } from "../../task/types.ts";
+import type { ProcessInfo } from "../../taskapi/types.ts";
 import type { CommandContext } from "../context.ts";
 import { EXIT_OK } from "../exit_codes.ts";
 import { type Column, printJson, printTable } from "../output.ts";

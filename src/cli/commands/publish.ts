@@ -8,7 +8,7 @@
  */
 
 import { decodePublishInput, journalPathForAddress, publishEvent } from "../../events/publish.ts";
-import { eventsJournalPath } from "../../events/server.ts";
+import { eventsJournalPath } from "../../bundle/layout.ts";
 import type { CommandContext } from "../context.ts";
 import { EXIT_OK, UsageError } from "../exit_codes.ts";
 import { parseFlags } from "./_args.ts";

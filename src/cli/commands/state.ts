@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { TaskState } from "../../task/types.ts";
+import type { TaskState } from "../../taskapi/types.ts";
 import type { CommandContext } from "../context.ts";
 import { EXIT_OK } from "../exit_codes.ts";
 import { formatTable, printJson } from "../output.ts";

@@ -4,7 +4,7 @@ import * as fsp from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isInvalidArgument, isNotFound } from "../errors.ts";
-import { recordPath } from "../bundle/layout.ts";
+import { recordPath } from "./layout.ts";
 import {
   type ContainerRecord,
   formatRecord,

@@ -10,10 +10,10 @@
 import { Buffer } from "node:buffer";
 import * as fsp from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { writeFileAtomic } from "../bundle/atomic.ts";
+import { writeFileAtomic } from "./atomic.ts";
 import { InvalidArgumentError, isNotFound, withContext } from "../errors.ts";
-import { recordPath, RECORDS_DIR, recordsDir } from "../bundle/layout.ts";
-import type { AnyValue } from "./types.ts";
+import type { AnyValue } from "../taskapi/types.ts";
+import { recordPath, RECORDS_DIR, recordsDir } from "./layout.ts";
 
 /** The record format version written by this build. */
 export const RECORD_VERSION = 1;
