@@ -690,14 +690,13 @@ export class ShimManager {
   }
 
   /**
-   * Tears down a shim whose task could not be created: Delete then Shutdown
-   * (each bounded), close, then (for a shim of its own) the bounded
-   * `shim delete`, a kill of the daemon if it is still alive, and bundle
-   * removal. `shim delete` always runs: a Create that failed after
-   * `runc create` (e.g. a stdout FIFO nobody opens) leaves the container in
-   * the runc root with its init process waiting, and the shim's Delete RPC
-   * does not know it; `shim delete` runs `runc delete --force` and unmounts
-   * the rootfs. Never throws.
+   * Tears down a shim whose task could not be created: the Delete RPC, then
+   * (for a shim of its own) the bounded `shim delete`, Shutdown, close, a
+   * kill of the daemon if it is still alive, and bundle removal. `shim
+   * delete` always runs: a Create that failed after `runc create` (e.g. a
+   * stdout FIFO nobody opens) leaves the container in the runc root with its
+   * init process waiting, which the shim's Delete RPC does not know about;
+   * `shim delete` runs `runc delete --force` and unmounts the rootfs. Never throws.
    *
    * @param shim the shim
    * @returns when done
@@ -733,9 +732,15 @@ export class ShimManager {
   }): Promise<void> {
     const t = this.#o.timeouts;
     const fields = { namespace: s.ns, id: s.id };
+    const runDelete = () =>
+      this.#runDelete(s.ns, s.id, s.bundle, s.runtimePath).then(() => true, (err) => {
+        this.#log.debug("abort: shim delete", { ...fields, err });
+        return false;
+      });
     let shimPids: number[] = [];
     // The shim went away on its own (crashed, died): it needs the full dead-shim treatment.
     let lost = !s.conn;
+    let deleted = false;
     if (s.conn) {
       s.conn.expectClose();
       if (s.conn.info.shimPid > 0) shimPids = [s.conn.info.shimPid];
@@ -743,6 +748,9 @@ export class ShimManager {
         if (!isNotFound(err)) this.#log.debug("abort: delete task", { ...fields, err });
       });
       lost = s.conn.closed;
+      // Before Shutdown: once a 1.6 runc v1 shim has exited and removed its socket, its `delete` fails
+      // ("remove <socket>: no such file or directory") before it gets to `runc delete`.
+      if (s.createSent && s.started && !s.sandboxed && !lost) deleted = await runDelete();
       if (!s.sandboxed && !lost) {
         await s.conn.task.shutdown(s.id, false, { timeoutMs: t.shutdownMs }).catch((err) => {
           if (!isUnavailable(err)) this.#log.debug("abort: shutdown shim", { ...fields, err });
@@ -753,11 +761,7 @@ export class ShimManager {
     if (s.started && !s.sandboxed) {
       if (shimPids.length === 0) shimPids = await this.#daemonPids(s.ns, s.id, s.bundle);
       const dead = !(await this.#waitGone(shimPids, 1000)) || lost;
-      if (dead || s.createSent) {
-        await this.#runDelete(s.ns, s.id, s.bundle, s.runtimePath).catch((err) =>
-          this.#log.debug("abort: shim delete", { ...fields, err })
-        );
-      }
+      if (!deleted && (dead || s.createSent)) await runDelete();
       if (dead) {
         this.#kill(shimPids, fields);
         await this.#waitGone(shimPids, 1000);
