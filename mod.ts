@@ -100,7 +100,12 @@ export type {
   TaskState,
   TaskStatus,
 } from "./src/taskapi/types.ts";
-export { normalizeStdio, type TaskApiVersion, type TaskCallOptions, TaskClient } from "./src/taskapi/client.ts";
+export {
+  normalizeStdio,
+  type TaskApiVersion,
+  type TaskCallOptions,
+  TaskClient,
+} from "./src/taskapi/client.ts";
 export { type ContainerRecord, listRecords, readRecord } from "./src/bundle/records.ts";
 export { eventsJournalPath, eventsSocketPath } from "./src/bundle/layout.ts";
 export { encodeRuntimeOptionsValue, RUNC_OPTIONS_TYPE_URL } from "./src/task/options.ts";
@@ -109,9 +114,9 @@ export {
   type LoadShimOptions,
   parseSandboxAddress,
   Shim,
+  type ShimEventPublisher,
   ShimManager,
   type ShimManagerOptions,
-  type ShimEventPublisher,
   type ShimRef,
   type ShimTimeouts,
   type StartShimOptions,
@@ -122,28 +127,34 @@ export { NAMESPACE_HEADER, type OpenConnectionOptions, ShimConnection } from "./
 export { EventBus, type EventSubscription, type SubscribeOptions } from "./src/events/bus.ts";
 export { type EventFilter, matchesEventFilter, type TaskEvent, TOPIC_SCHEMAS } from "./src/events/topics.ts";
 export { EventsListener, type EventsListenerOptions } from "./src/events/server.ts";
-export { journalEventPublisher, publishEvent, type PublishedEvent } from "./src/events/publish.ts";
+export { journalEventPublisher, type PublishedEvent, publishEvent } from "./src/events/publish.ts";
 
 // ── restore, gc, doctor and locks ────────────────────────────────────────
 export {
   chooseRuntime,
-  cleanupWorkDirs,
   type CleanedPath,
   type CleanupOptions,
+  cleanupWorkDirs,
   type DialOutcome,
   dialOutcomeOf,
   type KeptShim,
-  loadExisting,
   type LoadError,
+  loadExisting,
   type LoadHost,
   type LoadOptions,
   type LoadReport,
   type ReapedShim,
   type RuntimeChoice,
-  shouldCleanupShim,
   type ShimLiveness,
+  shouldCleanupShim,
 } from "./src/shim/loader.ts";
-export { doctor, type DoctorOptions, type DoctorReport, probeBundle, takeInventory } from "./src/doctor/doctor.ts";
+export {
+  doctor,
+  type DoctorOptions,
+  type DoctorReport,
+  probeBundle,
+  takeInventory,
+} from "./src/doctor/doctor.ts";
 export {
   type BundleHealth,
   type BundleProbe,

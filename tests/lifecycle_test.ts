@@ -326,7 +326,10 @@ for (const rc of RUNTIMES) {
         let exitEv: TaskEvent | undefined;
         const deadline = Date.now() + 5000;
         while (!exitEv && Date.now() < deadline) {
-          const r = await Promise.race([it.next(), new Promise<undefined>((r) => setTimeout(() => r(undefined), 5000))]);
+          const r = await Promise.race([
+            it.next(),
+            new Promise<undefined>((r) => setTimeout(() => r(undefined), 5000)),
+          ]);
           if (r && !r.done && r.value.containerId === id) exitEv = r.value;
         }
         sub2.close();

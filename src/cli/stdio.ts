@@ -30,7 +30,7 @@ import { constants } from "node:fs";
 import { type FileHandle, mkdir, mkdtemp, open, rm, rmdir } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { fromErrno, withContext } from "../errors.ts";
-import { makeFifo } from "../platform/fifo.ts";
+import { makeFifos } from "../platform/fifo.ts";
 
 /** Name of the dir under the state dir that holds the CLI's FIFO dirs. */
 export const FIFO_DIR_NAME = ".fifo";
@@ -434,9 +434,7 @@ export async function createFifoSet(opts: FifoSetOptions): Promise<FifoSet> {
   };
   const set = new FifoSet(dir, paths);
   try {
-    await Promise.all(
-      [paths.stdin, paths.stdout, paths.stderr].filter((p) => p !== "").map((p) => makeFifo(p, 0o600)),
-    );
+    await makeFifos([paths.stdin, paths.stdout, paths.stderr].filter((p) => p !== ""), { mode: 0o600 });
   } catch (e) {
     await set.close();
     throw withContext(e, `create fifos for "${opts.id}"`);

@@ -10,7 +10,7 @@ import { nullLogger } from "../log/logger.ts";
 import { main } from "../cli/commands/publish.ts";
 import type { CommandContext } from "../cli/context.ts";
 import { isUsageError } from "../cli/exit_codes.ts";
-import { decodePublishInput, journalPathForAddress, publishEvent } from "./publish.ts";
+import { decodePublishInput, journalEventPublisher, journalPathForAddress, publishEvent } from "./publish.ts";
 import { journalRecordToEvent, parseJournalLine } from "./journal.ts";
 import { encodeTaskEvent } from "./topics.ts";
 
@@ -79,6 +79,30 @@ describe("publish", () => {
       publishEvent(path, { topic: "tasks/exit", namespace: "ns", event: exitAny }),
       isInvalidArgument,
     );
+  });
+
+  it("journalEventPublisher() journals synthesized /tasks/exit and /tasks/delete as a shim encodes them", async () => {
+    const dir = await fsp.mkdtemp(join(tmpdir(), "shimkit-publish-"));
+    dirs.push(dir);
+    const path = join(dir, "events.jsonl");
+    const publisher = journalEventPublisher(path);
+    const exitedAt = new Date("2026-01-02T03:04:05.678Z");
+    const fields = { containerId: "c1", id: "c1", pid: 42, exitStatus: 137, exitedAt };
+    await publisher.publish("ns", "/tasks/exit", fields);
+    await publisher.publish("ns", "/tasks/delete", fields);
+    const events = (await fsp.readFile(path, "utf8")).trim().split("\n").map((l) =>
+      journalRecordToEvent(parseJournalLine(l)!)
+    );
+    assert.deepEqual(events.map((e) => [e.topic, e.typeUrl, e.synthesized]), [
+      ["/tasks/exit", "containerd.events.TaskExit", true],
+      ["/tasks/delete", "containerd.events.TaskDelete", true],
+    ]);
+    for (const e of events) {
+      assert.equal(e.containerId, "c1");
+      assert.equal(e.event.pid, 42);
+      assert.equal(e.event.exitStatus, 137);
+      assert.deepEqual(e.event.exitedAt, exitedAt);
+    }
   });
 
   it("`shimkit --address A publish` journals stdin beside the address", async () => {

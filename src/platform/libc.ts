@@ -1,9 +1,10 @@
 /**
  * The few libc calls no runtime offers, made through the runtime's FFI:
- * `bun:ffi` `dlopen` on Bun, `Deno.dlopen` on Deno. Each binding is opened
- * once per process on first use. Where FFI is missing or refused (another
+ * `bun:ffi` `dlopen` on Bun, `Deno.dlopen` on Deno: `mkfifo(3)`, and an
+ * `open(2)` whose fd no `node:fs` table knows about. libc is opened once per
+ * process, on first use. Where FFI is missing or refused (another
  * runtime, Deno without `--allow-ffi`, a libc that cannot be found) the
- * binding is `undefined` and callers fall back to a helper process.
+ * binding is `undefined` and callers fall back (a helper process, a polling reader).
  *
  * Measured on this VM (Bun 1.4.5, Deno 2.9.6, also in a `bun build
  * --compile` binary): opening libc costs 0.5–1.5 ms once; a `mkfifo(3)` call
@@ -18,14 +19,34 @@ import { constants } from "node:os";
 /** Shared-object names tried in order: glibc, then the generic link name (musl and others). */
 const LIBC_NAMES = ["libc.so.6", "libc.so"];
 
-/**
- * `mkfifo(3)` bound through FFI.
- *
- * @param path the FIFO's path
- * @param mode permission bits (the process umask applies, as for the C call)
- * @returns 0 on success, else the errno value
- */
-export type MkfifoCall = (path: string, mode: number) => number;
+/** The libc calls bound through FFI. */
+export interface Libc {
+  /**
+   * `mkfifo(3)`.
+   *
+   * @param path the FIFO's path
+   * @param mode permission bits (the process umask applies, as for the C call)
+   * @returns 0 on success, else the errno value
+   */
+  mkfifo(path: string, mode: number): number;
+  /**
+   * `open(2)` with `O_CLOEXEC` added. The fd is unknown to `node:fs`: whoever receives it owns it.
+   *
+   * @param path the file
+   * @param flags open flags (`O_RDWR | O_NONBLOCK`, …)
+   * @returns the file descriptor, or the negated errno value
+   */
+  open(path: string, flags: number): number;
+  /**
+   * `close(2)`, for an fd from {@link Libc.open} that was never handed on.
+   *
+   * @param fd the file descriptor
+   */
+  close(fd: number): void;
+}
+
+/** Linux `O_CLOEXEC` (the same on x86-64 and arm64); `node:fs` does not export it. */
+const O_CLOEXEC = 0o2000000;
 
 interface BunFfi {
   dlopen(
@@ -48,21 +69,23 @@ interface RuntimeGlobals {
   Deno?: DenoFfi;
 }
 
-let mkfifoBinding: Promise<MkfifoCall | undefined> | undefined;
+let binding: Promise<Libc | undefined> | undefined;
 
 /**
- * Returns `mkfifo(3)` through FFI, binding libc on the first call.
+ * Returns the libc calls, binding libc through FFI on the first call (once per process).
  *
- * @returns the call, or undefined when this runtime cannot call libc (callers fall back)
+ * @returns the calls, or undefined when this runtime cannot call libc (callers fall back)
  */
-export function libcMkfifo(): Promise<MkfifoCall | undefined> {
-  return mkfifoBinding ??= bindMkfifo().catch(() => undefined);
+export function libc(): Promise<Libc | undefined> {
+  return binding ??= bind().catch(() => undefined);
 }
 
-async function bindMkfifo(): Promise<MkfifoCall | undefined> {
+async function bind(): Promise<Libc | undefined> {
   const g = globalThis as unknown as RuntimeGlobals;
   const encoder = new TextEncoder();
   const cString = (s: string) => encoder.encode(`${s}\0`);
+  let call: Record<string, (...args: unknown[]) => unknown>;
+  let errno: () => number;
   if (g.Bun) {
     // A non-literal specifier: Deno's type checker must not try to resolve "bun:ffi".
     const specifier = "bun:ffi";
@@ -70,32 +93,41 @@ async function bindMkfifo(): Promise<MkfifoCall | undefined> {
     const lib = openFirst((name) =>
       ffi.dlopen(name, {
         mkfifo: { args: ["ptr", "u32"], returns: "i32" },
+        open: { args: ["ptr", "i32", "u32"], returns: "i32" },
+        close: { args: ["i32"], returns: "i32" },
         __errno_location: { args: [], returns: "ptr" },
       })
     );
     if (!lib) return undefined;
-    const { mkfifo, __errno_location } = lib.symbols;
-    return (path, mode) => {
-      if (mkfifo(cString(path), mode) === 0) return 0;
-      return ffi.read.i32(__errno_location(), 0);
-    };
-  }
-  if (g.Deno) {
+    call = lib.symbols;
+    errno = () => ffi.read.i32(call.__errno_location(), 0);
+  } else if (g.Deno) {
     const deno = g.Deno;
     const lib = openFirst((name) =>
       deno.dlopen(name, {
         mkfifo: { parameters: ["buffer", "u32"], result: "i32" },
+        open: { parameters: ["buffer", "i32", "u32"], result: "i32" },
+        close: { parameters: ["i32"], result: "i32" },
         __errno_location: { parameters: [], result: "pointer" },
       })
     );
     if (!lib) return undefined;
-    const { mkfifo, __errno_location } = lib.symbols;
-    return (path, mode) => {
-      if (mkfifo(cString(path), mode) === 0) return 0;
-      return new deno.UnsafePointerView(__errno_location()).getInt32(0);
-    };
+    call = lib.symbols;
+    errno = () => new deno.UnsafePointerView(call.__errno_location()).getInt32(0);
+  } else {
+    return undefined;
   }
-  return undefined;
+  // errno is read right after the failing call, on the same thread, before any other libc call of ours.
+  return {
+    mkfifo: (path, mode) => (call.mkfifo(cString(path), mode) === 0 ? 0 : errno()),
+    open: (path, flags) => {
+      const fd = call.open(cString(path), flags | O_CLOEXEC, 0) as number;
+      return fd >= 0 ? fd : -errno();
+    },
+    close: (fd) => {
+      call.close(fd);
+    },
+  };
 }
 
 function openFirst<T>(open: (name: string) => T): T | undefined {

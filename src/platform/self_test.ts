@@ -45,6 +45,7 @@ describe("denoResolutionFlags()", () => {
     ["gives nothing when the script is not on the line", ["deno", "test", "-c", "/d.json"], []],
   ];
   for (const [name, argv, want] of cases) {
-    it(`denoResolutionFlags() ${name}`, () => assert.deepEqual(denoResolutionFlags(argv, "/w/m.ts", "/cwd"), want));
+    it(`denoResolutionFlags() ${name}`, () =>
+      assert.deepEqual(denoResolutionFlags(argv, "/w/m.ts", "/cwd"), want));
   }
 });

@@ -252,6 +252,11 @@ function acceptsConnections(path: string): Promise<boolean> {
   });
 }
 
+/** Tells whether a bundle's task runs in a sandbox's shim (its `sandbox` file exists). */
+function isSandboxMember(bundle: Bundle): Promise<boolean> {
+  return lstat(bundleFile(bundle.path, "sandbox")).then(() => true, () => false);
+}
+
 /** Adds context unless the error already starts with it (the binary helpers add the same prefix). */
 function wrapOnce(err: unknown, ctx: string): ShimkitError {
   return err instanceof ShimkitError && err.message.startsWith(ctx + ": ") ? err : withContext(err, ctx);
@@ -300,7 +305,17 @@ export interface ShimLogLine {
   fields: Record<string, string>;
 }
 
-const LOGFMT_PAIR = /([^\s=]+)=(?:"((?:[^"\\]|\\.)*)"|(\S*))/g;
+// A key starts only at the start of a token: without the lookbehind, a long token with no "=" is
+// retried from every offset (quadratic: seconds for one 64 KiB line).
+const LOGFMT_PAIR = /(?<!\S)([^\s=]+)=(?:"((?:[^"\\]|\\.)*)"|(\S*))/g;
+const LOGFMT_LEVEL = /(?:^|\s)level="?(\w+)/;
+
+/** Our level for a logrus level: the shim's warnings and errors keep theirs, everything else is debug. */
+function shimLevel(level: string | undefined): LogLevel {
+  if (level === "warning" || level === "warn") return "warn";
+  if (level === "error" || level === "fatal" || level === "panic") return "error";
+  return "debug";
+}
 
 /**
  * Parses a line the shim daemon wrote to its log FIFO (logrus logfmt:
@@ -322,15 +337,16 @@ export function parseShimLogLine(line: string): ShimLogLine {
     else if (m[1] !== "time") fields[m[1]] = value;
   }
   if (msg === undefined) return { level: "debug", msg: line, fields: {} };
-  let ours: LogLevel = "debug";
-  if (level === "warning" || level === "warn") ours = "warn";
-  else if (level === "error" || level === "fatal" || level === "panic") ours = "error";
-  return { level: ours, msg, fields };
+  return { level: shimLevel(level), msg, fields };
 }
 
-/** A logger facade for the log FIFO: each line is re-logged at the level the shim gave it, its fields kept. */
+/**
+ * A logger facade for the log FIFO: each line is re-logged at the level the shim gave it, its fields
+ * kept. Lines whose level is off are dropped before they are parsed (a shim can flood its log).
+ */
 function shimLineLogger(log: Logger): Logger {
   const fwd = (line: string, fields?: Record<string, unknown>) => {
+    if (!log.enabled("debug") && !log.enabled(shimLevel(LOGFMT_LEVEL.exec(line)?.[1]))) return;
     const p = parseShimLogLine(line);
     log[p.level]("shim: " + p.msg, { ...p.fields, ...fields });
   };
@@ -353,6 +369,23 @@ export class ShimManager {
 
   #phase(name: string, t0: number): void {
     this.#o.onPhase?.(name, performance.now() - t0);
+  }
+
+  /** Dials a shim's address and runs `Connect`, bounded by the load timeout unless told otherwise. */
+  #connect(
+    ns: string,
+    id: string,
+    address: string,
+    version: number,
+    timeoutMs = this.#o.timeouts.loadMs,
+  ): Promise<ShimConnection> {
+    return ShimConnection.open({
+      address: dialPath(address),
+      namespace: ns,
+      id,
+      version: version as TaskApiVersion,
+      timeoutMs,
+    });
   }
 
   #call(ns: string, id: string, bundle: Bundle, runtimePath: string, timeoutMs: number): ShimCallOptions {
@@ -425,13 +458,7 @@ export class ShimManager {
       // bootstrap.json is written while we connect (it is rewritten in the rare case the version is lowered).
       const written = writeBootstrap(opts.bundle, boot).then(() => undefined, (err: unknown) => err);
       try {
-        conn = await ShimConnection.open({
-          address: dialPath(boot.address),
-          namespace: ns,
-          id,
-          version: boot.version as TaskApiVersion,
-          timeoutMs: this.#o.timeouts.loadMs,
-        });
+        conn = await this.#connect(ns, id, boot.address, boot.version);
       } catch (err) {
         await written;
         throw err;
@@ -474,13 +501,7 @@ export class ShimManager {
       const sb = parseSandboxAddress(opts.sandboxAddress!);
       await writeFile(bundleFile(opts.bundle.path, "sandbox"), opts.sandboxId!, { mode: 0o600 });
       const t0 = performance.now();
-      conn = await ShimConnection.open({
-        address: dialPath(sb.address),
-        namespace: ns,
-        id,
-        version: 3,
-        timeoutMs: this.#o.timeouts.loadMs,
-      });
+      conn = await this.#connect(ns, id, sb.address, 3);
       this.#phase("connect", t0);
       await writeBootstrap(opts.bundle, {
         version: conn.version,
@@ -527,23 +548,14 @@ export class ShimManager {
     try {
       boot = await restoreBootstrap(opts.bundle);
       runtimePath = opts.runtimePath ?? await this.#binaryPathOf(opts.bundle, opts.runtime);
-      sandboxed = await readFile(bundleFile(opts.bundle.path, "sandbox"), "utf8").then(
-        () => true,
-        () => false,
-      );
+      sandboxed = await isSandboxMember(opts.bundle);
     } catch (err) {
       throw withContext(err, ctx);
     }
     let conn: ShimConnection;
     try {
       const t0 = performance.now();
-      conn = await ShimConnection.open({
-        address: dialPath(boot.address),
-        namespace: ns,
-        id,
-        version: boot.version as TaskApiVersion,
-        timeoutMs: this.#o.timeouts.loadMs,
-      });
+      conn = await this.#connect(ns, id, boot.address, boot.version);
       this.#phase("connect", t0);
     } catch (err) {
       throw withContext(err, ctx);
@@ -849,10 +861,7 @@ export class ShimManager {
   async describe(ns: string, id: string, opts: LoadShimOptions): Promise<ShimRef> {
     const boot = await restoreBootstrap(opts.bundle).catch(() => undefined);
     const runtimePath = opts.runtimePath ?? await this.#binaryPathOf(opts.bundle, opts.runtime);
-    const sandboxed = await readFile(bundleFile(opts.bundle.path, "sandbox"), "utf8").then(
-      () => true,
-      () => false,
-    );
+    const sandboxed = await isSandboxMember(opts.bundle);
     return {
       namespace: ns,
       id,
@@ -974,13 +983,14 @@ export class ShimManager {
 
   async #answers(shim: ShimRef): Promise<boolean> {
     try {
-      const c = await ShimConnection.open({
-        address: dialPath(shim.address),
-        namespace: shim.namespace,
-        id: shim.id,
-        version: shim instanceof Shim ? shim.version : 2,
-        timeoutMs: Math.min(1000, this.#o.timeouts.loadMs),
-      });
+      const version = shim instanceof Shim ? shim.version : 2;
+      const c = await this.#connect(
+        shim.namespace,
+        shim.id,
+        shim.address,
+        version,
+        Math.min(1000, this.#o.timeouts.loadMs),
+      );
       c.close();
       return true;
     } catch (err) {

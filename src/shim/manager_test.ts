@@ -59,4 +59,19 @@ describe("parseShimLogLine()", () => {
   for (const [name, line, want] of cases) {
     it(`parseShimLogLine() ${name}`, () => assert.deepEqual(parseShimLogLine(line), want));
   }
+  it("parseShimLogLine() takes linear time on a 64 KiB line without a key (no backtracking per offset)", () => {
+    const t0 = performance.now();
+    for (const line of ["a".repeat(65536), "k" + "=".repeat(65536), 'msg="' + "a".repeat(65536)]) {
+      parseShimLogLine(line);
+    }
+    // The quadratic pattern took about 5 s for the first line alone.
+    assert.ok(performance.now() - t0 < 500, `took ${Math.round(performance.now() - t0)}ms`);
+  });
+  it("parseShimLogLine() finds keys only at the start of a token", () => {
+    assert.deepEqual(parseShimLogLine("level=warn msg=m x=a=b"), {
+      level: "warn",
+      msg: "m",
+      fields: { x: "a=b" },
+    });
+  });
 });

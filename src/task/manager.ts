@@ -14,7 +14,13 @@ import { dirname, join } from "node:path";
 import { type Bundle, createBundle, loadBundle } from "../bundle/bundle.ts";
 import { bundleDir, bundleFile, eventsJournalPath, eventsSocketPath } from "../bundle/layout.ts";
 import { acquireContainerLock } from "../bundle/lock.ts";
-import { type ContainerRecord, listRecords, readRecord, removeRecord, writeRecord } from "../bundle/records.ts";
+import {
+  type ContainerRecord,
+  listRecords,
+  readRecord,
+  removeRecord,
+  writeRecord,
+} from "../bundle/records.ts";
 import type { Config } from "../config/config.ts";
 import { defaultConfig } from "../config/config.ts";
 import {
@@ -40,7 +46,7 @@ import { createRuntimeResolver, type RuntimeResolver } from "../runtime/resolve.
 import { RuntimeInfoSchema } from "../gen/containerd/types/introspection_pb.ts";
 import { encodeRuntimeOptions } from "../shim/argv.ts";
 import { runShimInfo } from "../shim/binary.ts";
-import { type Shim, ShimManager, type ShimTimeouts } from "../shim/manager.ts";
+import { DEAD_SHIM_EXIT_STATUS, type Shim, ShimManager, type ShimTimeouts } from "../shim/manager.ts";
 import { normalizeStdio, type TaskCallOptions } from "../taskapi/client.ts";
 import type {
   AnyValue,
@@ -72,10 +78,18 @@ export interface TaskManagerOptions {
   /** The shims' `-publish-binary` (default: this program). */
   publishBinary?: string;
   /**
-   * Timeouts in ms, over the config's. `createMs` bounds the Create call (sent to the shim as its
-   * deadline); by default Create waits as long as the shim takes, as in containerd.
+   * Timeouts in ms, over the config's. `createMs` and `deleteMs` bound the Create and Delete calls
+   * (sent to the shim as its deadline); by default they wait as long as the shim takes, as containerd
+   * does when its caller sets no deadline.
    */
-  timeouts?: { startMs?: number; shutdownMs?: number; cleanupMs?: number; loadMs?: number; createMs?: number };
+  timeouts?: {
+    startMs?: number;
+    shutdownMs?: number;
+    cleanupMs?: number;
+    loadMs?: number;
+    createMs?: number;
+    deleteMs?: number;
+  };
   /** Serve `Events/Forward` on the state's events socket (default true). */
   events?: boolean;
   /** Take the per-container file lock in create and delete (default true). Callers that hold it already pass false. */
@@ -125,6 +139,7 @@ export interface TaskSummary {
 }
 
 const key = (ns: string, id: string) => `${ns}/${id}`;
+const exists = (path: string) => stat(path).then(() => true, () => false);
 
 /** No bundle for the task: it does not exist (as opposed to a shim that does not answer). */
 class TaskNotFoundError extends NotFoundError {}
@@ -758,13 +773,17 @@ export class TaskManager {
       let exit: ExitInfo;
       const t0 = performance.now();
       try {
-        exit = await shim.task.delete(id);
+        exit = await shim.task.delete(id, "", { timeoutMs: this.#o.timeouts?.deleteMs });
       } catch (err) {
-        if (isUnavailable(err)) {
+        // Only a lost connection means a dead shim (containerd: ttrpc.ErrClosed); a shim that answers
+        // Unavailable itself is alive, and its task stays.
+        if (isUnavailable(err) && shim.connection.closed) {
           this.#tasks.delete(key(ns, id));
           const dead = await this.shims.cleanupDeadLocked(shim);
+          // Nothing cleaned while the bundle is still there: the shim answers again; keep the task.
+          if (dead === undefined && await exists(shim.bundle.path)) throw withContext(err, ctx);
           await removeRecord(this.root, ns, id).catch(() => false);
-          return dead ?? { exitStatus: 255 };
+          return dead ?? { exitStatus: DEAD_SHIM_EXIT_STATUS };
         }
         if (!isNotFound(err)) throw withContext(err, ctx);
         exit = { exitStatus: 0 };
@@ -805,11 +824,9 @@ export class TaskManager {
       }),
     );
     // Nothing cleaned while the bundle is still there: the shim answered after all; it is not dead.
-    if (exit === undefined && await stat(bundle.path).then(() => true, () => false)) {
-      throw withContext(err, ctx);
-    }
+    if (exit === undefined && await exists(bundle.path)) throw withContext(err, ctx);
     await removeRecord(this.root, ns, id).catch(() => false);
-    return exit ?? { exitStatus: 255 };
+    return exit ?? { exitStatus: DEAD_SHIM_EXIT_STATUS };
   }
 
   async #shimGone(ns: string, id: string, exit: ExitInfo | undefined): Promise<void> {

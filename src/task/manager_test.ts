@@ -1,0 +1,31 @@
+import { after, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import * as fsp from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { defaultConfig } from "../config/config.ts";
+import { createConfiguredResolver } from "./manager.ts";
+
+describe("createConfiguredResolver()", () => {
+  const dirs: string[] = [];
+  after(async () => {
+    for (const d of dirs) await fsp.rm(d, { recursive: true, force: true });
+  });
+  const shimIn = async (dir: string, name: string) => {
+    const path = join(dir, name);
+    await fsp.writeFile(path, "#!/bin/sh\n", { mode: 0o755 });
+    return path;
+  };
+
+  it("createConfiguredResolver() prefers a configured runtime path, then searches the given PATH", async () => {
+    const dir = await fsp.mkdtemp(join(tmpdir(), "shimkit-resolver-"));
+    dirs.push(dir);
+    const configured = await shimIn(dir, "my-shim");
+    const onPath = await shimIn(dir, "containerd-shim-other-v2");
+    const config = defaultConfig();
+    config.runtimes = { "io.containerd.mine.v2": { path: configured, options: {} } };
+    const r = createConfiguredResolver(config, { PATH: dir });
+    assert.equal(await r.resolve("io.containerd.mine.v2"), configured);
+    assert.equal(await r.resolve("io.containerd.other.v2"), onPath);
+  });
+});
