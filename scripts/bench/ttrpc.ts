@@ -15,11 +15,13 @@
  * `--conn native` (default) connects with `src/platform/ttrpc_conn.ts`
  * `dialConn` + `new Client(conn)`: the runtime's own unix socket on Deno,
  * ttrpc-ts's `node:net` dial elsewhere. `--conn node` uses ttrpc-ts's
- * `Client.dial` (`node:net`) on every runtime.
+ * `Client.dial` (`node:net`) on every runtime. `--conn both` opens one
+ * connection of each kind to the same shim and alternates them within every
+ * round (an in-process A/B, far less noisy than comparing two launches).
  *
  * Usage (root): `bun scripts/bench/ttrpc.ts` or `deno run -A scripts/bench/ttrpc.ts`
  *   [--n 20000] [--nc 40000] [--c 8] [--reps 7] [--warmup 2000] [--rounds 2] [--rpc connect|state]
- *   [--conn native|node] [--go true]
+ *   [--conn native|node|both] [--go true]
  *
  * @module
  */
@@ -73,9 +75,14 @@ const flags = parseFlags({
   conn: "native",
   go: true,
 });
-if (flags.conn !== "native" && flags.conn !== "node") {
-  throw new Error(`--conn "${flags.conn}": want native or node`);
-}
+/** How our client connects: `dialConn` (native) or ttrpc-ts's `Client.dial` (node). */
+type ConnKind = "native" | "node";
+const CONNS: ConnKind[] = flags.conn === "both"
+  ? ["native", "node"]
+  : flags.conn === "native" || flags.conn === "node"
+  ? [flags.conn]
+  : [];
+if (CONNS.length === 0) throw new Error(`--conn "${flags.conn}": want native, node or both`);
 
 /** One repetition's figures. */
 interface Rep {
@@ -125,9 +132,16 @@ async function ours(c: Cleanup, work: string, template: string, rootfs: string, 
     ttrpcAddress: `${address}.ttrpc`,
   });
   const clientOptions = { metadata: { "containerd-namespace-ttrpc": NS } };
-  const client = flags.conn === "node"
-    ? await Client.dial(shim.address, clientOptions)
-    : new Client(await dialConn(shim.address), clientOptions);
+  const clients = new Map<ConnKind, Client>();
+  for (const kind of CONNS) {
+    clients.set(
+      kind,
+      kind === "node"
+        ? await Client.dial(shim.address, clientOptions)
+        : new Client(await dialConn(shim.address), clientOptions),
+    );
+  }
+  const client = clients.get(CONNS[0])!;
   const task = createClient(Task, client);
   const { shimPid } = await task.connect({ id });
   c.add(`stop shim ${shimPid}`, async () => {
@@ -136,8 +150,8 @@ async function ours(c: Cleanup, work: string, template: string, rootfs: string, 
       await task.wait({ id }).catch(() => {});
       await task.delete({ id }).catch(() => {});
       await task.shutdown({ id }).catch(() => {});
-      client.close();
     }
+    for (const cl of clients.values()) cl.close();
     if (!(await waitGone(shimPid, 5000))) await stopPid(shimPid, "SIGKILL");
   });
   const options = {
@@ -147,13 +161,19 @@ async function ours(c: Cleanup, work: string, template: string, rootfs: string, 
   await task.create({ id, bundle, options });
   await task.start({ id });
 
-  const call: () => Promise<unknown> = flags.rpc === "state"
-    ? () => task.state({ id })
-    : () => task.connect({ id });
-  for (let i = 0; i < flags.warmup; i++) await call();
+  const calls = new Map<ConnKind, () => Promise<unknown>>();
+  for (const [kind, cl] of clients) {
+    const t = createClient(Task, cl);
+    const call: () => Promise<unknown> = flags.rpc === "state"
+      ? () => t.state({ id })
+      : () => t.connect({ id });
+    for (let i = 0; i < flags.warmup; i++) await call();
+    calls.set(kind, call);
+  }
   return {
     shimPid,
-    async run(callers: number, total: number): Promise<Rep[]> {
+    async run(kind: ConnKind, callers: number, total: number): Promise<Rep[]> {
+      const call = calls.get(kind)!;
       const out: Rep[] = [];
       for (let r = 0; r < reps; r++) {
         const rep = await measure(call, callers, total);
@@ -161,7 +181,7 @@ async function ours(c: Cleanup, work: string, template: string, rootfs: string, 
         emit({
           mode: "rtt",
           side: "ttrpc-ts",
-          conn: flags.conn,
+          conn: kind,
           rpc: flags.rpc,
           c: callers,
           rep: r,
@@ -239,42 +259,44 @@ await withCleanup(async (c) => {
   if (peer.reason) note(`Go peer unavailable: ${peer.reason}`);
 
   const side = await ours(c, work, template, rootfs, flags.reps);
-  const res = { tsSeq: [] as Rep[], tsCon: [] as Rep[], goSeq: [] as Rep[], goCon: [] as Rep[] };
+  const ts = new Map(CONNS.map((k) => [k, { seq: [] as Rep[], con: [] as Rep[] }]));
+  const res = { goSeq: [] as Rep[], goCon: [] as Rep[] };
   let goError: string | undefined = peer.reason;
+  const runGo = async (callers: number, total: number, into: Rep[]) => {
+    if (!peer.bin || goError) return;
+    try {
+      into.push(...await goRun(peer.bin, work, callers, total, flags.reps));
+    } catch (e) {
+      goError = `run failed: ${(e as Error).message.slice(0, 300)}`;
+      note(`Go peer failed: ${goError}`);
+    }
+  };
   for (let round_ = 0; round_ < flags.rounds; round_++) {
-    note(`round ${round_ + 1}/${flags.rounds}: ttrpc-ts sequential`);
-    res.tsSeq.push(...await side.run(1, flags.n));
-    if (peer.bin && !goError) {
-      note(`round ${round_ + 1}/${flags.rounds}: Go sequential`);
-      try {
-        res.goSeq.push(...await goRun(peer.bin, work, 1, flags.n, flags.reps));
-      } catch (e) {
-        goError = `run failed: ${(e as Error).message.slice(0, 300)}`;
-        note(`Go peer failed: ${goError}`);
-      }
+    const order = round_ % 2 === 0 ? CONNS : [...CONNS].reverse();
+    const tag = `round ${round_ + 1}/${flags.rounds}`;
+    for (const kind of order) {
+      note(`${tag}: ttrpc-ts (${kind}) sequential`);
+      ts.get(kind)!.seq.push(...await side.run(kind, 1, flags.n));
     }
-    note(`round ${round_ + 1}/${flags.rounds}: ttrpc-ts ${flags.c} callers`);
-    res.tsCon.push(...await side.run(flags.c, flags.nc));
-    if (peer.bin && !goError) {
-      note(`round ${round_ + 1}/${flags.rounds}: Go ${flags.c} callers`);
-      try {
-        res.goCon.push(...await goRun(peer.bin, work, flags.c, flags.nc, flags.reps));
-      } catch (e) {
-        goError = `run failed: ${(e as Error).message.slice(0, 300)}`;
-        note(`Go peer failed: ${goError}`);
-      }
+    note(`${tag}: Go sequential`);
+    await runGo(1, flags.n, res.goSeq);
+    for (const kind of order) {
+      note(`${tag}: ttrpc-ts (${kind}) ${flags.c} callers`);
+      ts.get(kind)!.con.push(...await side.run(kind, flags.c, flags.nc));
     }
+    note(`${tag}: Go ${flags.c} callers`);
+    await runGo(flags.c, flags.nc, res.goCon);
   }
   const shimMem = procMemKb(side.shimPid);
   const selfMem = procMemKb("self");
 
   const s = (reps: Rep[], k: keyof Rep) => spread(reps.map((r) => r[k]));
-  const rows = [
-    ["ttrpc-ts", "1 caller, 1 conn", res.tsSeq],
-    ["Go ttrpc", "1 caller, 1 conn", res.goSeq],
-    ["ttrpc-ts", `${flags.c} callers, 1 conn`, res.tsCon],
-    ["Go ttrpc", `${flags.c} callers, 1 conn`, res.goCon],
-  ] as const;
+  const label = (kind: ConnKind) => CONNS.length > 1 ? `ttrpc-ts (${kind})` : "ttrpc-ts";
+  const rows: Array<[string, string, Rep[]]> = [];
+  for (const kind of CONNS) rows.push([label(kind), "1 caller, 1 conn", ts.get(kind)!.seq]);
+  rows.push(["Go ttrpc", "1 caller, 1 conn", res.goSeq]);
+  for (const kind of CONNS) rows.push([label(kind), `${flags.c} callers, 1 conn`, ts.get(kind)!.con]);
+  rows.push(["Go ttrpc", `${flags.c} callers, 1 conn`, res.goCon]);
   console.log(
     `\n## TTRPC ${flags.rpc === "state" ? "State" : "Connect"} round trips on containerd-shim-runc-v2 ` +
       `(${facts.runtime}, --conn ${flags.conn}, ${facts.cpus} vCPU, median over reps (min–max))\n`,
@@ -292,15 +314,41 @@ await withCleanup(async (c) => {
       ]
     ),
   );
-  const p50Ratio = s(res.tsSeq, "p50").median / s(res.goSeq, "p50").median;
-  const seqRateRatio = s(res.tsSeq, "rate").median / s(res.goSeq, "rate").median;
-  const conRateRatio = s(res.tsCon, "rate").median / s(res.goCon, "rate").median;
-  console.log("");
-  printTable(["ratio ttrpc-ts / Go", "value"], [
-    ["sequential p50 RTT", fmtVerdict(p50Ratio, "<=", 0.9)],
-    ["sequential calls/s", Number.isFinite(seqRateRatio) ? `${seqRateRatio.toFixed(2)}×` : "n/a"],
-    [`${flags.c}-caller calls/s`, fmtVerdict(conRateRatio, ">=", 1.3)],
-  ]);
+  /** Medians of one connection kind and its ratios to Go. */
+  const summarize = (kind: ConnKind) => {
+    const { seq, con } = ts.get(kind)!;
+    const p50Ratio = s(seq, "p50").median / s(res.goSeq, "p50").median;
+    const seqRateRatio = s(seq, "rate").median / s(res.goSeq, "rate").median;
+    const conRateRatio = s(con, "rate").median / s(res.goCon, "rate").median;
+    return {
+      p50Ratio,
+      seqRateRatio,
+      conRateRatio,
+      json: {
+        ts_seq_p50_us: round(s(seq, "p50").median, 1),
+        ts_seq_p99_us: round(s(seq, "p99").median, 1),
+        ts_seq_calls_per_s: Math.round(s(seq, "rate").median),
+        ts_con_p50_us: round(s(con, "p50").median, 1),
+        ts_con_p99_us: round(s(con, "p99").median, 1),
+        ts_con_calls_per_s: Math.round(s(con, "rate").median),
+        ratio_seq_p50: round(p50Ratio, 3),
+        ratio_seq_calls_per_s: round(seqRateRatio, 3),
+        ratio_con_calls_per_s: round(conRateRatio, 3),
+        target_seq_p50_met: targetMet(p50Ratio, "<=", 0.9),
+        target_con_rate_met: targetMet(conRateRatio, ">=", 1.3),
+      },
+    };
+  };
+  const sums = new Map(CONNS.map((k) => [k, summarize(k)]));
+  for (const kind of CONNS) {
+    const { p50Ratio, seqRateRatio, conRateRatio } = sums.get(kind)!;
+    console.log("");
+    printTable([`ratio ${label(kind)} / Go`, "value"], [
+      ["sequential p50 RTT", fmtVerdict(p50Ratio, "<=", 0.9)],
+      ["sequential calls/s", Number.isFinite(seqRateRatio) ? `${seqRateRatio.toFixed(2)}×` : "n/a"],
+      [`${flags.c}-caller calls/s`, fmtVerdict(conRateRatio, ">=", 1.3)],
+    ]);
+  }
   if (goError) console.log(`\nGo peer unavailable: ${goError}`);
   console.log(
     `\nshim peak RSS after the runs: ${shimMem.hwmKb} KiB; this client's peak RSS: ${selfMem.hwmKb} KiB`,
@@ -315,23 +363,15 @@ await withCleanup(async (c) => {
     c: flags.c,
     reps_per_round: flags.reps,
     rounds: flags.rounds,
-    ts_seq_p50_us: round(s(res.tsSeq, "p50").median, 1),
-    ts_seq_p99_us: round(s(res.tsSeq, "p99").median, 1),
-    ts_seq_calls_per_s: Math.round(s(res.tsSeq, "rate").median),
-    ts_con_p50_us: round(s(res.tsCon, "p50").median, 1),
-    ts_con_p99_us: round(s(res.tsCon, "p99").median, 1),
-    ts_con_calls_per_s: Math.round(s(res.tsCon, "rate").median),
+    // The top-level ttrpc-ts figures are the first kind's (native for --conn both); by_conn has each.
+    ...sums.get(CONNS[0])!.json,
     go_seq_p50_us: round(s(res.goSeq, "p50").median, 1),
     go_seq_p99_us: round(s(res.goSeq, "p99").median, 1),
     go_seq_calls_per_s: Math.round(s(res.goSeq, "rate").median),
     go_con_p50_us: round(s(res.goCon, "p50").median, 1),
     go_con_p99_us: round(s(res.goCon, "p99").median, 1),
     go_con_calls_per_s: Math.round(s(res.goCon, "rate").median),
-    ratio_seq_p50: round(p50Ratio, 3),
-    ratio_seq_calls_per_s: round(seqRateRatio, 3),
-    ratio_con_calls_per_s: round(conRateRatio, 3),
-    target_seq_p50_met: targetMet(p50Ratio, "<=", 0.9),
-    target_con_rate_met: targetMet(conRateRatio, ">=", 1.3),
+    by_conn: CONNS.length > 1 ? Object.fromEntries(CONNS.map((k) => [k, sums.get(k)!.json])) : undefined,
     go_peer: goError ?? "ok",
     load1_start: facts.load1,
     load1_end: round(loadavg()[0], 2),

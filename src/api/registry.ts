@@ -3,6 +3,11 @@
  * shimkit can call by name, a type registry for `Any` and JSON, and `Any`
  * helpers that use containerd's bare type URLs.
  *
+ * Importing this module decodes the descriptors of every generated file, so
+ * only commands that need them all (`call`, `info`, the fake shim) import it.
+ * The task client and the events code import their own generated files, and
+ * the type-URL helpers live in `type_url.ts` (re-exported here).
+ *
  * @module
  */
 
@@ -28,6 +33,7 @@ import {
   file_google_protobuf_wrappers,
 } from "@bufbuild/protobuf/wkt";
 import { InvalidArgumentError, NotFoundError } from "../errors.ts";
+import { typeNameOfUrl } from "./type_url.ts";
 import { file_containerd_events_task } from "../gen/containerd/events/task_pb.ts";
 import { file_containerd_runc_v1_runc } from "../gen/containerd/runc/v1/runc_pb.ts";
 import { file_containerd_runtime_bootstrap_v1_bootstrap } from "../gen/containerd/runtime/bootstrap/v1/bootstrap_pb.ts";
@@ -82,8 +88,7 @@ export const typeRegistry: Registry = createRegistry(
   file_containerd_runtime_linux_shim_v1_shim,
 );
 
-/** The prefix protobuf libraries put on type URLs by default; containerd does not use it. */
-const GOOGLE_PREFIX = "type.googleapis.com/";
+export { bareTypeUrl, typeNameOfUrl } from "./type_url.ts";
 
 /**
  * Packs a message into an `Any` with a bare type URL (`containerd.runc.v1.Options`),
@@ -101,17 +106,6 @@ const GOOGLE_PREFIX = "type.googleapis.com/";
  */
 export function packAny<Desc extends DescMessage>(schema: Desc, message: MessageShape<Desc>): Any {
   return create(AnySchema, { typeUrl: schema.typeName, value: toBinary(schema, message) });
-}
-
-/**
- * Returns the message type name an `Any` type URL names: the part after the
- * last `/`, so bare names and `type.googleapis.com/` URLs both work.
- *
- * @param typeUrl an `Any.type_url`
- * @returns the full message name ("" for an empty URL)
- */
-export function typeNameOfUrl(typeUrl: string): string {
-  return typeUrl.slice(typeUrl.lastIndexOf("/") + 1);
 }
 
 /**
@@ -136,17 +130,6 @@ export function unpackAny(any: Any): Message | undefined {
  */
 export function isKnownTypeUrl(typeUrl: string): boolean {
   return typeUrl !== "" && typeRegistry.getMessage(typeNameOfUrl(typeUrl)) !== undefined;
-}
-
-/**
- * Strips the `type.googleapis.com/` prefix protobuf-es puts on URLs it packs,
- * leaving every other URL unchanged.
- *
- * @param typeUrl an `Any.type_url`
- * @returns the bare form
- */
-export function bareTypeUrl(typeUrl: string): string {
-  return typeUrl.startsWith(GOOGLE_PREFIX) ? typeUrl.slice(GOOGLE_PREFIX.length) : typeUrl;
 }
 
 /** A resolved `SERVICE/METHOD`. */

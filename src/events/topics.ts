@@ -15,7 +15,7 @@ import {
   toBinary,
 } from "@bufbuild/protobuf";
 import { type Any, AnySchema } from "@bufbuild/protobuf/wkt";
-import { typeNameOfUrl, typeRegistry } from "../api/registry.ts";
+import { typeNameOfUrl } from "../api/type_url.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import {
   TaskCheckpointedSchema,
@@ -69,6 +69,11 @@ const TOPIC_OF_TYPE: ReadonlyMap<string, string> = new Map(
   [...TOPIC_SCHEMAS].map(([topic, schema]) => [schema.typeName, topic]),
 );
 
+/** Type name → schema of the task events (only these are decoded: no full type registry on this path). */
+const SCHEMA_OF_TYPE: ReadonlyMap<string, DescMessage> = new Map(
+  [...TOPIC_SCHEMAS.values()].map((schema) => [schema.typeName, schema]),
+);
+
 /**
  * Returns the topic a shim uses for an event type.
  *
@@ -111,7 +116,7 @@ function plainValue(v: unknown): unknown {
 }
 
 /**
- * Decodes an event `Any` into a plain object. Types unknown to the registry
+ * Decodes an event `Any` into a plain object. Types other than the task events
  * decode to `{}` (the envelope still carries topic and type URL).
  *
  * @param typeUrl the `Any` type URL, bare or prefixed
@@ -120,7 +125,7 @@ function plainValue(v: unknown): unknown {
  * @throws InvalidArgumentError when the bytes do not parse as the named type
  */
 export function decodeEventValue(typeUrl: string, value: Uint8Array): Record<string, unknown> {
-  const schema = typeRegistry.getMessage(typeNameOfUrl(typeUrl));
+  const schema = SCHEMA_OF_TYPE.get(typeNameOfUrl(typeUrl));
   if (!schema) return {};
   try {
     return toPlainObject(fromBinary(schema, value));

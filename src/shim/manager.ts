@@ -305,10 +305,22 @@ export interface ShimLogLine {
   fields: Record<string, string>;
 }
 
-// A key starts only at the start of a token: without the lookbehind, a long token with no "=" is
-// retried from every offset (quadratic: seconds for one 64 KiB line).
-const LOGFMT_PAIR = /(?<!\S)([^\s=]+)=(?:"((?:[^"\\]|\\.)*)"|(\S*))/g;
+/** Longest line parsed as logfmt; a longer one is logged whole, at the level it names (a shim can flood its log). */
+export const SHIM_LOG_PARSE_MAX = 16 * 1024;
+
 const LOGFMT_LEVEL = /(?:^|\s)level="?(\w+)/;
+const EQ = 0x3d;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const isSpace = (c: number) => c === 0x20 || (c >= 0x09 && c <= 0x0d);
+const ESCAPES: Record<string, string> = { n: "\n", t: "\t", r: "\r" };
+const unquote = (raw: string) => raw.replace(/\\(.)/g, (_, c: string) => ESCAPES[c] ?? c);
+
+/** The index of the first space at or after `i` in `line`, else its length. */
+function nextSpace(line: string, i: number): number {
+  while (i < line.length && !isSpace(line.charCodeAt(i))) i++;
+  return i;
+}
 
 /** Our level for a logrus level: the shim's warnings and errors keep theirs, everything else is debug. */
 function shimLevel(level: string | undefined): LogLevel {
@@ -318,24 +330,87 @@ function shimLevel(level: string | undefined): LogLevel {
 }
 
 /**
+ * Scans a logfmt line in one left-to-right pass: a key (no space, no `=`) starts a token and ends at
+ * `=`; its value is a double-quoted string with backslash escapes, or runs to the next space (so does
+ * a quote that is never closed); tokens without `=` are skipped. A pattern match would retry every
+ * offset of a long token without `=` (quadratic: seconds for one 64 KiB line); this reads each
+ * character at most twice, whatever the line. Pure.
+ *
+ * @param line one line
+ * @param onPair receives each key and its unescaped value, in order
+ * @returns the number of characters read (at most twice the line's length), for tests
+ */
+export function scanLogfmt(line: string, onPair: (key: string, value: string) => void): number {
+  const n = line.length;
+  let steps = 0;
+  // A quoted value that ran to the end of the line: every later one does too (its opening quote was
+  // read as part of an escape, so its scan would follow the same path), so it is read unquoted at once.
+  let unclosed = false;
+  let i = 0;
+  while (i < n) {
+    const blank = i;
+    while (i < n && isSpace(line.charCodeAt(i))) i++;
+    const start = i;
+    let c = 0;
+    while (i < n && (c = line.charCodeAt(i)) !== EQ && !isSpace(c)) i++;
+    steps += i - blank;
+    if (i === n || c !== EQ || i === start) {
+      const end = nextSpace(line, i);
+      steps += end - i;
+      i = end;
+      continue;
+    }
+    const key = line.slice(start, i);
+    i++;
+    steps++;
+    if (!unclosed && i < n && line.charCodeAt(i) === QUOTE) {
+      let j = i + 1;
+      let escaped = false;
+      while (j < n && (c = line.charCodeAt(j)) !== QUOTE) {
+        steps++;
+        if (c === BACKSLASH) {
+          escaped = true;
+          j += 2;
+        } else j++;
+      }
+      if (j < n) {
+        const raw = line.slice(i + 1, j);
+        onPair(key, escaped ? unquote(raw) : raw);
+        // What follows the closing quote up to the next space belongs to this token.
+        i = nextSpace(line, j + 1);
+        steps += i - j - 1;
+        continue;
+      }
+      unclosed = true;
+    }
+    const end = nextSpace(line, i);
+    steps += end - i;
+    onPair(key, line.slice(i, end));
+    i = end;
+  }
+  return steps;
+}
+
+/**
  * Parses a line the shim daemon wrote to its log FIFO (logrus logfmt:
- * `time="…" level=info msg="…" key=value`). Pure.
+ * `time="…" level=info msg="…" key=value`). A line longer than
+ * {@link SHIM_LOG_PARSE_MAX} is not parsed: it is the message, at the level it names. Pure.
  *
  * @param line one line
  * @returns level, message and the remaining fields
  */
 export function parseShimLogLine(line: string): ShimLogLine {
+  if (line.length > SHIM_LOG_PARSE_MAX) {
+    return { level: shimLevel(LOGFMT_LEVEL.exec(line)?.[1]), msg: line, fields: {} };
+  }
   const fields: Record<string, string> = {};
   let level: string | undefined;
   let msg: string | undefined;
-  for (const m of line.matchAll(LOGFMT_PAIR)) {
-    const value = m[2] !== undefined
-      ? m[2].replace(/\\(.)/g, (_, c: string) => (c === "n" ? "\n" : c))
-      : m[3];
-    if (m[1] === "level") level = value;
-    else if (m[1] === "msg") msg = value;
-    else if (m[1] !== "time") fields[m[1]] = value;
-  }
+  scanLogfmt(line, (k, v) => {
+    if (k === "level") level = v;
+    else if (k === "msg") msg = v;
+    else if (k !== "time") fields[k] = v;
+  });
   if (msg === undefined) return { level: "debug", msg: line, fields: {} };
   return { level: shimLevel(level), msg, fields };
 }
@@ -677,10 +752,27 @@ export class ShimManager {
         await this.#waitGone([shim.pid], 1000);
         await this.#removeStaleSocket(shim.address);
       }
+      await this.#drainUntilExit(shim);
     }
     shim.connection.close();
     await shim.log?.close();
     await deleteBundle(shim.bundle);
+  }
+
+  /**
+   * After Shutdown: waits (at most the shutdown budget) for the daemon to exit, so its log FIFO is
+   * read to the end, as containerd copies it until EOF; closing it earlier loses the last lines (and
+   * a Go shim still writing dies of SIGPIPE). A shim that keeps serving (Shutdown is a no-op while it
+   * holds other tasks) keeps the connection open: the wait ends after a short grace then.
+   */
+  async #drainUntilExit(shim: Shim): Promise<void> {
+    if (!shim.log || shim.pid <= 0) return;
+    const t0 = Date.now();
+    while (isProcessAlive(shim.pid)) {
+      const waited = Date.now() - t0;
+      if (waited >= this.#o.timeouts.shutdownMs || (!shim.connection.closed && waited >= 100)) return;
+      await sleep(5);
+    }
   }
 
   /**
@@ -921,9 +1013,11 @@ export class ShimManager {
    * container lock (e.g. a delete that found the shim gone).
    *
    * @param shim the dead shim, or a description of one that cannot be reached
+   * @param opts `force`: clean up even when the shim still answers `Connect` (it stopped answering
+   *   what matters, e.g. a forced delete whose Delete timed out)
    * @returns the exit reported, or undefined when there was nothing to clean
    */
-  async cleanupDeadLocked(shim: ShimRef): Promise<ExitInfo | undefined> {
+  async cleanupDeadLocked(shim: ShimRef, opts: { force?: boolean } = {}): Promise<ExitInfo | undefined> {
     const { namespace: ns, id } = shim;
     const fields = { namespace: ns, id };
     if (shim instanceof Shim) {
@@ -933,7 +1027,7 @@ export class ShimManager {
     }
     // Another process (or a delete in this one) got there first.
     if (!(await stat(shim.bundle.path).then(() => true, () => false))) return undefined;
-    if (shim.address !== "" && await this.#answers(shim)) {
+    if (!opts.force && shim.address !== "" && await this.#answers(shim)) {
       this.#log.info("shim answers again; not cleaning up", fields);
       return undefined;
     }

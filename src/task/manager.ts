@@ -25,6 +25,7 @@ import type { Config } from "../config/config.ts";
 import { defaultConfig } from "../config/config.ts";
 import {
   AlreadyExistsError,
+  DeadlineExceededError,
   InvalidArgumentError,
   isNotFound,
   isUnavailable,
@@ -79,8 +80,8 @@ export interface TaskManagerOptions {
   publishBinary?: string;
   /**
    * Timeouts in ms, over the config's. `createMs` and `deleteMs` bound the Create and Delete calls
-   * (sent to the shim as its deadline); by default they wait as long as the shim takes, as containerd
-   * does when its caller sets no deadline.
+   * (sent to the shim as its deadline). Create defaults to the start budget ×2, at least 5 s (see
+   * {@link defaultCreateTimeoutMs}); Delete defaults to the cleanup budget.
    */
   timeouts?: {
     startMs?: number;
@@ -140,6 +141,28 @@ export interface TaskSummary {
 
 const key = (ns: string, id: string) => `${ns}/${id}`;
 const exists = (path: string) => stat(path).then(() => true, () => false);
+
+/**
+ * The deadline of the Create call when the caller sets none: the start budget ×2, at least 5 s.
+ * `runc create` takes 20–40 ms, but seconds on a loaded host (cgroup and mount setup, hooks, a slow
+ * disk), so the bound only catches a shim that never answers; the config has no `create` key yet.
+ *
+ * @param startMs the shim start budget
+ * @returns the Create deadline in ms
+ */
+export function defaultCreateTimeoutMs(startMs: number): number {
+  return Math.max(2 * startMs, 5000);
+}
+
+/**
+ * Names the budget our own deadline enforced (a shim that answers DeadlineExceeded itself, before
+ * the budget ran out, is left as it is): `…: context deadline exceeded (no answer within 6000ms)`.
+ */
+function namingTimeout(err: unknown, timeoutMs: number, t0: number): unknown {
+  if (kindOf(err) !== "deadline_exceeded" || performance.now() - t0 < timeoutMs) return err;
+  const msg = err instanceof Error ? err.message : String(err);
+  return new DeadlineExceededError(`${msg} (no answer within ${timeoutMs}ms)`, { cause: err });
+}
 
 /** No bundle for the task: it does not exist (as opposed to a shim that does not answer). */
 class TaskNotFoundError extends NotFoundError {}
@@ -595,6 +618,7 @@ export class TaskManager {
           (err: unknown) => err ?? new Error("write record"),
         );
         t0 = performance.now();
+        const createMs = this.#o.timeouts?.createMs ?? defaultCreateTimeoutMs(this.#timeouts.startMs);
         let pid: number;
         try {
           pid = await shim.task.create({
@@ -606,10 +630,11 @@ export class TaskManager {
             stderr: req.stderr,
             terminal: req.terminal,
             options: runtimeOptions,
-          }, { timeoutMs: this.#o.timeouts?.createMs });
+          }, { timeoutMs: createMs });
         } catch (err) {
           await recorded;
-          throw err;
+          // A Create that never answers: the bounded abort below stops the shim and frees the lock.
+          throw namingTimeout(err, createMs, t0);
         }
         this.phase("create", t0);
         shim.created = true;
@@ -651,6 +676,22 @@ export class TaskManager {
     } catch (err) {
       throw withContext(err, "validate runtime features");
     }
+  }
+
+  /**
+   * Registers the task of a shim the restore loader just loaded, without reading its record
+   * and bundle again as {@link get} would.
+   *
+   * @param shim a shim tracked by this manager's shim manager
+   * @returns the task (the one already registered, while its connection is open)
+   */
+  adopt(shim: Shim): Task {
+    const k = key(shim.namespace, shim.id);
+    const have = this.#tasks.get(k);
+    if (have && !have.shim.connection.closed) return have;
+    const task = new Task(this, shim, shim.connection.info.taskPid);
+    this.#tasks.set(k, task);
+    return task;
   }
 
   /**
@@ -738,17 +779,20 @@ export class TaskManager {
   }
 
   /**
-   * Deletes a task: Delete (NotFound tolerated), Shutdown (3 s, a closed
-   * connection counts as success), close, then the bundle and the record
-   * are removed. A task whose shim is dead is cleaned up as containerd does
-   * (`shim delete`, synthesized `/tasks/exit` and `/tasks/delete`).
+   * Deletes a task: Delete (NotFound tolerated; bounded by the cleanup
+   * timeout), Shutdown (3 s, a closed connection counts as success), close,
+   * then the bundle and the record are removed. A task whose shim is dead is
+   * cleaned up as containerd does (`shim delete`, synthesized `/tasks/exit`
+   * and `/tasks/delete`). A shim that answers Delete with an error, or not in
+   * time, keeps its task for a retry; with `force`, one that does not answer
+   * in time is torn down like a dead shim.
    *
    * @param namespace namespace
    * @param id container id
-   * @param opts `force` kills every process of the container first
+   * @param opts `force` kills every process of the container first, and tears down a shim whose Delete times out
    * @returns how the init process ended
    * @throws NotFoundError when there is no such task; the shim's error (e.g. deleting a running task
-   *   without `force`)
+   *   without `force`); DeadlineExceededError naming the budget when Delete does not answer in time
    */
   async delete(namespace: string, id: string, opts: { force?: boolean } = {}): Promise<ExitInfo> {
     const ns = validateNamespace(namespace);
@@ -771,15 +815,21 @@ export class TaskManager {
         );
       }
       let exit: ExitInfo;
+      const deleteMs = this.#o.timeouts?.deleteMs ?? this.#timeouts.cleanupMs;
       const t0 = performance.now();
       try {
-        exit = await shim.task.delete(id, "", { timeoutMs: this.#o.timeouts?.deleteMs });
-      } catch (err) {
+        exit = await shim.task.delete(id, "", { timeoutMs: deleteMs });
+      } catch (caught) {
+        const err = namingTimeout(caught, deleteMs, t0);
         // Only a lost connection means a dead shim (containerd: ttrpc.ErrClosed); a shim that answers
-        // Unavailable itself is alive, and its task stays.
-        if (isUnavailable(err) && shim.connection.closed) {
+        // Unavailable itself is alive, and its task stays, as it does after a timeout (retry, or force).
+        const lost = isUnavailable(err) && shim.connection.closed;
+        // Forced: a shim that does not answer Delete in time is torn down like a dead one (`shim delete`).
+        const stuck = opts.force === true && err !== caught;
+        if (lost || stuck) {
+          if (stuck) this.#log.warn("shim did not answer delete; tearing it down", { namespace: ns, id, err });
           this.#tasks.delete(key(ns, id));
-          const dead = await this.shims.cleanupDeadLocked(shim);
+          const dead = await this.shims.cleanupDeadLocked(shim, { force: stuck });
           // Nothing cleaned while the bundle is still there: the shim answers again; keep the task.
           if (dead === undefined && await exists(shim.bundle.path)) throw withContext(err, ctx);
           await removeRecord(this.root, ns, id).catch(() => false);
