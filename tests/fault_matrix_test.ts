@@ -613,11 +613,6 @@ const CASES: Case[] = [
   {
     name: "daemon log-flood(8MiB): the default flood is drained without stalling the manager",
     serial: true,
-    bug:
-      "src/shim/manager.ts parseShimLogLine: LOGFMT_PAIR backtracks quadratically on a long line without " +
-      '"=" (2 ms per 1 KiB line, 5 s for one 64 KiB line), and shimLineLogger parses every line even when ' +
-      "the level is off: an 8 MiB flood blocks the manager's event loop for ~15 s (Forward calls time out, " +
-      "/tasks/create is delivered 3 times)",
     async run(h) {
       const { value } = await within(10_000, () => lifecycle(h, fault("daemon", "log-flood(8MiB)")));
       assert.equal(value.del.exitStatus, 3);
@@ -706,11 +701,6 @@ const CASES: Case[] = [
   {
     name:
       "Delete error(Unavailable) once from a live shim: delete() rejects naming it, keeps the task, a retry works",
-    bug:
-      "src/task/manager.ts TaskManager.delete treats any Unavailable from the Delete RPC as a dead shim: " +
-      "cleanupDeadLocked finds the shim answering and returns undefined, and delete returns {exitStatus: 255} " +
-      "after removing the record, leaking the running shim, its socket, bundle and work dir (containerd only " +
-      "treats ttrpc.ErrClosed that way); when the shim answers again it should rethrow and keep the task",
     async run(h) {
       const task = await h.create(fault("Delete", '1*error(Unavailable,"shim busy")'), ["true"]);
       await task.start();
@@ -833,10 +823,6 @@ const CASES: Case[] = [
   },
   {
     name: "Create hang: create() is bounded and rejects DeadlineExceeded; the shim is stopped",
-    bug:
-      "src/task/manager.ts TaskManager.create calls shim.task.create() without a deadline: a Create that " +
-      "never answers blocks create() (and the container lock) for ever; it needs a bound (e.g. startMs or a " +
-      "create timeout), then the usual abort",
     run: failedCreate(fault("Create", "hang"), {
       kind: "deadline_exceeded",
       match: /create task "fm\/c1"/,
@@ -845,9 +831,6 @@ const CASES: Case[] = [
   },
   {
     name: "Delete hang: delete() is bounded and rejects DeadlineExceeded naming the Delete call",
-    bug:
-      "src/task/manager.ts TaskManager.delete calls shim.task.delete(id) without a deadline: a Delete RPC " +
-      "that never answers blocks delete() for ever (containerd bounds it by the caller; a CLI delete has none)",
     async run(h) {
       const task = await h.create(fault("Delete", "1*hang"), ["true"]);
       await task.start();
@@ -859,6 +842,23 @@ const CASES: Case[] = [
       });
       assert.equal((await h.tm.delete(NS, ID)).exitStatus, 0);
       await h.assertGone(ID);
+    },
+  },
+  {
+    name: "Delete hang always: delete({force}) tears the shim down with its delete binary once Delete times out",
+    async run(h) {
+      const task = await h.create(fault("Delete", "hang"), ["true"]);
+      await task.start();
+      await task.wait();
+      const shimPid = task.shim.pid;
+      const { value } = await within(
+        2 * TIMEOUTS.cleanupMs + SLACK,
+        () => h.tm.delete(NS, ID, { force: true }),
+      );
+      assert.equal(value.exitStatus, 0, "the init's own status, from the shim's delete binary");
+      await h.waitFor("the shim daemon to exit", () => gone(shimPid));
+      await h.assertDeadShimCleanup(ID, 0, deadShimBound);
+      assert.ok(h.warnings.some((l) => /shim did not answer delete/.test(l)), "the teardown is logged");
     },
   },
   {

@@ -343,9 +343,6 @@ function shimLevel(level: string | undefined): LogLevel {
 export function scanLogfmt(line: string, onPair: (key: string, value: string) => void): number {
   const n = line.length;
   let steps = 0;
-  // A quoted value that ran to the end of the line: every later one does too (its opening quote was
-  // read as part of an escape, so its scan would follow the same path), so it is read unquoted at once.
-  let unclosed = false;
   let i = 0;
   while (i < n) {
     const blank = i;
@@ -363,7 +360,9 @@ export function scanLogfmt(line: string, onPair: (key: string, value: string) =>
     const key = line.slice(start, i);
     i++;
     steps++;
-    if (!unclosed && i < n && line.charCodeAt(i) === QUOTE) {
+    // A quote never closed is read again as a bare value; that happens once at most, since no
+    // unescaped quote follows it.
+    if (i < n && line.charCodeAt(i) === QUOTE) {
       let j = i + 1;
       let escaped = false;
       while (j < n && (c = line.charCodeAt(j)) !== QUOTE) {
@@ -381,7 +380,6 @@ export function scanLogfmt(line: string, onPair: (key: string, value: string) =>
         steps += i - j - 1;
         continue;
       }
-      unclosed = true;
     }
     const end = nextSpace(line, i);
     steps += end - i;
@@ -403,6 +401,8 @@ export function parseShimLogLine(line: string): ShimLogLine {
   if (line.length > SHIM_LOG_PARSE_MAX) {
     return { level: shimLevel(LOGFMT_LEVEL.exec(line)?.[1]), msg: line, fields: {} };
   }
+  // No "=": not logfmt (a panic trace, a flood); indexOf is far quicker than the scan.
+  if (!line.includes("=")) return { level: "debug", msg: line, fields: {} };
   const fields: Record<string, string> = {};
   let level: string | undefined;
   let msg: string | undefined;
