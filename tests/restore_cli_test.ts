@@ -37,6 +37,7 @@ describe("shimkit doctor / gc / load", { skip: fakeAvailable ? false : "needs sr
         const d of [
           "state/default",
           "state/.locks/default",
+          "state/s",
           "state/.locks",
           "root/default",
           "root/.records/default",

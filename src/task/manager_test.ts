@@ -4,7 +4,7 @@ import * as fsp from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defaultConfig } from "../config/config.ts";
-import { createConfiguredResolver } from "./manager.ts";
+import { createConfiguredResolver, defaultCreateTimeoutMs } from "./manager.ts";
 
 describe("createConfiguredResolver()", () => {
   const dirs: string[] = [];
@@ -28,4 +28,16 @@ describe("createConfiguredResolver()", () => {
     assert.equal(await r.resolve("io.containerd.mine.v2"), configured);
     assert.equal(await r.resolve("io.containerd.other.v2"), onPath);
   });
+});
+
+describe("defaultCreateTimeoutMs()", () => {
+  const cases: [string, number, number][] = [
+    ["doubles the default start budget", 5000, 10_000],
+    ["doubles a larger start budget", 30_000, 60_000],
+    ["keeps 5 s for a small start budget (runc create takes seconds on a loaded host)", 500, 5000],
+    ["doubles a start budget just over the floor", 3000, 6000],
+  ];
+  for (const [name, startMs, want] of cases) {
+    it(`defaultCreateTimeoutMs() ${name}`, () => assert.equal(defaultCreateTimeoutMs(startMs), want));
+  }
 });
