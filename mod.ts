@@ -81,6 +81,51 @@ export { DEFAULT_CONFIG_PATH, loadConfig } from "./src/config/load.ts";
 export { migrateConfigTable, type MigrationResult } from "./src/config/migrate.ts";
 export { formatDuration, parseDuration } from "./src/config/duration.ts";
 
+// ── ids, runtimes, bundles, the shim binary protocol, specs ───────────────
+export { ID_MAX_LENGTH, validateId, validateNamespace, validateRuntimeName } from "./src/ids.ts";
+export { binaryName, classifyRuntime, type RuntimeRef } from "./src/runtime/name.ts";
+export {
+  createRuntimeResolver,
+  type RuntimeResolver,
+  type RuntimeResolverOptions,
+} from "./src/runtime/resolve.ts";
+export {
+  type Bundle,
+  type BundleEntry,
+  type BundleLocation,
+  createBundle,
+  type CreateBundleOptions,
+  deleteBundle,
+  listBundles,
+  loadBundle,
+} from "./src/bundle/bundle.ts";
+export {
+  type BootstrapInfo,
+  CURRENT_SHIM_VERSION,
+  parseStartResponse,
+  readBootstrap,
+  restoreBootstrap,
+  writeBootstrap,
+} from "./src/bundle/bootstrap.ts";
+export {
+  runShimDelete,
+  runShimInfo,
+  runShimStart,
+  runShimVersion,
+  type ShimCallOptions,
+  type ShimDeleteResult,
+  type ShimStartOptions,
+} from "./src/shim/binary.ts";
+export { shimSocketAddress, SOCKET_PATH_MAX, validateSocketPath } from "./src/shim/socket.ts";
+export {
+  type DefaultSpecOptions,
+  generateDefaultSpec,
+  type OciMount,
+  type OciProcess,
+  type OciSpec,
+} from "./src/spec/default_spec.ts";
+export { ensureBusyboxRootfs, findStaticBusybox } from "./src/rootfs/busybox.ts";
+
 // ── tasks, shims and events ──────────────────────────────────────────────
 export {
   createConfiguredResolver,
