@@ -845,7 +845,8 @@ const CASES: Case[] = [
     },
   },
   {
-    name: "Delete hang always: delete({force}) tears the shim down with its delete binary once Delete times out",
+    name:
+      "Delete hang always: delete({force}) tears the shim down with its delete binary once Delete times out",
     async run(h) {
       const task = await h.create(fault("Delete", "hang"), ["true"]);
       await task.start();

@@ -32,7 +32,7 @@ import {
 } from "node:fs";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { AbortedError, CanceledError, fromErrno, kindOf } from "../errors.ts";
+import { AbortedError, CanceledError, fromErrno } from "../errors.ts";
 import { isProcessAlive } from "../platform/process.ts";
 import { lockPath, LOCKS_DIR, locksDir } from "./layout.ts";
 

@@ -15,7 +15,8 @@
  * first writer connected, so output counts as finished only once the caller
  * said the process exited ({@link FifoSet.processExited}) and no writer is left.
  *
- * Our ends are polled with a short backoff (at most 20 ms of added latency).
+ * Our ends are polled with a short backoff (at most 20 ms of added latency;
+ * the exit and `close` cut a pending wait short, so the end of output is seen at once).
  * A blocking read parks a thread of the runtime's file I/O pool until data
  * arrives; Bun's pool is so small that two idle FIFO reads (stdout + stderr)
  * starve every other file operation of the process (seen with Bun 1.4.5: a
@@ -106,6 +107,14 @@ function isEagain(e: unknown): boolean {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** Sleeps `ms`, or less when `wake` settles first (the timer is cleared either way). */
+function nap(ms: number, wake: Promise<void> | undefined): Promise<void> {
+  if (!wake) return sleep(ms);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const slept = new Promise<void>((r) => timer = setTimeout(r, ms));
+  return Promise.race([slept, wake]).finally(() => clearTimeout(timer));
+}
+
 /**
  * Reads from a non-blocking FIFO, waiting (with backoff) while it is empty or
  * has no writer yet.
@@ -113,6 +122,7 @@ const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
  * @param fh a FIFO opened O_RDONLY|O_NONBLOCK
  * @param buf where to read into
  * @param ended polled while waiting: `"eof"` makes a writer-less FIFO count as finished, `"stop"` gives up
+ * @param wake returns a promise that settles when `ended` may have changed: a wait is cut short then
  * @returns bytes read; 0 at end of file or when stopped
  * @throws the OS error for anything but EAGAIN
  */
@@ -120,6 +130,7 @@ export async function readFifo(
   fh: FileHandle,
   buf: Uint8Array,
   ended: () => "eof" | "stop" | undefined = () => "eof",
+  wake?: () => Promise<void>,
 ): Promise<number> {
   for (let delay = 1;; delay = Math.min(delay * 2, POLL_MAX_MS)) {
     const state = ended();
@@ -131,7 +142,7 @@ export async function readFifo(
     } catch (e) {
       if (!isEagain(e)) throw e;
     }
-    await sleep(delay);
+    await nap(delay, wake?.());
   }
 }
 
@@ -190,6 +201,9 @@ export class FifoSet {
   #exited = false;
   #stopStdin?: () => void;
   #closed = false;
+  /** Settles when the exit or close is signalled, so output readers stop backing off at once. */
+  #wakeUp!: () => void;
+  #woken = this.#rearm();
 
   /**
    * @param dir the FIFO dir (already created)
@@ -240,6 +254,17 @@ export class FifoSet {
    */
   processExited(): void {
     this.#exited = true;
+    this.#wake();
+  }
+
+  #rearm(): Promise<void> {
+    return new Promise<void>((r) => this.#wakeUp = r);
+  }
+
+  #wake(): void {
+    const wakeUp = this.#wakeUp;
+    this.#woken = this.#rearm();
+    wakeUp();
   }
 
   /**
@@ -293,6 +318,7 @@ export class FifoSet {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#wake();
     this.#stopStdin?.();
     await Promise.all(this.#outputs);
     if (this.#outputs.length === 0) {
@@ -312,6 +338,7 @@ export class FifoSet {
           fh,
           buf,
           () => (this.#closed ? "stop" : this.#exited ? "eof" : undefined),
+          () => this.#woken,
         );
         if (bytesRead === 0) break;
         // Copy out what was read: the sink may keep the chunk (stdout writes are async on pipes).

@@ -5,7 +5,7 @@ import { type FileHandle, mkdtemp, open, readdir, rm, writeFile } from "node:fs/
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
-import { createFifoSet, existingFifoSet, FIFO_DIR_NAME, fifoDirOf } from "./stdio.ts";
+import { createFifoSet, existingFifoSet, FIFO_DIR_NAME, fifoDirOf, readFifo } from "./stdio.ts";
 
 /** A sink that records what it was given. */
 function collector() {
@@ -233,5 +233,36 @@ describe("createFifoSet()", () => {
       await set.drain(5000);
       await set.close();
     }
+  });
+});
+
+describe("readFifo()", () => {
+  it("readFifo() stops backing off as soon as it is woken", async () => {
+    // A FIFO whose writer has not connected: reads return 0 (settling in microtasks only).
+    let reads = 0;
+    const fh = {
+      read() {
+        reads++;
+        return Promise.resolve({ bytesRead: 0 });
+      },
+    } as unknown as FileHandle;
+    let state: "eof" | undefined;
+    let wakeUp = () => {};
+    let woken = new Promise<void>((r) => wakeUp = r);
+    const got = readFifo(fh, new Uint8Array(16), () => state, () => woken);
+    // Let it back off to its longest wait.
+    await new Promise((r) => setTimeout(r, 80));
+    assert.ok(reads >= 3, `${reads} reads while waiting`);
+    state = "eof";
+    const w = wakeUp;
+    woken = new Promise<void>((r) => wakeUp = r);
+    w();
+    // Woken, it reads again without waiting for its timer: it returns before a 0 ms timeout fires.
+    const first = await Promise.race([
+      got.then(() => "returned"),
+      new Promise<string>((r) => setTimeout(() => r("still waiting"), 0)),
+    ]);
+    assert.equal(first, "returned");
+    assert.equal(await got, 0);
   });
 });

@@ -35,6 +35,7 @@
 
 import { chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, readSync, statSync } from "node:fs";
 import { Socket } from "node:net";
+import { constants as osConstants } from "node:os";
 import { FailedPreconditionError, fromErrno, newError } from "../errors.ts";
 import { errnoError, type Libc, libc } from "./libc.ts";
 import { runProcess } from "./process.ts";
@@ -100,11 +101,9 @@ function makeFifoFfi(c: Libc, path: string, mode: number): void {
     }
     return;
   }
-  if (errno === EEXIST && isExistingFifo(path)) return;
+  if (errno === osConstants.errno.EEXIST && isExistingFifo(path)) return;
   throw fromErrno(errnoError(errno, "mkfifo", path), `make fifo ${JSON.stringify(path)}`);
 }
-
-const EEXIST = 17;
 
 /** True for an existing FIFO, false when nothing is there; throws for anything else at `path`. */
 function isExistingFifo(path: string): boolean {
@@ -162,7 +161,7 @@ export async function openFifoReader(
   const g = globalThis as unknown as RuntimeGlobals;
   if (g.Deno) {
     const c = await libc();
-    if (c) return ttyReader(c, (ttyModule ??= await import("node:tty")), path, onData, onError);
+    if (c) return ttyReader(c, ttyModule ??= await import("node:tty"), path, onData, onError);
   }
   const fd = openFifoFd(path);
   if (g.Bun) return bunReader(g.Bun, fd, onData, onError);

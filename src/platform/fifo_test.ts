@@ -112,7 +112,9 @@ describe("fifo", () => {
       const fifo = join(dir, "no-ffi");
       await writeFile(
         script,
-        `import { makeFifo, openFifoReader } from ${JSON.stringify(new URL("./fifo.ts", import.meta.url).href)};
+        `import { makeFifo, openFifoReader } from ${
+          JSON.stringify(new URL("./fifo.ts", import.meta.url).href)
+        };
 import { libc } from ${JSON.stringify(new URL("./libc.ts", import.meta.url).href)};
 import { writeFileSync } from "node:fs";
 const path = process.argv[2];
@@ -127,7 +129,16 @@ await r.close();
 console.log(got);
 `,
       );
-      const args = ["run", "--no-check", "--allow-read", "--allow-write", "--allow-run", "--allow-env", script, fifo];
+      const args = [
+        "run",
+        "--no-check",
+        "--allow-read",
+        "--allow-write",
+        "--allow-run",
+        "--allow-env",
+        script,
+        fifo,
+      ];
       const out = await new Promise<string>((resolve, reject) => {
         const c = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
         let text = "";
@@ -135,7 +146,10 @@ console.log(got);
         c.stdout!.on("data", (d: Uint8Array) => (text += new TextDecoder().decode(d)));
         c.stderr!.on("data", (d: Uint8Array) => (err += new TextDecoder().decode(d)));
         c.once("error", reject);
-        c.once("close", (code) => (code === 0 ? resolve(text) : reject(new Error(`child exited ${code}: ${err}`))));
+        c.once(
+          "close",
+          (code) => (code === 0 ? resolve(text) : reject(new Error(`child exited ${code}: ${err}`))),
+        );
       });
       assert.equal(out.trim(), "hello");
       const st = await lstat(fifo);

@@ -110,7 +110,10 @@ describe("scanLogfmt()", () => {
         return s / line.length;
       });
       // Linear: the same steps per character at both sizes (quadratic would quadruple them).
-      assert.ok(Math.abs(steps[1] - steps[0]) < 0.01, `${shape}: ${steps[0]} vs ${steps[1]} steps per character`);
+      assert.ok(
+        Math.abs(steps[1] - steps[0]) < 0.01,
+        `${shape}: ${steps[0]} vs ${steps[1]} steps per character`,
+      );
     }
     // A loose wall-clock guard besides: the old pattern took about 5 s for one 64 KiB line without =.
     const t0 = performance.now();

@@ -827,7 +827,9 @@ export class TaskManager {
         // Forced: a shim that does not answer Delete in time is torn down like a dead one (`shim delete`).
         const stuck = opts.force === true && err !== caught;
         if (lost || stuck) {
-          if (stuck) this.#log.warn("shim did not answer delete; tearing it down", { namespace: ns, id, err });
+          if (stuck) {
+            this.#log.warn("shim did not answer delete; tearing it down", { namespace: ns, id, err });
+          }
           this.#tasks.delete(key(ns, id));
           const dead = await this.shims.cleanupDeadLocked(shim, { force: stuck });
           // Nothing cleaned while the bundle is still there: the shim answers again; keep the task.
