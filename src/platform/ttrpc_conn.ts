@@ -16,7 +16,8 @@
  * lets the peer end the stream (destroyed after 2 s if it does not), and
  * `destroy()` releases the socket at once. Each read lands in a fresh part
  * of a 64 KiB slab, so chunks handed to the handler are never reused and a
- * small reply costs no allocation.
+ * small reply costs no allocation; the next read starts once the request a
+ * reply triggered is written (see `#readLoop`).
  *
  * @module
  */
@@ -48,6 +49,12 @@ const CLOSE_GRACE_MS = 2000;
 /** Read slab size: a new one is allocated when less than {@link SLAB_MIN_FREE} bytes are left. */
 const SLAB_SIZE = 64 * 1024;
 const SLAB_MIN_FREE = 4 * 1024;
+/**
+ * Microtasks the next read waits, after a chunk was delivered, for the write
+ * it usually triggers (see `DenoConn.#readLoop`). Enough for a caller a few
+ * `await`s above the client; when nothing is written the read starts anyway.
+ */
+const READ_DEFER_HOPS = 8;
 
 /** errno code by Deno error class name, for errors that carry no `code`. */
 const CODE_BY_NAME: Record<string, string> = {
@@ -182,6 +189,7 @@ class DenoConn implements Conn {
   #finished = false;
   #error: Error | undefined;
   #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  #readGate: (() => void) | null = null;
   readonly #flush = () => {
     this.#scheduled = false;
     if (!this.#writing) void this.#writeLoop();
@@ -252,8 +260,39 @@ class DenoConn implements Conn {
         this.#error ??= err as Error;
         break;
       }
+      // A reply usually makes the caller send its next request within a few microtasks. Starting the
+      // next read (an op dispatch, ~3 µs) only after that write is on the wire takes it off the
+      // request/response critical path: measured 3–4 µs less turnaround per sequential call.
+      await this.#writeOrHops();
+      if (this.#finished) break;
     }
     this.#finish();
+  }
+
+  /** Resolves once the write loop has issued a write, or after {@link READ_DEFER_HOPS} microtasks. */
+  #writeOrHops(): Promise<void> {
+    return new Promise<void>((resolve) => {
+      this.#readGate = resolve;
+      let left = READ_DEFER_HOPS;
+      const hop = () => {
+        if (this.#readGate !== resolve) return;
+        if (--left > 0) {
+          queueMicrotask(hop);
+          return;
+        }
+        this.#readGate = null;
+        resolve();
+      };
+      queueMicrotask(hop);
+    });
+  }
+
+  #openReadGate(): void {
+    const gate = this.#readGate;
+    if (gate !== null) {
+      this.#readGate = null;
+      gate();
+    }
   }
 
   /** Sends the queue until it is empty; then, when closing, half-closes. Only one runs at a time. */
@@ -268,7 +307,9 @@ class DenoConn implements Conn {
         const buf = q.length === 1 ? q[0] : concat(q, total);
         let off = 0;
         while (off < buf.length && !this.#finished) {
-          off += await this.#conn.write(off === 0 ? buf : buf.subarray(off));
+          const written = this.#conn.write(off === 0 ? buf : buf.subarray(off));
+          this.#openReadGate();
+          off += await written;
         }
       }
       if (this.#ending && !this.#halfClosed && !this.#finished) {
@@ -294,6 +335,7 @@ class DenoConn implements Conn {
     this.#queued = 0;
     if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
     closeQuietly(this.#conn);
+    this.#openReadGate();
     const handler = this.#handler;
     if (handler !== null) queueMicrotask(() => handler.close(this.#error));
   }

@@ -824,7 +824,8 @@ export class TaskManager {
         // Only a lost connection means a dead shim (containerd: ttrpc.ErrClosed); a shim that answers
         // Unavailable itself is alive, and its task stays, as it does after a timeout (retry, or force).
         const lost = isUnavailable(err) && shim.connection.closed;
-        // Forced: a shim that does not answer Delete in time is torn down like a dead one (`shim delete`).
+        // Forced: a shim that does not answer Delete in time (namingTimeout wrapped the error: our own
+        // deadline fired) is torn down like a dead one (`shim delete`).
         const stuck = opts.force === true && err !== caught;
         if (lost || stuck) {
           if (stuck) {
