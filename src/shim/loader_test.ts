@@ -118,7 +118,7 @@ describe("dialOutcomeOf()", () => {
 });
 
 describe("loadExisting() against in-process shims", () => {
-  type Mode = "running" | "uncreated" | "slow" | "broken-pids";
+  type Mode = "running" | "uncreated" | "slow" | "broken-state";
   const calls: string[] = [];
   const holds: Array<() => void> = [];
   const servers: Server[] = [];
@@ -135,19 +135,23 @@ describe("loadExisting() against in-process shims", () => {
       connect:
         () => (log("connect"),
           Promise.resolve({ shimPid: process.pid, taskPid: mode === "running" ? 4242 : 0 })),
+      // The loader judges liveness by State; Pids (a `runc ps` in the real shim) must not be called.
       pids: () => {
         log("pids");
+        return Promise.resolve({ processes: [{ pid: 4242 }] });
+      },
+      state: () => {
+        log("state");
         if (mode === "slow") return never();
         if (mode === "uncreated") throw new TtrpcError(Code.NotFound, "container not created");
-        if (mode === "broken-pids") throw new TtrpcError(Code.Internal, "runc ps failed");
-        return Promise.resolve({ processes: [{ pid: 4242 }] });
+        if (mode === "broken-state") throw new TtrpcError(Code.Internal, "state failed");
+        return Promise.resolve({ id, pid: 4242, status: 2 });
       },
       delete: () => {
         log("delete");
         throw new TtrpcError(Code.NotFound, "container not created");
       },
       shutdown: () => (log("shutdown"), Promise.resolve({})),
-      state: () => Promise.resolve({ id, pid: 4242, status: 2 }),
     };
   }
   async function shimBundle(id: string, mode: Mode, serve: "v2" | "v3", bootVersion: number) {
@@ -172,7 +176,7 @@ describe("loadExisting() against in-process shims", () => {
     await shimBundle("v3", "running", "v3", 3);
     await shimBundle("leaked", "uncreated", "v2", 2);
     await shimBundle("slow", "slow", "v2", 2);
-    await shimBundle("brokenpids", "broken-pids", "v2", 2);
+    await shimBundle("broken", "broken-state", "v2", 2);
     await fsp.mkdir(join(state, "ns", "empty"));
   });
   after(async () => {
@@ -187,14 +191,14 @@ describe("loadExisting() against in-process shims", () => {
     const r = await loadExisting(tm, { state, root, budgetMs: 500, concurrency: 2 });
     assert.ok(Date.now() - t0 < 2500, "a slow shim costs at most its budget");
     const kept = Object.fromEntries(r.kept.map((k) => [k.id, k]));
-    assert.deepEqual(Object.keys(kept).sort(), ["brokenpids", "slow", "v2only", "v3"]);
+    assert.deepEqual(Object.keys(kept).sort(), ["broken", "slow", "v2only", "v3"]);
     // v3 in bootstrap.json, but the shim only serves v2: the connection downgrades (NotImplemented).
     assert.equal(kept.v2only.version, 2);
     assert.equal(kept.v3.version, 3);
     assert.match(kept.slow.note ?? "", /not answering in time/);
     assert.deepEqual(r.reaped.map((x) => [x.id, x.reason]), [[
       "leaked",
-      "leaked shim: no task (Pids: not found)",
+      "leaked shim: no task (State: not found)",
     ]]);
     assert.deepEqual(r.cleaned.map((c) => [c.path, c.reason]), [[
       join(state, "ns", "empty"),
@@ -202,14 +206,15 @@ describe("loadExisting() against in-process shims", () => {
     ]]);
     assert.deepEqual(calls.filter((c) => c.startsWith("leaked")), [
       "leaked connect",
-      "leaked pids",
+      "leaked state",
       "leaked delete",
       "leaked shutdown",
     ]);
     assert.ok(
-      !calls.some((c) => /(v2only|v3|slow|brokenpids) (delete|shutdown)/.test(c)),
+      !calls.some((c) => /(v2only|v3|slow|broken) (delete|shutdown)/.test(c)),
       "kept shims get no Delete or Shutdown",
     );
+    assert.ok(!calls.some((c) => c.endsWith(" pids")), "no Pids call: it runs `runc ps` in the real shim");
     assert.equal(existsSync(join(state, "ns", "leaked")), false);
     assert.equal(existsSync(join(root, "ns", "leaked")), false);
     assert.equal(existsSync(join(state, "ns", "slow")), true);

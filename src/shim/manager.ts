@@ -152,6 +152,10 @@ export interface LoadShimOptions {
   runtimePath?: string;
   /** Whether Create ran for this task (events are synthesized on its death only then). Default true. */
   created?: boolean;
+  /** The bundle's bootstrap info when the caller has just read it (the restore loader); else it is read here. */
+  bootstrap?: BootstrapInfo;
+  /** Whether the bundle has a `sandbox` file, when the caller already knows; else it is looked up here. */
+  sandboxed?: boolean;
 }
 
 /** What the dead-shim cleanup needs to know about a shim; a {@link Shim} is one, and so is {@link ShimManager.describe}'s answer. */
@@ -621,9 +625,9 @@ export class ShimManager {
     let runtimePath: string;
     let sandboxed: boolean;
     try {
-      boot = await restoreBootstrap(opts.bundle);
+      boot = opts.bootstrap ?? await restoreBootstrap(opts.bundle);
       runtimePath = opts.runtimePath ?? await this.#binaryPathOf(opts.bundle, opts.runtime);
-      sandboxed = await isSandboxMember(opts.bundle);
+      sandboxed = opts.sandboxed ?? await isSandboxMember(opts.bundle);
     } catch (err) {
       throw withContext(err, ctx);
     }
