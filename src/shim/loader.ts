@@ -412,6 +412,30 @@ function readBootstrapHint(bundle: Bundle, names: readonly string[]): BootstrapI
   }
 }
 
+/** How long to wait before dialling a shim again that accepted and then dropped the connection. */
+const DYING_SHIM_RETRY_MS = 50;
+
+/**
+ * Loads a shim, once more when the first try was accepted and then dropped before `Connect`
+ * answered (Unavailable). That is a shim that is exiting: its threads still hold the listening
+ * socket for a moment after it was killed. The second try finds it refusing, as a dead shim does,
+ * or fails the same way for a live shim that drops connections (which is then reported).
+ *
+ * @param load one attempt (the shim manager's `load`)
+ * @param retryMs pause before the second attempt
+ * @returns what an attempt returned
+ * @throws the first attempt's error when it is not Unavailable, else the second attempt's
+ */
+export async function loadShimOnceMore<T>(load: () => Promise<T>, retryMs = DYING_SHIM_RETRY_MS): Promise<T> {
+  try {
+    return await load();
+  } catch (err) {
+    if (dialOutcomeOf(err) !== "error" || kindOf(err) !== "unavailable") throw err;
+    await new Promise((r) => setTimeout(r, retryMs));
+    return await load();
+  }
+}
+
 /** The socket file of a shim address, or undefined for an abstract or unparsable one. */
 function socketPathOf(address: string): string | undefined {
   try {
@@ -554,7 +578,10 @@ async function loadLocked(
     deadReason = "no bootstrap.json or address file";
   } else {
     try {
-      shim = await budget.race(manager.shims.load(ns, id, { ...loadOpts, ...hints }), "connecting");
+      shim = await budget.race(
+        loadShimOnceMore(() => manager.shims.load(ns, id, { ...loadOpts, ...hints })),
+        "connecting",
+      );
     } catch (err) {
       if (err instanceof BudgetExceeded) throw err;
       const outcome = dialOutcomeOf(err);

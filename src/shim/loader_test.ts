@@ -10,7 +10,13 @@ import { Task as TaskV3 } from "../gen/containerd/task/v3/task_pb.ts";
 import { createBundle } from "../bundle/bundle.ts";
 import { writeBootstrap } from "../bundle/bootstrap.ts";
 import { TaskManager } from "../task/manager.ts";
-import { dialOutcomeOf, loadExisting, type ShimLiveness, shouldCleanupShim } from "./loader.ts";
+import {
+  dialOutcomeOf,
+  loadExisting,
+  loadShimOnceMore,
+  type ShimLiveness,
+  shouldCleanupShim,
+} from "./loader.ts";
 import {
   DeadlineExceededError,
   NotFoundError,
@@ -115,6 +121,36 @@ describe("dialOutcomeOf()", () => {
     { name: "anything else is an error", err: new UnavailableError("connection closed"), want: "error" },
   ];
   for (const tc of cases) it(tc.name, () => assert.equal(dialOutcomeOf(tc.err), tc.want));
+});
+
+describe("loadShimOnceMore()", () => {
+  const closed = () => withContext(new TtrpcError(Code.Unavailable, "ttrpc: closed"), 'shim connect "c1"');
+  const refused = () => Object.assign(new Error("connect ECONNREFUSED"), { code: "ECONNREFUSED" });
+  const cases: Array<
+    { name: string; errors: Array<() => Error>; want: "ok" | "refused" | "closed"; tries: number }
+  > = [
+    { name: "returns at once when the first try works", errors: [], want: "ok", tries: 1 },
+    { name: "tries again after an accepted-then-dropped dial", errors: [closed], want: "ok", tries: 2 },
+    {
+      name: "a dying shim refuses the second time: that error wins",
+      errors: [closed, refused],
+      want: "refused",
+      tries: 2,
+    },
+    { name: "does not retry a refused dial", errors: [refused], want: "refused", tries: 1 },
+    { name: "gives up after the second drop", errors: [closed, closed], want: "closed", tries: 2 },
+  ];
+  for (const tc of cases) {
+    it(`loadShimOnceMore() ${tc.name}`, async () => {
+      let tries = 0;
+      const got = await loadShimOnceMore(() => {
+        const e = tc.errors[tries++];
+        return e ? Promise.reject(e()) : Promise.resolve("ok");
+      }, 1).catch((err: Error) => (/REFUSED/.test(err.message) ? "refused" : "closed"));
+      assert.equal(got, tc.want);
+      assert.equal(tries, tc.tries);
+    });
+  }
 });
 
 describe("loadExisting() against in-process shims", () => {
