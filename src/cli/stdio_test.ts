@@ -246,14 +246,14 @@ describe("readFifo()", () => {
         return Promise.resolve({ bytesRead: 0 });
       },
     } as unknown as FileHandle;
-    let state: "eof" | undefined;
+    const fifo: { state?: "eof" } = {};
     let wakeUp = () => {};
     let woken = new Promise<void>((r) => wakeUp = r);
-    const got = readFifo(fh, new Uint8Array(16), () => state, () => woken);
+    const got = readFifo(fh, new Uint8Array(16), () => fifo.state, () => woken);
     // Let it back off to its longest wait.
     await new Promise((r) => setTimeout(r, 80));
     assert.ok(reads >= 3, `${reads} reads while waiting`);
-    state = "eof";
+    fifo.state = "eof";
     const w = wakeUp;
     woken = new Promise<void>((r) => wakeUp = r);
     w();
