@@ -6,14 +6,14 @@
 #
 # Usage: bash scripts/test.sh [--deno-only|--bun-only] [FILE...]
 # Env:   SHIMKIT_BIN=dist/shimkit  CLI tests spawn the compiled binary instead of `bun src/cli/main.ts`
-#        TEST_TIMEOUT=300          seconds each runtime may take before it is killed
+#        TEST_TIMEOUT=600          seconds each runtime may take before it is killed
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 DENO=${DENO:-$ROOT/node_modules/.bin/deno}
 BUN=${BUN:-$ROOT/node_modules/.bin/bun}
-TEST_TIMEOUT=${TEST_TIMEOUT:-300}
+TEST_TIMEOUT=${TEST_TIMEOUT:-600}
 
 run_deno=1
 run_bun=1

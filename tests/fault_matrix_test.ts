@@ -893,6 +893,21 @@ const CASES: Case[] = [
     },
   },
   {
+    name: "daemon linger(60s) after Shutdown: delete() waits shutdownMs, then kills the daemon; nothing left",
+    async run(h) {
+      const task = await h.create(fault("daemon", "linger(60s)"), ["true"]);
+      await task.start();
+      await task.wait();
+      const shimPid = task.shim.pid;
+      const { ms } = await within(TIMEOUTS.shutdownMs + 1000 + SLACK, () => h.tm.delete(NS, ID));
+      assert.ok(ms >= TIMEOUTS.shutdownMs, `delete waited ${ms}ms for the shim to exit on its own`);
+      await h.waitFor("the killed daemon to exit", () => gone(shimPid));
+      assert.ok(h.warnings.some((w) => /shim still running after Shutdown; killed/.test(w)), h.warnings.join("\n"));
+      await h.assertGone(ID);
+      assert.deepEqual(await h.sockets(), []);
+    },
+  },
+  {
     name: "Shutdown latency(500ms), Delete latency(300ms): a slow but answering shim deletes normally",
     async run(h) {
       const task = await h.create({

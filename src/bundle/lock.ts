@@ -275,17 +275,19 @@ function tryCreate(dir: string, path: string, content: string): number | undefin
   }
   const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   let fd: number;
-  try {
-    fd = openSync(tmp, "wx", 0o600);
-  } catch (err) {
-    // The namespace dir was removed (an empty one is pruned by removeStaleLocks): make it again.
-    if ((err as { code?: string }).code !== "ENOENT") {
-      throw fromErrno(err, `create lock ${JSON.stringify(path)}`);
+  for (let attempt = 1;; attempt++) {
+    try {
+      fd = openSync(tmp, "wx", 0o600);
+      break;
+    } catch (err) {
+      // The namespace dir was removed (an empty one is pruned by removeStaleLocks): make it again.
+      if ((err as { code?: string }).code !== "ENOENT" || attempt >= 5) {
+        throw fromErrno(err, `create lock ${JSON.stringify(path)}`);
+      }
+      madeDirs.delete(dir);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      madeDirs.add(dir);
     }
-    madeDirs.delete(dir);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    madeDirs.add(dir);
-    fd = openSync(tmp, "wx", 0o600);
   }
   let ino: number;
   try {

@@ -140,11 +140,16 @@ export function parseRecord(text: string, source: string): ContainerRecord {
  */
 export async function writeRecord(root: string, rec: ContainerRecord): Promise<void> {
   const path = recordPath(root, rec.namespace, rec.id);
-  try {
-    await fsp.mkdir(dirname(path), { recursive: true, mode: 0o700 });
-    await writeFileAtomic(path, formatRecord(rec), 0o600);
-  } catch (err) {
-    throw withContext(err, `write container record "${rec.namespace}/${rec.id}"`);
+  for (let attempt = 1;; attempt++) {
+    try {
+      await fsp.mkdir(dirname(path), { recursive: true, mode: 0o700 });
+      await writeFileAtomic(path, formatRecord(rec), 0o600);
+      return;
+    } catch (err) {
+      // A concurrent removeRecord may rmdir the namespace dir between the mkdir and the write.
+      if (isNotFound(err) && attempt < 5) continue;
+      throw withContext(err, `write container record "${rec.namespace}/${rec.id}"`);
+    }
   }
 }
 

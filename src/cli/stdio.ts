@@ -447,11 +447,16 @@ export async function createFifoSet(opts: FifoSetOptions): Promise<FifoSet> {
   )
     .join("-");
   let dir: string;
-  try {
-    await mkdir(parent, { recursive: true, mode: 0o700 });
-    dir = await mkdtemp(join(parent, `${prefix}-`));
-  } catch (e) {
-    throw fromErrno(e, `create fifo dir in "${parent}"`);
+  for (let attempt = 1;; attempt++) {
+    try {
+      await mkdir(parent, { recursive: true, mode: 0o700 });
+      dir = await mkdtemp(join(parent, `${prefix}-`));
+      break;
+    } catch (e) {
+      // Another process removing the last FIFO dir may rmdir the parent between the two calls.
+      if ((e as { code?: string }).code === "ENOENT" && attempt < 5) continue;
+      throw fromErrno(e, `create fifo dir in "${parent}"`);
+    }
   }
   const paths: StdioPaths = {
     stdin: opts.stdin ? join(dir, "stdin") : "",

@@ -6,7 +6,13 @@
  *
  * Only one process per state dir listens. Whoever finds the socket taken by
  * a live listener stays passive and retries periodically, so events keep
- * flowing when the first listener exits. The socket and journal paths come
+ * flowing when the first listener exits. The listener checks on the same
+ * period that the socket file still names its socket; if another process
+ * replaced it (both judged a dead listener's file stale at once), it steps
+ * down and becomes passive, so no process serves a socket nobody can reach.
+ * A closing listener removes its file before it stops accepting, so a shim
+ * publishing meanwhile sees ENOENT, which it retries for 5 s, rather than
+ * ECONNREFUSED, which makes it drop to a slow requeue. The socket and journal paths come
  * from `bundle/layout.ts` (`eventsSocketPath`, `eventsJournalPath`).
  *
  * @module
@@ -33,7 +39,10 @@ export interface EventsListenerOptions {
   journalPath: string;
   /** Logs listener changes and bad events. */
   logger?: Logger;
-  /** How often a passive process retries to become the listener, in ms (default 1000; 0 = never). */
+  /**
+   * How often a passive process retries to become the listener, and how often the listener checks
+   * that the socket file is still its own, in ms (default 250; 0 = never).
+   */
   retryMs?: number;
   /** Called after each event was journaled. */
   onEvent?: (rec: JournalRecord) => void;
@@ -112,6 +121,8 @@ export class EventsListener {
       await server.close().catch(() => {});
       if ((err as { code?: string }).code !== "EADDRINUSE" && kindOf(err) !== "already_exists") {
         this.#log.warn("events listener failed", { socket: this.#opts.socketPath, err });
+      } else {
+        this.#log.debug("events socket has a listener; staying passive", { socket: this.#opts.socketPath });
       }
       this.#schedule();
       return false;
@@ -122,15 +133,34 @@ export class EventsListener {
     }
     this.#server = server;
     this.#log.debug("events listener started", { socket: this.#opts.socketPath });
+    this.#schedule();
     return true;
   }
 
+  /** While listening: steps down when the socket file no longer names this server's socket. */
+  async #checkOwnership(): Promise<void> {
+    const server = this.#server;
+    if (!server || this.#closed) return;
+    if (await server.socketsIntact()) return;
+    if (this.#server !== server) return;
+    this.#server = undefined;
+    this.#log.debug("events socket was replaced by another process; now passive", {
+      socket: this.#opts.socketPath,
+    });
+    // Connections already accepted keep being served until their shims reconnect elsewhere.
+    await server.shutdown({ timeoutMs: 1000 }).catch(() => {});
+  }
+
   #schedule(): void {
-    const ms = this.#opts.retryMs ?? 1000;
+    const ms = this.#opts.retryMs ?? 250;
     if (this.#closed || ms <= 0 || this.#timer) return;
     this.#timer = setTimeout(() => {
       this.#timer = undefined;
-      void this.tryListen();
+      void (async () => {
+        if (this.#server) await this.#checkOwnership();
+        if (!this.#server) await this.tryListen();
+        else this.#schedule();
+      })();
     }, ms);
     // A passive retry must not keep the process alive.
     (this.#timer as { unref?: () => void }).unref?.();

@@ -82,6 +82,34 @@ describe("EventsListener", () => {
     }
   });
 
+  it("a listener whose socket file another process replaced steps down; events reach the new one", async () => {
+    const state = await stateDir();
+    const opts = { socketPath: eventsSocketPath(state), journalPath: eventsJournalPath(state), retryMs: 20 };
+    const first = await EventsListener.start(opts);
+    // Another process judged the file stale at the same moment and put its own socket there.
+    await fsp.rename(opts.socketPath, `${opts.socketPath}.old`);
+    const second = await EventsListener.start(opts);
+    try {
+      assert.equal(second.listening, true);
+      const deadline = Date.now() + 3000;
+      while (first.listening && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(first.listening, false, "the shadowed listener stepped down");
+      await forward(opts.socketPath, "/tasks/exit", "c3");
+      assert.deepEqual((await journal(state)).map((e) => e.containerId), ["c3"]);
+      // The one that stepped down takes over again once the other goes.
+      await second.close();
+      const again = Date.now() + 3000;
+      while (!first.listening && Date.now() < again) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(first.listening, true);
+      await forward(opts.socketPath, "/tasks/exit", "c4");
+      assert.deepEqual((await journal(state)).map((e) => e.containerId), ["c3", "c4"]);
+    } finally {
+      await first.close();
+      await second.close();
+      await fsp.rm(`${opts.socketPath}.old`, { force: true });
+    }
+  });
+
   it("leaves a path that is not a socket alone and stays passive", async () => {
     const state = await stateDir();
     const path = eventsSocketPath(state);

@@ -166,6 +166,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const { srv, held, path: listenPath } = await listen(flags);
   const socketPath = listenPath ?? env[SOCKET_PATH_ENV];
   const keepSocket = !!phaseFault(plan, "daemon", "stale-socket");
+  const linger = phaseFault(plan, "daemon", "linger");
   if (flags.flavour === "v2") {
     // `delete` finds the daemon and its socket through this, even if Create never
     // ran or the log fifo below blocks forever.
@@ -217,6 +218,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     if (publisher) {
       await publisher.drain(scenario.exitDrainMs);
       publisher.close();
+    }
+    if (linger && why === "shutdown") {
+      log.info("lingering after shutdown", { duration_ms: Number(linger.params.duration) });
+      await new Promise((r) => setTimeout(r, Number(linger.params.duration)));
     }
     await sink.write("");
     finish(code);

@@ -145,6 +145,13 @@ export const FAULTS: readonly FaultDef[] = [
     params: [],
   },
   {
+    name: "linger",
+    targets: ["daemon"],
+    doc: "after Shutdown (socket removed, connections closed) keep running this long before exiting, " +
+      "as a real shim does while its publisher retries events nobody receives",
+    params: [{ name: "duration", type: "duration", default: 30_000, doc: "how long the daemon lingers" }],
+  },
+  {
     name: "leak-process",
     targets: ["daemon"],
     doc: "spawn a child in its own process group that outlives the daemon; its pid is listed by Pids",

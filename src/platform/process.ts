@@ -8,7 +8,7 @@
 
 import { spawn } from "node:child_process";
 import { readdir, readlink, realpath } from "node:fs/promises";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 
 /** Default per-stream output cap for {@link runProcess}: 4 MiB. */
 export const DEFAULT_MAX_OUTPUT_BYTES = 4 << 20;
@@ -211,7 +211,10 @@ export function processState(pid: number): string | undefined {
 /**
  * Tells whether a process exists and is not a zombie: `kill(pid, 0)`
  * succeeds (or fails with EPERM, which means it exists but is not ours)
- * and `/proc/<pid>/stat` does not say `Z`/`X`.
+ * and `/proc/<pid>/stat` does not say `Z`/`X`. A killed multi-threaded
+ * process (a Go shim, a JS runtime) shows its leader as a zombie while its
+ * other threads still exit, holding every fd (the shim's listening socket)
+ * open: it counts as alive until its last thread is gone.
  *
  * @param pid process id
  * @returns true when the process is alive
@@ -225,7 +228,29 @@ export function isProcessAlive(pid: number): boolean {
   }
   const state = processState(pid);
   // No /proc entry while kill succeeded: no procfs (or it just exited); trust kill.
-  return state === undefined ? true : state !== "Z" && state !== "X";
+  if (state === undefined) return true;
+  if (state !== "Z" && state !== "X") return true;
+  return hasLiveThread(pid);
+}
+
+/** Whether any thread of `pid` other than a zombie leader still runs (it is still exiting). */
+function hasLiveThread(pid: number): boolean {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return false;
+  }
+  return tids.some((tid) => {
+    if (tid === String(pid)) return false;
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "latin1");
+      const c = stat.charAt(stat.lastIndexOf(")") + 2);
+      return c !== "Z" && c !== "X";
+    } catch {
+      return false;
+    }
+  });
 }
 
 /**

@@ -757,7 +757,19 @@ export class ShimManager {
         await this.#waitGone([shim.pid], 1000);
         await this.#removeStaleSocket(shim.address);
       }
-      await this.#drainUntilExit(shim);
+      if (await this.#drainUntilExit(shim)) {
+        // It answered Shutdown and closed the connection but still runs after the whole budget: a
+        // real shim does this while its publisher retries events nobody receives. Its task is gone
+        // and it serves nothing; stop it rather than leave it behind.
+        this.#log.warn("shim still running after Shutdown; killed", {
+          namespace: shim.namespace,
+          id: shim.id,
+          pid: shim.pid,
+          waited_ms: this.#o.timeouts.shutdownMs,
+        });
+        this.#kill([shim.pid], { namespace: shim.namespace, id: shim.id });
+        await this.#waitGone([shim.pid], 1000);
+      }
     }
     shim.connection.close();
     await shim.log?.close();
@@ -770,16 +782,20 @@ export class ShimManager {
    * a Go shim still writing dies of SIGPIPE). A shim that closed the connection is on its way out and
    * is waited for; one that keeps it open 100 ms after answering may keep serving (Shutdown is a no-op
    * while it holds other tasks), and is left to it.
+   *
+   * @returns true when the daemon closed the connection yet still runs after the whole budget
    */
-  async #drainUntilExit(shim: Shim): Promise<void> {
-    if (!shim.log || shim.pid <= 0) return;
+  async #drainUntilExit(shim: Shim): Promise<boolean> {
+    if (shim.pid <= 0) return false;
     const t0 = Date.now();
     while (isProcessAlive(shim.pid)) {
       const waited = Date.now() - t0;
-      if (waited >= this.#o.timeouts.shutdownMs || (!shim.connection.closed && waited >= 100)) return;
+      if (!shim.connection.closed && waited >= 100) return false;
+      if (waited >= this.#o.timeouts.shutdownMs) return shim.connection.closed;
       // A runc shim is gone 0–4 ms after answering Shutdown: poll finely, this is on every delete.
       await sleep(2);
     }
+    return false;
   }
 
   /**

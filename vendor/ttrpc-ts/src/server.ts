@@ -17,7 +17,8 @@ import {
   type MessageShape,
   toBinary,
 } from "@bufbuild/protobuf";
-import { chmod, lstat, unlink } from "node:fs/promises";
+import { chmod, link, lstat, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
 import * as net from "node:net";
 import { type Conn, dialSocket, parseAddress, socketConn } from "./conn.ts";
 import { decodeRequest, type Metadata, type RequestEnvelope, writeResponseFrame } from "./envelope.ts";
@@ -144,8 +145,19 @@ interface MethodEntry {
 
 interface Listener {
   readonly server: net.Server;
-  readonly path: string | undefined;
+  /** The socket file this listener answers on, with its identity (an unlink removes it only while it is ours). */
+  readonly file: SocketFile | undefined;
 }
+
+/** A socket file and the inode it was bound to. */
+interface SocketFile {
+  readonly path: string;
+  readonly dev: number;
+  readonly ino: number;
+}
+
+/** sockaddr_un's sun_path holds 108 bytes including the terminating NUL. */
+const SUN_PATH_MAX = 107;
 
 function errnoError(message: string, code: string): Error & { code: string } {
   return Object.assign(new Error(message), { code });
@@ -212,29 +224,80 @@ export class Server {
    * Listens on a unix socket. A stale socket file (nothing listening) is
    * removed first; the new socket is chmod 0600.
    *
+   * The socket is bound under a temporary name beside `path` and then
+   * hard-linked to `path`, which fails if another process created `path`
+   * meanwhile: two servers racing for the same path never both believe they
+   * own it. Closing removes `path` only while it still names this socket
+   * (runtimes unlink a closed server's bind path by name, which would remove
+   * a successor's socket), and removes it before the listening socket
+   * closes, so a client sees "no such file" (which dialers retry) rather
+   * than "connection refused".
+   *
    * @param address `unix:///path`, `/path`, `unix://@name` or `\0name`
    * @throws {Error} with code EADDRINUSE when something listens there or the path is not a socket
    */
   async listen(address: string): Promise<void> {
     const { path, abstract } = parseAddress(address);
-    if (!abstract) await removeStaleSocket(path);
-    const srv = net.createServer();
-    await new Promise<void>((resolve, reject) => {
-      srv.once("error", reject);
-      srv.listen(path, () => {
-        srv.off("error", reject);
-        resolve();
-      });
-    });
-    if (!abstract) {
+    if (abstract) {
+      this.#addListener(await listenPath(path), undefined);
+      return;
+    }
+    await removeStaleSocket(path);
+    const temp = join(dirname(path), `.${basename(path).slice(0, 8)}.${Math.random().toString(36).slice(2, 8)}`);
+    if (new TextEncoder().encode(temp).length > SUN_PATH_MAX) {
+      // No room for a temporary name: bind the path itself (the pre-link behaviour).
+      const srv = await listenPath(path);
+      const file = await this.#own(srv, path, path);
+      this.#addListener(srv, file);
+      return;
+    }
+    const srv = await listenPath(temp);
+    try {
+      const file = await this.#own(srv, temp, path);
       try {
-        await chmod(path, 0o600);
+        await link(temp, path);
       } catch (err) {
-        srv.close();
+        if ((err as { code?: string }).code === "EEXIST") {
+          throw errnoError(`listen "${path}": address already in use`, "EADDRINUSE");
+        }
         throw err;
       }
+      this.#addListener(srv, file);
+    } catch (err) {
+      srv.close();
+      await unlink(temp).catch(() => {});
+      throw err;
+    } finally {
+      // The name the runtime bound is only a handle now; `path` holds the socket.
+      await unlink(temp).catch(() => {});
     }
-    this.#addListener(srv, abstract ? undefined : path);
+  }
+
+  /** chmods a freshly bound socket file and records its identity under `path`. */
+  async #own(srv: net.Server, bound: string, path: string): Promise<SocketFile> {
+    try {
+      await chmod(bound, 0o600);
+      const st = await lstat(bound);
+      return { path, dev: st.dev, ino: st.ino };
+    } catch (err) {
+      srv.close();
+      throw err;
+    }
+  }
+
+  /**
+   * Whether every socket file this server listens on still names its own
+   * socket: false once another process replaced or removed it (then clients
+   * reach the other process, or nobody). Abstract and inherited sockets
+   * always count as intact.
+   *
+   * @returns true when all socket files are in place
+   */
+  async socketsIntact(): Promise<boolean> {
+    for (const l of this.#listeners) {
+      if (l.file && !(await isSameFile(l.file))) return false;
+    }
+    return true;
   }
 
   /**
@@ -337,26 +400,28 @@ export class Server {
     }
   };
 
-  #addListener(srv: net.Server, path: string | undefined): void {
+  #addListener(srv: net.Server, file: SocketFile | undefined): void {
     if (this.#closing) {
       srv.close();
       return;
     }
     srv.on("connection", (socket: net.Socket) => this.serveSocket(socket));
-    this.#listeners.push({ server: srv, path });
+    this.#listeners.push({ server: srv, file });
   }
 
   async #closeListeners(): Promise<void> {
     const listeners = this.#listeners.splice(0);
-    for (const l of listeners) l.server.close();
+    // Unlink first (only while the file is still ours), then close: a client dialing meanwhile
+    // gets ENOENT, which dialers retry, instead of ECONNREFUSED.
     await Promise.all(listeners.map(async (l) => {
-      if (l.path === undefined) return;
+      if (l.file === undefined || !(await isSameFile(l.file))) return;
       try {
-        await unlink(l.path);
+        await unlink(l.file.path);
       } catch (err) {
         if ((err as { code?: string }).code !== "ENOENT") throw err;
       }
     }));
+    for (const l of listeners) l.server.close();
   }
 
   #waitDrained(ms: number): Promise<boolean> {
@@ -376,25 +441,60 @@ export class Server {
   }
 }
 
-async function removeStaleSocket(path: string): Promise<void> {
-  let isSocket: boolean;
+/** Whether `f.path` still names the socket inode `f` recorded. */
+async function isSameFile(f: SocketFile): Promise<boolean> {
   try {
-    isSocket = (await lstat(path)).isSocket();
+    const st = await lstat(f.path);
+    return st.dev === f.dev && st.ino === f.ino;
+  } catch {
+    return false;
+  }
+}
+
+/** Binds a `node:net` server to a unix socket path. */
+async function listenPath(path: string): Promise<net.Server> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve, reject) => {
+    srv.once("error", reject);
+    srv.listen(path, () => {
+      srv.off("error", reject);
+      resolve();
+    });
+  });
+  return srv;
+}
+
+/**
+ * Removes a socket file nothing listens on. It is removed only if it is still the same file after the
+ * probe, so a process that just replaced it is not undone.
+ *
+ * @throws {Error} EADDRINUSE when something listens, the file changed meanwhile, or it is not a socket
+ */
+async function removeStaleSocket(path: string): Promise<void> {
+  let before: SocketFile;
+  try {
+    const st = await lstat(path);
+    if (!st.isSocket()) {
+      throw errnoError(`listen "${path}": exists and is not a socket`, "EADDRINUSE");
+    }
+    before = { path, dev: st.dev, ino: st.ino };
   } catch (err) {
     if ((err as { code?: string }).code === "ENOENT") return;
     throw err;
-  }
-  if (!isSocket) {
-    throw errnoError(
-      `listen "${path}": exists and is not a socket`,
-      "EADDRINUSE",
-    );
   }
   let live: net.Socket;
   try {
     live = await dialSocket(path, { timeoutMs: 1000 });
   } catch (err) {
-    if ((err as { code?: string }).code !== "ECONNREFUSED") throw err;
+    const code = (err as { code?: string }).code;
+    if (code === "ENOENT") return;
+    if (code !== "ECONNREFUSED") {
+      // ECONNRESET and the like: a listener is closing or starting there; not ours to remove.
+      throw errnoError(`listen "${path}": address in use (${code ?? (err as Error).message})`, "EADDRINUSE");
+    }
+    if (!(await isSameFile(before))) {
+      throw errnoError(`listen "${path}": replaced while probing`, "EADDRINUSE");
+    }
     try {
       await unlink(path);
     } catch (e) {

@@ -501,6 +501,85 @@ describe("server lifecycle", () => {
     assert.equal(lstatSync(file).isFile(), true);
   });
 
+  it("servers racing to listen() on one path: exactly one owns it, the others get EADDRINUSE", async () => {
+    for (let round = 0; round < 10; round++) {
+      const path = fresh();
+      const servers = Array.from({ length: 4 }, () => new Server().register(Echo, echoImpl()));
+      const results = await Promise.allSettled(servers.map((s) => s.listen(path)));
+      const won = results.filter((r) => r.status === "fulfilled").length;
+      assert.equal(won, 1, `round ${round}: ${won} servers listen`);
+      for (const r of results) {
+        if (r.status === "rejected") assert.equal((r.reason as { code?: string }).code, "EADDRINUSE");
+      }
+      const { client, echo } = await connect(path);
+      assert.equal((await echo.echo({ text: "one" })).text, "one");
+      client.close();
+      await Promise.all(servers.map((s) => s.close()));
+      assert.equal(existsSync(path), false, "the owner removed its socket");
+      // No temporary names are left beside it.
+      const { readdirSync } = await import("node:fs");
+      const { basename, dirname } = await import("node:path");
+      assert.deepEqual(readdirSync(dirname(path)).filter((n) => n.includes(basename(path).slice(0, 8))), []);
+    }
+  });
+
+  it("a server whose socket file was replaced reports it and leaves the successor's socket alone", async () => {
+    const path = fresh();
+    const a = new Server().register(Echo, echoImpl());
+    await a.listen(path);
+    assert.equal(await a.socketsIntact(), true);
+    // Another process decides the file is stale and replaces it.
+    const { renameSync, unlinkSync } = await import("node:fs");
+    renameSync(path, `${path}.moved`);
+    const b = new Server().register(Echo, echoImpl());
+    await b.listen(path);
+    try {
+      assert.equal(await a.socketsIntact(), false);
+      assert.equal(await b.socketsIntact(), true);
+      await a.close();
+      assert.ok(existsSync(path), "closing the replaced server keeps the successor's socket");
+      const { client, echo } = await connect(path);
+      assert.equal((await echo.echo({ text: "b" })).text, "b");
+      client.close();
+    } finally {
+      await b.close();
+      unlinkSync(`${path}.moved`);
+    }
+    assert.equal(existsSync(path), false);
+  });
+
+  it("close() removes the socket file before the listener stops: a dialer sees ENOENT, never ECONNREFUSED", async () => {
+    const path = fresh();
+    const server = new Server().register(Echo, echoImpl());
+    await server.listen(path);
+    const codes = new Set<string>();
+    let dialing = true;
+    const dialer = (async () => {
+      while (dialing) {
+        await new Promise<void>((resolve) => {
+          const sock = net.connect(path);
+          sock.once("connect", () => {
+            sock.destroy();
+            resolve();
+          });
+          sock.once("error", (e: NodeJS.ErrnoException) => {
+            codes.add(e.code ?? "?");
+            resolve();
+          });
+        });
+        // Errors may settle without a macrotask turn; let timers run.
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+    await new Promise((r) => setTimeout(r, 20));
+    await server.close();
+    await new Promise((r) => setTimeout(r, 20));
+    dialing = false;
+    await dialer;
+    assert.ok(codes.has("ENOENT"), `dial errors: ${[...codes].join(", ")}`);
+    assert.equal(codes.has("ECONNREFUSED"), false, `dial errors: ${[...codes].join(", ")}`);
+  });
+
   it("listen() and dial() work on an abstract socket", async () => {
     const name = `unix://@ttrpc-ts-test-${process.pid}-${Date.now()}`;
     const server = new Server().register(Echo, echoImpl());
