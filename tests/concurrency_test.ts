@@ -206,54 +206,54 @@ for (const rc of RUNTIMES) {
       });
       const ids = Array.from({ length: N }, () => newId("lib"));
       const outDir = join(s.dir, "out");
-      await mkdir(outDir);
       try {
-        // Each task waits on a gate file so all N exist at once, then exits with its own code.
-        const gate = join(s.dir, "gate");
-        await mkdir(gate);
-        const created = await Promise.all(ids.map(async (id, i) => {
-          const args = rc.runc
-            ? ["sh", "-c", `while [ ! -e /gate/go ]; do sleep 0.05; done; exit ${exitCodeOf(i)}`]
-            : ["sh", "-c", `sleep 0.5; exit ${exitCodeOf(i)}`];
-          const spec = generateDefaultSpec({ id, namespace: NS, args, rootfs, readonlyRootfs: true });
-          if (rc.runc) {
-            (spec.linux as Record<string, unknown>).cgroupsPath = `/${CGROUP_PARENT}/${id}`;
-            (spec.mounts as unknown[]).push({
-              destination: "/gate",
-              type: "bind",
-              source: gate,
-              options: ["rbind", "ro"],
+        try {
+          await mkdir(outDir);
+          // Each task waits on a gate file so all N exist at once, then exits with its own code.
+          const gate = join(s.dir, "gate");
+          await mkdir(gate);
+          const created = await Promise.all(ids.map(async (id, i) => {
+            const args = rc.runc
+              ? ["sh", "-c", `while [ ! -e /gate/go ]; do sleep 0.05; done; exit ${exitCodeOf(i)}`]
+              : ["sh", "-c", `sleep 0.5; exit ${exitCodeOf(i)}`];
+            const spec = generateDefaultSpec({ id, namespace: NS, args, rootfs, readonlyRootfs: true });
+            if (rc.runc) {
+              (spec.linux as Record<string, unknown>).cgroupsPath = `/${CGROUP_PARENT}/${id}`;
+              (spec.mounts as unknown[]).push({
+                destination: "/gate",
+                type: "bind",
+                source: gate,
+                options: ["rbind", "ro"],
+              });
+            }
+            const task = await tm.create({
+              namespace: NS,
+              id,
+              runtime: rc.runtime,
+              runtimeOptions: rc.runc ? { root: join(s.dir, "runc") } : undefined,
+              spec: spec as unknown as Record<string, unknown>,
+              stdout: `file://${join(outDir, id)}`,
             });
-          }
-          const task = await tm.create({
-            namespace: NS,
-            id,
-            runtime: rc.runtime,
-            runtimeOptions: rc.runc ? { root: join(s.dir, "runc") } : undefined,
-            spec: spec as unknown as Record<string, unknown>,
-            stdout: `file://${join(outDir, id)}`,
-          });
-          await task.start();
-          return task;
-        }));
+            await task.start();
+            return task;
+          }));
 
-        // All N live at once: every record is whole and names its container.
-        const records = await listRecords(s.root, NS);
-        assert.deepEqual(records.errors.map((e) => e.message), [], "no corrupt record");
-        assert.deepEqual(records.records.map((r) => r.id).sort(), [...ids].sort());
-        assert.equal((await tm.list(NS)).length, N);
+          // All N live at once: every record is whole and names its container.
+          const records = await listRecords(s.root, NS);
+          assert.deepEqual(records.errors.map((e) => e.message), [], "no corrupt record");
+          assert.deepEqual(records.records.map((r) => r.id).sort(), [...ids].sort());
+          assert.equal((await tm.list(NS)).length, N);
 
-        await writeFile(join(gate, "go"), "");
-        const exits = await Promise.all(created.map((t) => t.wait()));
-        exits.forEach((e, i) => assert.equal(e.exitStatus, exitCodeOf(i), `exit of ${ids[i]}`));
-        const deleted = await Promise.all(ids.map((id) => tm.delete(NS, id)));
-        deleted.forEach((d, i) => assert.equal(d.exitStatus, exitCodeOf(i), `delete of ${ids[i]}`));
-        assert.deepEqual(await tm.list(NS), []);
-      } finally {
-        for (const t of await tm.list(NS)) await tm.delete(NS, t.id, { force: true }).catch(() => {});
-        await tm.close();
-      }
-      try {
+          await writeFile(join(gate, "go"), "");
+          const exits = await Promise.all(created.map((t) => t.wait()));
+          exits.forEach((e, i) => assert.equal(e.exitStatus, exitCodeOf(i), `exit of ${ids[i]}`));
+          const deleted = await Promise.all(ids.map((id) => tm.delete(NS, id)));
+          deleted.forEach((d, i) => assert.equal(d.exitStatus, exitCodeOf(i), `delete of ${ids[i]}`));
+          assert.deepEqual(await tm.list(NS), []);
+        } finally {
+          for (const t of await tm.list(NS)) await tm.delete(NS, t.id, { force: true }).catch(() => {});
+          await tm.close();
+        }
         await assertClean(s, snap);
       } finally {
         await s.cleanup();
