@@ -87,8 +87,9 @@ function denoNet(): DenoNet | undefined {
  */
 export async function dialConn(address: string, options: DialOptions = {}): Promise<Conn> {
   const deno = denoNet();
-  if (deno === undefined) return await dial(address, options);
-  const { path } = parseAddress(address);
+  const { path, abstract } = parseAddress(address);
+  // Deno.connect takes a file path only: abstract sockets go through node:net.
+  if (deno === undefined || abstract) return await dial(address, options);
   const conn = await connectDeno(deno, address, path, options);
   return new DenoConn(conn);
 }

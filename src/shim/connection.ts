@@ -9,6 +9,7 @@
  */
 
 import { Client } from "../../vendor/ttrpc-ts/mod.ts";
+import { dialConn } from "../platform/ttrpc_conn.ts";
 import { isNotImplemented, withContext } from "../errors.ts";
 import { type TaskApiVersion, TaskClient } from "../taskapi/client.ts";
 import type { ConnectInfo } from "../taskapi/types.ts";
@@ -87,8 +88,8 @@ export class ShimConnection {
     const deadline = Date.now() + timeoutMs;
     let client: Client;
     try {
-      client = await Client.dial(opts.address, {
-        dialTimeoutMs: timeoutMs,
+      // The runtime's cheapest socket: Deno.connect on Deno, node:net elsewhere (platform/ttrpc_conn.ts).
+      client = new Client(await dialConn(opts.address, { timeoutMs }), {
         metadata: { [NAMESPACE_HEADER]: opts.namespace },
       });
     } catch (err) {
