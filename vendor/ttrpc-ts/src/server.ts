@@ -17,7 +17,7 @@ import {
   type MessageShape,
   toBinary,
 } from "@bufbuild/protobuf";
-import { chmod, link, lstat, unlink } from "node:fs/promises";
+import { chmod, link, lstat, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import * as net from "node:net";
 import { type Conn, dialSocket, parseAddress, socketConn } from "./conn.ts";
@@ -257,10 +257,14 @@ export class Server {
       try {
         await link(temp, path);
       } catch (err) {
-        if ((err as { code?: string }).code === "EEXIST") {
+        const code = (err as { code?: string }).code;
+        if (code === "EEXIST") {
           throw errnoError(`listen "${path}": address already in use`, "EADDRINUSE");
         }
-        throw err;
+        // A filesystem without hard links for sockets: move it into place instead (not race-free,
+        // but the file is still only removed while it is ours).
+        if (code !== "EPERM" && code !== "ENOTSUP" && code !== "EOPNOTSUPP" && code !== "EMLINK") throw err;
+        await rename(temp, path);
       }
       this.#addListener(srv, file);
     } catch (err) {
