@@ -138,7 +138,9 @@ export class AbortedError extends ShimkitError {
   }
 }
 
-const CLASS_BY_KIND: Partial<Record<ErrorKind, new (message: string, options?: ErrorOptions) => ShimkitError>> = {
+const CLASS_BY_KIND: Partial<
+  Record<ErrorKind, new (message: string, options?: ErrorOptions) => ShimkitError>
+> = {
   not_found: NotFoundError,
   already_exists: AlreadyExistsError,
   invalid_argument: InvalidArgumentError,

@@ -392,7 +392,10 @@ describe("cli lifecycle (runc shim, busybox rootfs)", { skip: skipBusybox }, () 
     const e = await fresh();
     try {
       const c = id("created");
-      const r = ok(await e.cli(["create", "--rootfs", rootfs, c, "--", "sh", "-c", "echo from-created; exit 4"]), "create");
+      const r = ok(
+        await e.cli(["create", "--rootfs", rootfs, c, "--", "sh", "-c", "echo from-created; exit 4"]),
+        "create",
+      );
       assert.equal(r.stdout, `${c}\n`);
       const rows = JSON.parse(ok(await e.cli(["ps", "--json"]), "ps").stdout);
       assert.deepEqual(rows.map((x: { id: string; status: string }) => [x.id, x.status]), [[c, "created"]]);

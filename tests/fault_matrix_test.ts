@@ -902,7 +902,10 @@ const CASES: Case[] = [
       const { ms } = await within(TIMEOUTS.shutdownMs + 1000 + SLACK, () => h.tm.delete(NS, ID));
       assert.ok(ms >= TIMEOUTS.shutdownMs, `delete waited ${ms}ms for the shim to exit on its own`);
       await h.waitFor("the killed daemon to exit", () => gone(shimPid));
-      assert.ok(h.warnings.some((w) => /shim still running after Shutdown; killed/.test(w)), h.warnings.join("\n"));
+      assert.ok(
+        h.warnings.some((w) => /shim still running after Shutdown; killed/.test(w)),
+        h.warnings.join("\n"),
+      );
       await h.assertGone(ID);
       assert.deepEqual(await h.sockets(), []);
     },

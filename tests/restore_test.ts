@@ -330,7 +330,10 @@ describe("loadExisting() with the runc shim", { skip }, () => {
 
     const tm = await open();
     const r = await load(tm);
-    assert.deepEqual(r.reaped.map((x) => [x.id, x.reason]), [[id, "leaked shim: no task (State: not found)"]]);
+    assert.deepEqual(r.reaped.map((x) => [x.id, x.reason]), [[
+      id,
+      "leaked shim: no task (State: not found)",
+    ]]);
     await waitGone([pid]);
     await assertGone(id);
   });

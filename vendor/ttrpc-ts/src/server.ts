@@ -243,7 +243,10 @@ export class Server {
       return;
     }
     await removeStaleSocket(path);
-    const temp = join(dirname(path), `.${basename(path).slice(0, 8)}.${Math.random().toString(36).slice(2, 8)}`);
+    const temp = join(
+      dirname(path),
+      `.${basename(path).slice(0, 8)}.${Math.random().toString(36).slice(2, 8)}`,
+    );
     if (new TextEncoder().encode(temp).length > SUN_PATH_MAX) {
       // No room for a temporary name: bind the path itself (the pre-link behaviour).
       const srv = await listenPath(path);
