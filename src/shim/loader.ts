@@ -27,7 +27,7 @@ import {
   recordsDir,
   workDir,
 } from "../bundle/layout.ts";
-import { acquireContainerLock, liveLockOwner, removeStaleLocks } from "../bundle/lock.ts";
+import { acquireContainerLock, liveLockOwner, type LockOwner, removeStaleLocks } from "../bundle/lock.ts";
 import { dialSocket } from "../../vendor/ttrpc-ts/mod.ts";
 import type { Logger } from "../log/logger.ts";
 import { nullLogger } from "../log/logger.ts";
@@ -487,6 +487,12 @@ interface BundleOutcome {
   cleaned: CleanedPath[];
 }
 
+/**
+ * Thrown by a lock-free pass of {@link loadLocked} just before a step that would change the disk
+ * or the shim: the bundle is then loaded again, from the start, under its container lock.
+ */
+class NeedsLock extends Error {}
+
 async function loadBundleShim(
   manager: LoadHost,
   entry: BundleEntry,
@@ -494,33 +500,59 @@ async function loadBundleShim(
   log: Logger,
 ): Promise<BundleOutcome> {
   const { namespace: ns, id } = entry;
-  const out: BundleOutcome = { errors: [], cleaned: [] };
   const fields = { namespace: ns, id };
+  const busy = (out: BundleOutcome, owner: LockOwner | undefined) => {
+    out.kept = { namespace: ns, id, note: `busy: locked by pid ${owner?.pid ?? "?"}` };
+    log.info("bundle is locked by a live process; skipped", { ...fields, pid: owner?.pid });
+    return out;
+  };
   // A live holder is creating or deleting this container right now: never touch it.
+  const holder = await liveLockOwner(opts.state, ns, id).catch(() => undefined);
+  if (holder) return busy({ errors: [], cleaned: [] }, holder);
+  // Most shims are simply kept: probe without the lock (creating a lock file is the costliest
+  // step of a load on a busy machine). Anything that would change the disk or the shim takes the
+  // lock and decides again under it, so a create or delete that started meanwhile is seen.
+  const probe: BundleOutcome = { errors: [], cleaned: [] };
+  const settled = await runLoad(() => loadLocked(manager, entry, opts, log, probe, false), probe, log, fields);
+  if (settled) return probe;
+  const out: BundleOutcome = { errors: [], cleaned: [] };
   const lock = await acquireContainerLock(opts.state, ns, id, { timeoutMs: 0 }).catch((err) => {
     if (kindOf(err) === "aborted") return undefined;
     throw err;
   });
-  if (!lock) {
-    const owner = await liveLockOwner(opts.state, ns, id).catch(() => undefined);
-    out.kept = { namespace: ns, id, note: `busy: locked by pid ${owner?.pid ?? "?"}` };
-    log.info("bundle is locked by a live process; skipped", { ...fields, pid: owner?.pid });
-    return out;
-  }
+  if (!lock) return busy(out, await liveLockOwner(opts.state, ns, id).catch(() => undefined));
   try {
-    await loadLocked(manager, entry, opts, log, out);
-  } catch (err) {
-    out.errors.push({ namespace: ns, id, message: (err as Error).message });
-    if (err instanceof BudgetExceeded) {
-      out.kept ??= { namespace: ns, id, note: "not answering in time: kept" };
-      log.warn("shim did not load within its budget; kept", { ...fields, err });
-    } else {
-      log.error("load shim", { ...fields, err });
-    }
+    await runLoad(() => loadLocked(manager, entry, opts, log, out, true), out, log, fields);
   } finally {
     await lock.release();
   }
   return out;
+}
+
+/**
+ * Runs one pass of {@link loadLocked}, recording its failure in `out`.
+ *
+ * @returns false when the pass stopped because it needs the container lock
+ */
+async function runLoad(
+  pass: () => Promise<void>,
+  out: BundleOutcome,
+  log: Logger,
+  fields: { namespace: string; id: string },
+): Promise<boolean> {
+  try {
+    await pass();
+  } catch (err) {
+    if (err instanceof NeedsLock) return false;
+    out.errors.push({ ...fields, message: (err as Error).message });
+    if (err instanceof BudgetExceeded) {
+      out.kept ??= { ...fields, note: "not answering in time: kept" };
+      log.warn("shim did not load within its budget; kept", { ...fields, err });
+    } else {
+      log.error("load shim", { ...fields, err });
+    }
+  }
+  return true;
 }
 
 async function loadLocked(
@@ -529,9 +561,14 @@ async function loadLocked(
   opts: LoadOptions,
   log: Logger,
   out: BundleOutcome,
+  locked: boolean,
 ) {
   const { namespace: ns, id } = entry;
   const fields = { namespace: ns, id };
+  /** Before any change: without the lock, stop here (the caller loads again under it). */
+  const mutating = () => {
+    if (!locked) throw new NeedsLock();
+  };
   const budget = new Budget(opts.budgetMs ?? 5000);
   // What `loadBundle` returns, without its async stat: the listing below proves the directory.
   const bundle: Bundle = {
@@ -552,6 +589,7 @@ async function loadLocked(
     throw fromErrno(err, `load bundle ${q(ns + "/" + id)}`);
   }
   if (names.length === 0) {
+    mutating();
     await deleteBundle(bundle);
     out.cleaned.push({ path: bundle.path, reason: "empty bundle" });
     log.info("removed empty bundle", fields);
@@ -562,6 +600,8 @@ async function loadLocked(
   const sandboxId = rec?.sandboxId ??
     (names.includes(BUNDLE_FILES.sandbox) ? readSmallFile(bundleFile(bundle.path, "sandbox")) : "");
   const created = rec !== undefined || names.includes(BUNDLE_FILES.initPid);
+  // Writes to come whatever the shim answers: the record restored, an `address` file migrated.
+  if ((!rec && created) || !names.includes(BUNDLE_FILES.bootstrap)) mutating();
   const choice = await chooseRuntime(bundle, rec, opts.resolver, opts.defaultRuntime);
   if (choice.error) log.warn("runtime cannot be resolved", { ...fields, reason: choice.error });
   const loadOpts = { bundle, runtime: choice.runtime, runtimePath: choice.runtimePath, created };
@@ -572,12 +612,15 @@ async function loadLocked(
   };
 
   let shim: Shim | undefined;
+  /** Whether this manager tracked the shim before this load (then it is not released here). */
+  let tracked = false;
   let deadReason = "";
   const hasAddress = names.includes(BUNDLE_FILES.bootstrap) || names.includes(BUNDLE_FILES.address);
   if (!hasAddress) {
     deadReason = "no bootstrap.json or address file";
   } else {
     try {
+      tracked = manager.shims.get(ns, id) !== undefined;
       shim = await budget.race(
         loadShimOnceMore(() => manager.shims.load(ns, id, { ...loadOpts, ...hints })),
         "connecting",
@@ -599,6 +642,7 @@ async function loadLocked(
   }
 
   if (!shim) {
+    mutating();
     budget.check("dead-shim cleanup");
     const ref = await manager.shims.describe(ns, id, loadOpts);
     log.warn("shim is dead; cleaning up", { ...fields, reason: deadReason });
@@ -634,6 +678,11 @@ async function loadLocked(
   const exited = pids?.length === 0 && created;
   const sandboxed = sandboxId !== "" || shim.sandboxed;
   if (shouldCleanupShim({ sandboxed, pids, pidsError, exited })) {
+    if (!locked) {
+      // Let the locked pass connect afresh: what it finds decides.
+      if (!tracked) await manager.shims.release(shim);
+      mutating();
+    }
     budget.check("reaping");
     const reason = pidsError ? "leaked shim: no task (State: not found)" : "leaked shim: no processes";
     log.info("cleaning leaked shim process", { ...fields, reason });
