@@ -8,13 +8,14 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdir, readdir, rmdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { createRuntimeResolver } from "../src/runtime/resolve.ts";
 import { generateDefaultSpec } from "../src/spec/default_spec.ts";
 import { TaskManager } from "../src/task/manager.ts";
 import { listRecords } from "../src/bundle/records.ts";
 import type { LoadReport } from "../src/shim/loader.ts";
+import { removeCgroupParents } from "./helpers/cgroups.ts";
 import { type CliResult, REPO_ROOT, runCli } from "./helpers/cli.ts";
 import { fakeRuntime } from "./helpers/fake_runtime.ts";
 import { findLeaks, type LeakSnapshot, snapshotLeaks } from "./helpers/leaks.ts";
@@ -64,16 +65,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Exit code of container `i`: varied so a mix-up between containers shows. */
 const exitCodeOf = (i: number) => (i * 7) % 11;
-
-/** Removes the empty cgroup parents runc leaves (`/sys/fs/cgroup/<ctrl>/shimkit-conc`). */
-async function removeCgroupParents(): Promise<void> {
-  const base = "/sys/fs/cgroup";
-  const dirs = [join(base, CGROUP_PARENT)];
-  for (const e of await readdir(base, { withFileTypes: true }).catch(() => [])) {
-    if (e.isDirectory()) dirs.push(join(base, e.name, CGROUP_PARENT));
-  }
-  for (const d of dirs) await rmdir(d).catch(() => {});
-}
 
 /** Every directory under `dir`, relative to it. */
 async function listDirs(dir: string, base = dir, out: string[] = []): Promise<string[]> {
@@ -137,7 +128,7 @@ for (const rc of RUNTIMES) {
     }, T);
     after(async () => {
       await fake?.cleanup();
-      if (rc.runc) await removeCgroupParents();
+      if (rc.runc) await removeCgroupParents(CGROUP_PARENT);
     });
 
     /** A fresh state for one test, its CLI, and what its leak check starts from. */

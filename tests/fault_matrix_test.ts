@@ -15,7 +15,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { mkdir, readdir, readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import os from "node:os";
@@ -361,24 +361,12 @@ async function lifecycle(h: Harness, annotations: Record<string, string>, args =
 }
 
 /**
- * True when no thread of the process runs any more. A killed multi-threaded runtime shows its
- * leader as a zombie while other threads still exit, with every fd (the shim's listening socket)
- * still open: `isProcessAlive` already says false then.
+ * True when no thread of the process runs any more (a killed multi-threaded runtime shows its leader
+ * as a zombie while other threads still exit, with every fd still open; `isProcessAlive` counts it
+ * alive until the last one is gone).
  */
 function gone(pid: number): boolean {
-  let tids: string[];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return true;
-  }
-  return tids.every((tid) => {
-    try {
-      return /^\S+ \(.*\) [ZX]/.test(readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8"));
-    } catch {
-      return true;
-    }
-  });
+  return !isProcessAlive(pid);
 }
 
 /** Kills a process and waits until it is gone (every thread). */

@@ -19,6 +19,7 @@ import type { TaskEvent } from "../src/events/topics.ts";
 import { isDeadlineExceeded, isInvalidArgument } from "../src/errors.ts";
 import { makeFifo } from "../src/platform/fifo.ts";
 import { listRecords } from "../src/bundle/records.ts";
+import { removeCgroupParents } from "./helpers/cgroups.ts";
 import { type TempState, tempState } from "./helpers/temp_state.ts";
 import { assertNoLeaks, findLeaks, type LeakSnapshot, snapshotLeaks } from "./helpers/leaks.ts";
 import { findBinary, needsAll, needsBinary, needsRoot } from "./helpers/require.ts";
@@ -76,16 +77,6 @@ const RUNTIMES: RuntimeCase[] = [
 const suffix = `${process.pid.toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 let seq = 0;
 const newId = (what: string) => `${what}-${suffix}-${++seq}`;
-
-/** Removes the empty cgroup parents runc leaves behind (`/sys/fs/cgroup/<ctrl>/shimkit-test`). */
-async function removeCgroupParents(): Promise<void> {
-  const base = "/sys/fs/cgroup";
-  const dirs = [join(base, CGROUP_PARENT)];
-  for (const e of await readdir(base, { withFileTypes: true }).catch(() => [])) {
-    if (e.isDirectory()) dirs.push(join(base, e.name, CGROUP_PARENT));
-  }
-  for (const d of dirs) await rmdir(d).catch(() => {});
-}
 
 /** Mount points under a directory, from /proc/self/mountinfo. */
 async function mountsUnder(dir: string): Promise<string[]> {
@@ -208,7 +199,7 @@ for (const rc of RUNTIMES) {
         ) await rmdir(d).catch(() => {});
         await assertNoLeaks(leaks, { timeoutMs: 3000 });
       } finally {
-        await removeCgroupParents();
+        await removeCgroupParents(CGROUP_PARENT);
         await s.cleanup();
       }
     }, T);

@@ -21,6 +21,7 @@ import { isProcessAlive, listPidsWithCwd, selfCommand } from "../src/platform/pr
 import { cleanupWorkDirs, loadExisting, type LoadReport } from "../src/shim/loader.ts";
 import { dialPath } from "../src/shim/socket.ts";
 import type { TaskEvent } from "../src/events/topics.ts";
+import { removeCgroupParents } from "./helpers/cgroups.ts";
 import { mountsUnder, type TempState, tempState } from "./helpers/temp_state.ts";
 import { assertNoLeaks, type LeakSnapshot, snapshotLeaks } from "./helpers/leaks.ts";
 import { needsAll, needsBinary, needsRoot } from "./helpers/require.ts";
@@ -50,15 +51,6 @@ async function waitGone(pids: readonly number[], ms = 8000): Promise<void> {
     }
     await sleep(20);
   }
-}
-
-async function removeCgroupParents(): Promise<void> {
-  const base = "/sys/fs/cgroup";
-  const dirs = [join(base, CGROUP_PARENT)];
-  for (const e of await readdir(base, { withFileTypes: true }).catch(() => [])) {
-    if (e.isDirectory()) dirs.push(join(base, e.name, CGROUP_PARENT));
-  }
-  for (const d of dirs) await rmdir(d).catch(() => {});
 }
 
 describe("loadExisting() with the runc shim", { skip }, () => {
@@ -179,7 +171,7 @@ describe("loadExisting() with the runc shim", { skip }, () => {
       assert.deepEqual(await readdir(join(s.root)), [], "root is empty");
       await assertNoLeaks(leaks, { timeoutMs: 5000 });
     } finally {
-      await removeCgroupParents();
+      await removeCgroupParents(CGROUP_PARENT);
       await s.cleanup();
     }
   }, T);
