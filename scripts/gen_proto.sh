@@ -28,8 +28,7 @@ if ! command -v protoc >/dev/null; then
   echo "gen_proto.sh: protoc not found in PATH (apt-get install protobuf-compiler)" >&2
   exit 1
 fi
-# The well-known types (google/protobuf/*.proto) ship with Debian's libprotobuf-dev in /usr/include;
-# protoc-gen-es maps them to @bufbuild/protobuf/wkt, so they are only needed for resolution.
+# The well-known types (google/protobuf/*.proto) ship with Debian's libprotobuf-dev in /usr/include.
 wkt_include="${PROTOC_INCLUDE:-/usr/include}"
 
 mapfile -t protos < <(cd "$root/proto" && find . -name '*.proto' -printf '%P\n' | LC_ALL=C sort)
@@ -42,9 +41,16 @@ fi
 mkdir -p "$(dirname "$out")"
 tmp="$(mktemp -d "$(dirname "$out")/.gen.XXXXXX")"
 trap 'rm -rf -- "$tmp"' EXIT
+# Our own copies of the well-known types our protos import: the @bufbuild/protobuf/wkt ones decode a
+# base64 descriptor at import time, which gen_embed.ts exists to avoid.
+wkt_protos=(google/protobuf/any.proto google/protobuf/empty.proto google/protobuf/timestamp.proto)
 (cd "$root/proto" && protoc --plugin=protoc-gen-es="$plugin" \
   --es_out="$tmp" --es_opt=target=ts,import_extension=ts \
-  -I . -I "$wkt_include" "${protos[@]}")
+  -I . -I "$wkt_include" "${protos[@]}" "${wkt_protos[@]}")
+# Descriptors as object literals instead of base64 (see the script's header).
+bun="${BUN:-$root/node_modules/.bin/bun}"
+command -v "$bun" >/dev/null || bun=bun
+"$bun" "$root/scripts/gen_embed.ts" "$tmp"
 rm -rf -- "$out"
 mv -- "$tmp" "$out"
 trap - EXIT

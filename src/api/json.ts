@@ -28,7 +28,8 @@ import {
   toBinary,
   toJson,
 } from "@bufbuild/protobuf";
-import { type Any, AnySchema } from "@bufbuild/protobuf/wkt";
+import type { Any } from "@bufbuild/protobuf/wkt";
+import { AnySchema } from "../gen/google/protobuf/any_pb.ts";
 import { base64Decode, base64Encode } from "@bufbuild/protobuf/wire";
 import { typeNameOfUrl, typeRegistry } from "./registry.ts";
 

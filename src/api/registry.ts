@@ -22,16 +22,16 @@ import type { Message, MessageShape, Registry } from "@bufbuild/protobuf";
 import { toBinary } from "@bufbuild/protobuf";
 import {
   type Any,
-  AnySchema,
   anyUnpack,
-  file_google_protobuf_any,
   file_google_protobuf_duration,
-  file_google_protobuf_empty,
   file_google_protobuf_field_mask,
   file_google_protobuf_struct,
-  file_google_protobuf_timestamp,
   file_google_protobuf_wrappers,
 } from "@bufbuild/protobuf/wkt";
+// Any, Empty and Timestamp are our own generated copies, the very descriptors our messages refer to.
+import { AnySchema, file_google_protobuf_any } from "../gen/google/protobuf/any_pb.ts";
+import { file_google_protobuf_empty } from "../gen/google/protobuf/empty_pb.ts";
+import { file_google_protobuf_timestamp } from "../gen/google/protobuf/timestamp_pb.ts";
 import { InvalidArgumentError, NotFoundError } from "../errors.ts";
 import { typeNameOfUrl } from "./type_url.ts";
 import { file_containerd_events_task } from "../gen/containerd/events/task_pb.ts";

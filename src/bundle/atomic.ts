@@ -7,7 +7,6 @@
  */
 
 import { open, rename, rm } from "node:fs/promises";
-import { randomBytes } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 
 /**
@@ -21,7 +20,7 @@ import { basename, dirname, join } from "node:path";
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode: number): Promise<void> {
   const dir = dirname(path);
   // Hidden name: bundle loaders and listings skip dot-files, so a crash mid-write leaves nothing they read.
-  const tmp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
+  const tmp = join(dir, `.${basename(path)}.${randomHex(6)}.tmp`);
   const fh = await open(tmp, "wx", mode);
   try {
     await fh.writeFile(data);
@@ -41,4 +40,11 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
   }
   const dh = await open(dir, "r").catch(() => undefined);
   if (dh) await dh.sync().catch(() => {}).finally(() => dh.close());
+}
+
+/** `bytes` random bytes as hex; Web Crypto, so the start path never loads `node:crypto` (see `src/sha256.ts`). */
+function randomHex(bytes: number): string {
+  let hex = "";
+  for (const b of crypto.getRandomValues(new Uint8Array(bytes))) hex += b.toString(16).padStart(2, "0");
+  return hex;
 }

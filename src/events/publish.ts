@@ -8,7 +8,7 @@
  */
 
 import { fromBinary } from "@bufbuild/protobuf";
-import { AnySchema } from "@bufbuild/protobuf/wkt";
+import { AnySchema } from "../gen/google/protobuf/any_pb.ts";
 import { dirname, join } from "node:path";
 import { EVENTS_JOURNAL_NAME } from "../bundle/layout.ts";
 import { InvalidArgumentError } from "../errors.ts";

@@ -14,7 +14,8 @@ import {
   type MessageInitShape,
   toBinary,
 } from "@bufbuild/protobuf";
-import { type Any, AnySchema } from "@bufbuild/protobuf/wkt";
+import type { Any } from "@bufbuild/protobuf/wkt";
+import { AnySchema } from "../gen/google/protobuf/any_pb.ts";
 import { typeNameOfUrl } from "../api/type_url.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import {

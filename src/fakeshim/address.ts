@@ -8,9 +8,9 @@
  */
 
 import { create, toBinary } from "@bufbuild/protobuf";
-import { createHash } from "node:crypto";
 import { posix } from "node:path";
 import { InvalidArgumentError } from "../errors.ts";
+import { sha256Hex } from "../sha256.ts";
 import { BootstrapResultSchema } from "../gen/containerd/runtime/bootstrap/v1/bootstrap_pb.ts";
 import { SOCKET_PATH_MAX } from "../shim/socket.ts";
 import type { BootstrapFormat } from "./faults.ts";
@@ -70,7 +70,7 @@ export function defaultSocketDir(uid: number, xdgRuntimeDir: string | undefined,
  */
 export function socketPath(dir: string, address: string, namespace: string, group: string): string {
   // Go's filepath.Join cleans the result; posix.join does the same (and drops empty parts).
-  const hex = createHash("sha256").update(posix.join(address, namespace, group)).digest("hex");
+  const hex = sha256Hex(posix.join(address, namespace, group));
   const base = dir.replace(/\/+$/, "") + "/";
   const room = SOCKET_PATH_MAX - new TextEncoder().encode(base).length;
   if (room < MIN_HASH_CHARS) {

@@ -13,7 +13,7 @@ import { type FileHandle, open, unlink } from "node:fs/promises";
 import * as net from "node:net";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import { toBinary } from "@bufbuild/protobuf";
-import { AnySchema } from "@bufbuild/protobuf/wkt";
+import { AnySchema } from "../gen/google/protobuf/any_pb.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
 import { Server } from "../../vendor/ttrpc-ts/mod.ts";
 import { Shim as ShimV1 } from "../gen/containerd/runtime/linux/shim/v1/shim_pb.ts";

@@ -12,7 +12,8 @@
  */
 
 import { create, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
-import { type Any, AnySchema, type Timestamp } from "@bufbuild/protobuf/wkt";
+import type { Any, Timestamp } from "@bufbuild/protobuf/wkt";
+import { AnySchema } from "../gen/google/protobuf/any_pb.ts";
 import {
   AlreadyExistsError,
   FailedPreconditionError,

@@ -6,9 +6,9 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { isAbsolute, join } from "node:path";
 import { InvalidArgumentError, NotImplementedError } from "../errors.ts";
+import { sha256Hex } from "../sha256.ts";
 
 /**
  * Longest socket path containerd accepts (`socketPathLimit`). Linux
@@ -142,7 +142,7 @@ export interface ShimSocketInputs {
 export function shimSocketAddress(inputs: ShimSocketInputs): string {
   // node's path.join normalises like Go's filepath.Join (which also drops empty elements).
   const key = join(...[inputs.grpcAddress, inputs.namespace, inputs.id].filter((s) => s !== ""));
-  const hash = createHash("sha256").update(key).digest("hex");
+  const hash = sha256Hex(key);
   const path = join(inputs.socketDir ?? DEFAULT_SOCKET_DIR, hash);
   return "unix://" + validateSocketPath(path);
 }

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { fromJson, type JsonObject, toBinary } from "@bufbuild/protobuf";
+import { create, type DescField, ScalarType, toBinary } from "@bufbuild/protobuf";
 import { InvalidArgumentError } from "../errors.ts";
 import { OptionsSchema } from "../gen/containerd/runc/v1/runc_pb.ts";
 import type { AnyValue } from "../taskapi/types.ts";
@@ -38,17 +38,49 @@ export function encodeRuntimeOptionsValue(
   if (isAnyValue(options)) return { typeUrl: options.typeUrl, value: options.value };
   const entries = Object.entries(options);
   if (entries.length === 0) return undefined;
-  const json: JsonObject = {};
+  const init: Record<string, unknown> = {};
   for (const [k, v] of entries) {
     if (v === undefined) continue;
     // Go field names (BinaryName) → JSON names (binaryName); proto names (binary_name) pass unchanged.
     const name = /^[A-Z]/.test(k) ? k[0].toLowerCase() + k.slice(1) : k;
-    json[name] = v as JsonObject[string];
+    const field = OptionsSchema.fields.find((f) => f.jsonName === name || f.name === name);
+    if (!field) {
+      throw new InvalidArgumentError(
+        `runtime options: unknown field "${k}" for ${OptionsSchema.typeName} (known: ${
+          OptionsSchema.fields.map((f) => f.jsonName).join(", ")
+        })`,
+      );
+    }
+    init[field.localName] = scalarValue(field, k, v);
   }
-  try {
-    const msg = fromJson(OptionsSchema, json);
-    return { typeUrl: RUNC_OPTIONS_TYPE_URL, value: toBinary(OptionsSchema, msg) };
-  } catch (err) {
-    throw new InvalidArgumentError(`runtime options: ${(err as Error).message}`, { cause: err });
+  return { typeUrl: RUNC_OPTIONS_TYPE_URL, value: toBinary(OptionsSchema, create(OptionsSchema, init)) };
+}
+
+/**
+ * Checks one option value against its field, as protobuf JSON would read it
+ * (booleans, strings, integers or integer strings in range). Written here
+ * rather than with protobuf-es's `fromJson`, whose import decodes every
+ * well-known type's descriptor: this runs on every `run`'s start path.
+ */
+function scalarValue(field: DescField, key: string, v: unknown): unknown {
+  const bad = (want: string) =>
+    new InvalidArgumentError(`runtime options: field "${key}" must be ${want}, got ${JSON.stringify(v)}`);
+  if (field.fieldKind !== "scalar") throw bad("a scalar (only scalar runc options are supported)");
+  switch (field.scalar) {
+    case ScalarType.BOOL:
+      if (typeof v !== "boolean") throw bad("true or false");
+      return v;
+    case ScalarType.STRING:
+      if (typeof v !== "string") throw bad("a string");
+      return v;
+    case ScalarType.UINT32: {
+      const n = typeof v === "string" && /^\d+$/.test(v) ? Number(v) : v;
+      if (typeof n !== "number" || !Number.isInteger(n) || n < 0 || n > 0xffff_ffff) {
+        throw bad("an integer from 0 to 4294967295");
+      }
+      return n;
+    }
+    default:
+      throw bad(`a ${ScalarType[field.scalar]} (not supported)`);
   }
 }

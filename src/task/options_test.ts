@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { fromBinary } from "@bufbuild/protobuf";
+import { fromBinary, fromJson, toBinary } from "@bufbuild/protobuf";
 import { OptionsSchema } from "../gen/containerd/runc/v1/runc_pb.ts";
 import { isInvalidArgument } from "../errors.ts";
 import { encodeRuntimeOptionsValue, RUNC_OPTIONS_TYPE_URL } from "./options.ts";
@@ -27,8 +27,49 @@ describe("encodeRuntimeOptionsValue()", () => {
     assert.equal(encodeRuntimeOptionsValue(undefined), undefined);
     assert.equal(encodeRuntimeOptionsValue({}), undefined);
   });
-  it("rejects unknown fields with InvalidArgument", () => {
-    assert.throws(() => encodeRuntimeOptionsValue({ nope: 1 }), isInvalidArgument);
+  it("rejects unknown fields with InvalidArgument naming the field and the known ones", () => {
+    assert.throws(
+      () => encodeRuntimeOptionsValue({ nope: 1 }),
+      (e: Error) => isInvalidArgument(e) && /unknown field "nope" .*known: .*binaryName/.test(e.message),
+    );
+  });
+  it("reads uint32 fields from numbers and integer strings", () => {
+    assert.equal(decode({ io_uid: 1000, IoGid: "2000" }).ioUid, 1000);
+    assert.equal(decode({ IoGid: "2000" }).ioGid, 2000);
+    assert.equal(decode({ ioUid: 4294967295 }).ioUid, 4294967295);
+  });
+  const badValues: Array<[string, Record<string, unknown>, RegExp]> = [
+    ["a number for a string", { root: 7 }, /field "root" must be a string, got 7/],
+    [
+      "a string for a bool",
+      { systemdCgroup: "yes" },
+      /field "systemdCgroup" must be true or false, got "yes"/,
+    ],
+    ["a negative uint32", { ioUid: -1 }, /field "ioUid" must be an integer from 0 to 4294967295/],
+    ["a too large uint32", { ioUid: 2 ** 32 }, /must be an integer from 0 to 4294967295/],
+    ["a fraction", { ioGid: 1.5 }, /field "ioGid" must be an integer/],
+  ];
+  for (const [name, opts, re] of badValues) {
+    it(`rejects ${name} with InvalidArgument`, () => {
+      assert.throws(
+        () => encodeRuntimeOptionsValue(opts),
+        (e: Error) => isInvalidArgument(e) && re.test(e.message),
+      );
+    });
+  }
+  it("encodes exactly what protobuf-es's fromJson would", () => {
+    const opts = { root: "/r", binary_name: "crun", SystemdCgroup: true, noPivotRoot: false, io_uid: 5 };
+    const want = toBinary(
+      OptionsSchema,
+      fromJson(OptionsSchema, {
+        root: "/r",
+        binaryName: "crun",
+        systemdCgroup: true,
+        noPivotRoot: false,
+        ioUid: 5,
+      }),
+    );
+    assert.deepEqual(encodeRuntimeOptionsValue(opts)!.value, want);
   });
 });
 

@@ -6,7 +6,8 @@
  */
 
 import { create } from "@bufbuild/protobuf";
-import { type Timestamp, TimestampSchema } from "@bufbuild/protobuf/wkt";
+import type { Timestamp } from "@bufbuild/protobuf/wkt";
+import { TimestampSchema } from "../gen/google/protobuf/timestamp_pb.ts";
 
 /** Seconds of Go's zero `time.Time` (0001-01-01T00:00:00Z) since the Unix epoch: "not set" on the wire. */
 export const GO_ZERO_TIME_SECONDS = -62135596800n;

@@ -60,6 +60,15 @@ export async function openManager(ctx: CommandContext): Promise<TaskManager> {
     // The documented default (`<state>/s`); without it the fake shim's sockets land in /run/shimkit/fake
     // whatever --state says.
     socketDir: socketDirOf(config),
+    // At debug level each lifecycle phase is logged with its duration and the time since process start.
+    onPhase: ctx.logger.enabled("debug")
+      ? (name, ms) =>
+        ctx.logger.debug("phase", {
+          phase: name,
+          ms: Number(ms.toFixed(2)),
+          since_start_ms: Number(performance.now().toFixed(1)),
+        })
+      : undefined,
   });
 }
 

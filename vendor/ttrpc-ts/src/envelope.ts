@@ -8,8 +8,7 @@
  * @module
  */
 
-import { create } from "@bufbuild/protobuf";
-import { type Any, AnySchema } from "@bufbuild/protobuf/wkt";
+import type { Any } from "@bufbuild/protobuf/wkt";
 import { allocFrame, MESSAGE_HEADER_LENGTH, MessageType, writeHeader } from "./frame.ts";
 
 /** Metadata to send: keys are lowercased on the wire; an array value sends the key once per value. */
@@ -546,7 +545,9 @@ function readAny(r: Reader): Any {
       value.set(r.buf.subarray(start, r.pos));
     } else skipField(r, tag);
   }
-  return create(AnySchema, { typeUrl, value });
+  // The message protobuf-es's create(AnySchema, …) makes, without importing the well-known types: their
+  // descriptors are decoded at import time, which costs every short-lived client milliseconds.
+  return { $typeName: "google.protobuf.Any", typeUrl, value };
 }
 
 // ---- response ----

@@ -5,16 +5,18 @@
 /* eslint-disable */
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Any, Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_any, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import { embedFile, messageDesc, m } from "../../../api/embedded_file.ts";
+import type { Any } from "../../google/protobuf/any_pb.ts";
+import { file_google_protobuf_any } from "../../google/protobuf/any_pb.ts";
+import type { Timestamp } from "../../google/protobuf/timestamp_pb.ts";
+import { file_google_protobuf_timestamp } from "../../google/protobuf/timestamp_pb.ts";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file containerd/types/event.proto.
  */
 export const file_containerd_types_event: GenFile = /*@__PURE__*/
-  fileDesc("Chxjb250YWluZXJkL3R5cGVzL2V2ZW50LnByb3RvEhBjb250YWluZXJkLnR5cGVzIoABCghFbnZlbG9wZRItCgl0aW1lc3RhbXAYASABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCW5hbWVzcGFjZRgCIAEoCRINCgV0b3BpYxgDIAEoCRIjCgVldmVudBgEIAEoCzIULmdvb2dsZS5wcm90b2J1Zi5BbnliBnByb3RvMw", [file_google_protobuf_any, file_google_protobuf_timestamp]);
+  embedFile(m("google.protobuf.FileDescriptorProto",{"messageType":[m("google.protobuf.DescriptorProto",{"field":[m("google.protobuf.FieldDescriptorProto",{"name":"timestamp","number":1,"label":1,"type":11,"typeName":".google.protobuf.Timestamp","jsonName":"timestamp"}),m("google.protobuf.FieldDescriptorProto",{"name":"namespace","number":2,"label":1,"type":9,"jsonName":"namespace"}),m("google.protobuf.FieldDescriptorProto",{"name":"topic","number":3,"label":1,"type":9,"jsonName":"topic"}),m("google.protobuf.FieldDescriptorProto",{"name":"event","number":4,"label":1,"type":11,"typeName":".google.protobuf.Any","jsonName":"event"})],"name":"Envelope"})],"name":"containerd/types/event.proto","package":"containerd.types","syntax":"proto3"}), [file_google_protobuf_any, file_google_protobuf_timestamp]);
 
 /**
  * Envelope carries one published event. In 1.6 it is declared in the events package; the wire is the same.

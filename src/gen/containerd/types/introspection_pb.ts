@@ -5,16 +5,16 @@
 /* eslint-disable */
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Any } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_any } from "@bufbuild/protobuf/wkt";
+import { embedFile, messageDesc, m } from "../../../api/embedded_file.ts";
+import type { Any } from "../../google/protobuf/any_pb.ts";
+import { file_google_protobuf_any } from "../../google/protobuf/any_pb.ts";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file containerd/types/introspection.proto.
  */
 export const file_containerd_types_introspection: GenFile = /*@__PURE__*/
-  fileDesc("CiRjb250YWluZXJkL3R5cGVzL2ludHJvc3BlY3Rpb24ucHJvdG8SEGNvbnRhaW5lcmQudHlwZXMiMwoOUnVudGltZVZlcnNpb24SDwoHdmVyc2lvbhgBIAEoCRIQCghyZXZpc2lvbhgCIAEoCSKWAgoLUnVudGltZUluZm8SDAoEbmFtZRgBIAEoCRIxCgd2ZXJzaW9uGAIgASgLMiAuY29udGFpbmVyZC50eXBlcy5SdW50aW1lVmVyc2lvbhIlCgdvcHRpb25zGAMgASgLMhQuZ29vZ2xlLnByb3RvYnVmLkFueRImCghmZWF0dXJlcxgEIAEoCzIULmdvb2dsZS5wcm90b2J1Zi5BbnkSQwoLYW5ub3RhdGlvbnMYBSADKAsyLi5jb250YWluZXJkLnR5cGVzLlJ1bnRpbWVJbmZvLkFubm90YXRpb25zRW50cnkaMgoQQW5ub3RhdGlvbnNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBYgZwcm90bzM", [file_google_protobuf_any]);
+  embedFile(m("google.protobuf.FileDescriptorProto",{"messageType":[m("google.protobuf.DescriptorProto",{"field":[m("google.protobuf.FieldDescriptorProto",{"name":"version","number":1,"label":1,"type":9,"jsonName":"version"}),m("google.protobuf.FieldDescriptorProto",{"name":"revision","number":2,"label":1,"type":9,"jsonName":"revision"})],"name":"RuntimeVersion"}),m("google.protobuf.DescriptorProto",{"field":[m("google.protobuf.FieldDescriptorProto",{"name":"name","number":1,"label":1,"type":9,"jsonName":"name"}),m("google.protobuf.FieldDescriptorProto",{"name":"version","number":2,"label":1,"type":11,"typeName":".containerd.types.RuntimeVersion","jsonName":"version"}),m("google.protobuf.FieldDescriptorProto",{"name":"options","number":3,"label":1,"type":11,"typeName":".google.protobuf.Any","jsonName":"options"}),m("google.protobuf.FieldDescriptorProto",{"name":"features","number":4,"label":1,"type":11,"typeName":".google.protobuf.Any","jsonName":"features"}),m("google.protobuf.FieldDescriptorProto",{"name":"annotations","number":5,"label":3,"type":11,"typeName":".containerd.types.RuntimeInfo.AnnotationsEntry","jsonName":"annotations"})],"nestedType":[m("google.protobuf.DescriptorProto",{"field":[m("google.protobuf.FieldDescriptorProto",{"name":"key","number":1,"label":1,"type":9,"jsonName":"key"}),m("google.protobuf.FieldDescriptorProto",{"name":"value","number":2,"label":1,"type":9,"jsonName":"value"})],"name":"AnnotationsEntry","options":m("google.protobuf.MessageOptions",{"mapEntry":true})})],"name":"RuntimeInfo"})],"name":"containerd/types/introspection.proto","package":"containerd.types","syntax":"proto3"}), [file_google_protobuf_any]);
 
 /**
  * RuntimeVersion names the version of a runtime binary.

@@ -5,14 +5,14 @@
 /* eslint-disable */
 
 import type { GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import { embedFile, messageDesc, m } from "../../../api/embedded_file.ts";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file containerd/types/mount.proto.
  */
 export const file_containerd_types_mount: GenFile = /*@__PURE__*/
-  fileDesc("Chxjb250YWluZXJkL3R5cGVzL21vdW50LnByb3RvEhBjb250YWluZXJkLnR5cGVzIkYKBU1vdW50EgwKBHR5cGUYASABKAkSDgoGc291cmNlGAIgASgJEg4KBnRhcmdldBgDIAEoCRIPCgdvcHRpb25zGAQgAygJYgZwcm90bzM");
+  embedFile(m("google.protobuf.FileDescriptorProto",{"messageType":[m("google.protobuf.DescriptorProto",{"field":[m("google.protobuf.FieldDescriptorProto",{"name":"type","number":1,"label":1,"type":9,"jsonName":"type"}),m("google.protobuf.FieldDescriptorProto",{"name":"source","number":2,"label":1,"type":9,"jsonName":"source"}),m("google.protobuf.FieldDescriptorProto",{"name":"target","number":3,"label":1,"type":9,"jsonName":"target"}),m("google.protobuf.FieldDescriptorProto",{"name":"options","number":4,"label":3,"type":9,"jsonName":"options"})],"name":"Mount"})],"name":"containerd/types/mount.proto","package":"containerd.types","syntax":"proto3"}), []);
 
 /**
  * Mount is one filesystem mount, e.g. CreateTaskRequest.rootfs entries.

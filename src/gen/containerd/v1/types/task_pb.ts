@@ -5,16 +5,18 @@
 /* eslint-disable */
 
 import type { GenEnum, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { enumDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Any, Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_any, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import { enumDesc, embedFile, messageDesc, m } from "../../../../api/embedded_file.ts";
+import type { Any } from "../../../google/protobuf/any_pb.ts";
+import { file_google_protobuf_any } from "../../../google/protobuf/any_pb.ts";
+import type { Timestamp } from "../../../google/protobuf/timestamp_pb.ts";
+import { file_google_protobuf_timestamp } from "../../../google/protobuf/timestamp_pb.ts";
 import type { Message } from "@bufbuild/protobuf";
 
 /**
  * Describes the file containerd/v1/types/task.proto.
  */
 export const file_containerd_v1_types_task: GenFile = /*@__PURE__*/
-  fileDesc("Ch5jb250YWluZXJkL3YxL3R5cGVzL3Rhc2sucHJvdG8SE2NvbnRhaW5lcmQudjEudHlwZXMiPgoLUHJvY2Vzc0luZm8SCwoDcGlkGAEgASgNEiIKBGluZm8YAiABKAsyFC5nb29nbGUucHJvdG9idWYuQW55IuoBCgdQcm9jZXNzEhQKDGNvbnRhaW5lcl9pZBgBIAEoCRIKCgJpZBgCIAEoCRILCgNwaWQYAyABKA0SKwoGc3RhdHVzGAQgASgOMhsuY29udGFpbmVyZC52MS50eXBlcy5TdGF0dXMSDQoFc3RkaW4YBSABKAkSDgoGc3Rkb3V0GAYgASgJEg4KBnN0ZGVychgHIAEoCRIQCgh0ZXJtaW5hbBgIIAEoCBITCgtleGl0X3N0YXR1cxgJIAEoDRItCglleGl0ZWRfYXQYCiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wKlUKBlN0YXR1cxILCgdVTktOT1dOEAASCwoHQ1JFQVRFRBABEgsKB1JVTk5JTkcQAhILCgdTVE9QUEVEEAMSCgoGUEFVU0VEEAQSCwoHUEFVU0lORxAFYgZwcm90bzM", [file_google_protobuf_any, file_google_protobuf_timestamp]);
+  embedFile(m("google.protobuf.FileDescriptorProto",{"messageType":[m("google.protobuf.DescriptorProto",{"field":[m("google.protobuf.FieldDescriptorProto",{"name":"pid","number":1,"label":1,"type":13,"jsonName":"pid"}),m("google.protobuf.FieldDescriptorProto",{"name":"info","number":2,"label":1,"type":11,"typeName":".google.protobuf.Any","jsonName":"info"})],"name":"ProcessInfo"}),m("google.protobuf.DescriptorProto",{"field":[m("google.protobuf.FieldDescriptorProto",{"name":"container_id","number":1,"label":1,"type":9,"jsonName":"containerId"}),m("google.protobuf.FieldDescriptorProto",{"name":"id","number":2,"label":1,"type":9,"jsonName":"id"}),m("google.protobuf.FieldDescriptorProto",{"name":"pid","number":3,"label":1,"type":13,"jsonName":"pid"}),m("google.protobuf.FieldDescriptorProto",{"name":"status","number":4,"label":1,"type":14,"typeName":".containerd.v1.types.Status","jsonName":"status"}),m("google.protobuf.FieldDescriptorProto",{"name":"stdin","number":5,"label":1,"type":9,"jsonName":"stdin"}),m("google.protobuf.FieldDescriptorProto",{"name":"stdout","number":6,"label":1,"type":9,"jsonName":"stdout"}),m("google.protobuf.FieldDescriptorProto",{"name":"stderr","number":7,"label":1,"type":9,"jsonName":"stderr"}),m("google.protobuf.FieldDescriptorProto",{"name":"terminal","number":8,"label":1,"type":8,"jsonName":"terminal"}),m("google.protobuf.FieldDescriptorProto",{"name":"exit_status","number":9,"label":1,"type":13,"jsonName":"exitStatus"}),m("google.protobuf.FieldDescriptorProto",{"name":"exited_at","number":10,"label":1,"type":11,"typeName":".google.protobuf.Timestamp","jsonName":"exitedAt"})],"name":"Process"})],"enumType":[m("google.protobuf.EnumDescriptorProto",{"value":[m("google.protobuf.EnumValueDescriptorProto",{"name":"UNKNOWN","number":0}),m("google.protobuf.EnumValueDescriptorProto",{"name":"CREATED","number":1}),m("google.protobuf.EnumValueDescriptorProto",{"name":"RUNNING","number":2}),m("google.protobuf.EnumValueDescriptorProto",{"name":"STOPPED","number":3}),m("google.protobuf.EnumValueDescriptorProto",{"name":"PAUSED","number":4}),m("google.protobuf.EnumValueDescriptorProto",{"name":"PAUSING","number":5})],"name":"Status"})],"name":"containerd/v1/types/task.proto","package":"containerd.v1.types","syntax":"proto3"}), [file_google_protobuf_any, file_google_protobuf_timestamp]);
 
 /**
  * ProcessInfo is one entry of a Pids reply.

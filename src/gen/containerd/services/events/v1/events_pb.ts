@@ -6,9 +6,11 @@
 /* eslint-disable */
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Any, EmptySchema } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_any, file_google_protobuf_empty } from "@bufbuild/protobuf/wkt";
+import { embedFile, messageDesc, serviceDesc, m } from "../../../../../api/embedded_file.ts";
+import type { Any } from "../../../../google/protobuf/any_pb.ts";
+import { file_google_protobuf_any } from "../../../../google/protobuf/any_pb.ts";
+import type { EmptySchema } from "../../../../google/protobuf/empty_pb.ts";
+import { file_google_protobuf_empty } from "../../../../google/protobuf/empty_pb.ts";
 import type { Envelope, EnvelopeSchema } from "../../../types/event_pb.ts";
 import { file_containerd_types_event } from "../../../types/event_pb.ts";
 import type { Message } from "@bufbuild/protobuf";
@@ -17,7 +19,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file containerd/services/events/v1/events.proto.
  */
 export const file_containerd_services_events_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("Cipjb250YWluZXJkL3NlcnZpY2VzL2V2ZW50cy92MS9ldmVudHMucHJvdG8SHWNvbnRhaW5lcmQuc2VydmljZXMuZXZlbnRzLnYxIkQKDlB1Ymxpc2hSZXF1ZXN0Eg0KBXRvcGljGAEgASgJEiMKBWV2ZW50GAIgASgLMhQuZ29vZ2xlLnByb3RvYnVmLkFueSI+Cg5Gb3J3YXJkUmVxdWVzdBIsCghlbnZlbG9wZRgBIAEoCzIaLmNvbnRhaW5lcmQudHlwZXMuRW52ZWxvcGUiIwoQU3Vic2NyaWJlUmVxdWVzdBIPCgdmaWx0ZXJzGAEgAygJMogCCgZFdmVudHMSUAoHUHVibGlzaBItLmNvbnRhaW5lcmQuc2VydmljZXMuZXZlbnRzLnYxLlB1Ymxpc2hSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5ElAKB0ZvcndhcmQSLS5jb250YWluZXJkLnNlcnZpY2VzLmV2ZW50cy52MS5Gb3J3YXJkUmVxdWVzdBoWLmdvb2dsZS5wcm90b2J1Zi5FbXB0eRJaCglTdWJzY3JpYmUSLy5jb250YWluZXJkLnNlcnZpY2VzLmV2ZW50cy52MS5TdWJzY3JpYmVSZXF1ZXN0GhouY29udGFpbmVyZC50eXBlcy5FbnZlbG9wZTABYgZwcm90bzM", [file_google_protobuf_any, file_google_protobuf_empty, file_containerd_types_event]);
+  embedFile(m("google.protobuf.FileDescriptorProto",{"messageType":[m("google.protobuf.DescriptorProto",{"field":[m("google.protobuf.FieldDescriptorProto",{"name":"topic","number":1,"label":1,"type":9,"jsonName":"topic"}),m("google.protobuf.FieldDescriptorProto",{"name":"event","number":2,"label":1,"type":11,"typeName":".google.protobuf.Any","jsonName":"event"})],"name":"PublishRequest"}),m("google.protobuf.DescriptorProto",{"field":[m("google.protobuf.FieldDescriptorProto",{"name":"envelope","number":1,"label":1,"type":11,"typeName":".containerd.types.Envelope","jsonName":"envelope"})],"name":"ForwardRequest"}),m("google.protobuf.DescriptorProto",{"field":[m("google.protobuf.FieldDescriptorProto",{"name":"filters","number":1,"label":3,"type":9,"jsonName":"filters"})],"name":"SubscribeRequest"})],"service":[m("google.protobuf.ServiceDescriptorProto",{"method":[m("google.protobuf.MethodDescriptorProto",{"name":"Publish","inputType":".containerd.services.events.v1.PublishRequest","outputType":".google.protobuf.Empty"}),m("google.protobuf.MethodDescriptorProto",{"name":"Forward","inputType":".containerd.services.events.v1.ForwardRequest","outputType":".google.protobuf.Empty"}),m("google.protobuf.MethodDescriptorProto",{"name":"Subscribe","inputType":".containerd.services.events.v1.SubscribeRequest","outputType":".containerd.types.Envelope","serverStreaming":true})],"name":"Events"})],"name":"containerd/services/events/v1/events.proto","package":"containerd.services.events.v1","syntax":"proto3"}), [file_google_protobuf_any, file_google_protobuf_empty, file_containerd_types_event]);
 
 /**
  * @generated from message containerd.services.events.v1.PublishRequest

@@ -5,9 +5,9 @@
 /* eslint-disable */
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
-import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { EmptySchema } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_empty } from "@bufbuild/protobuf/wkt";
+import { embedFile, messageDesc, serviceDesc, m } from "../../../../../../api/embedded_file.ts";
+import type { EmptySchema } from "../../../../../google/protobuf/empty_pb.ts";
+import { file_google_protobuf_empty } from "../../../../../google/protobuf/empty_pb.ts";
 import type { Envelope } from "../../../../types/event_pb.ts";
 import { file_containerd_types_event } from "../../../../types/event_pb.ts";
 import type { Message } from "@bufbuild/protobuf";
@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file containerd/services/events/ttrpc/v1/events.proto.
  */
 export const file_containerd_services_events_ttrpc_v1_events: GenFile = /*@__PURE__*/
-  fileDesc("CjBjb250YWluZXJkL3NlcnZpY2VzL2V2ZW50cy90dHJwYy92MS9ldmVudHMucHJvdG8SI2NvbnRhaW5lcmQuc2VydmljZXMuZXZlbnRzLnR0cnBjLnYxIj4KDkZvcndhcmRSZXF1ZXN0EiwKCGVudmVsb3BlGAEgASgLMhouY29udGFpbmVyZC50eXBlcy5FbnZlbG9wZTJgCgZFdmVudHMSVgoHRm9yd2FyZBIzLmNvbnRhaW5lcmQuc2VydmljZXMuZXZlbnRzLnR0cnBjLnYxLkZvcndhcmRSZXF1ZXN0GhYuZ29vZ2xlLnByb3RvYnVmLkVtcHR5YgZwcm90bzM", [file_google_protobuf_empty, file_containerd_types_event]);
+  embedFile(m("google.protobuf.FileDescriptorProto",{"messageType":[m("google.protobuf.DescriptorProto",{"field":[m("google.protobuf.FieldDescriptorProto",{"name":"envelope","number":1,"label":1,"type":11,"typeName":".containerd.types.Envelope","jsonName":"envelope"})],"name":"ForwardRequest"})],"service":[m("google.protobuf.ServiceDescriptorProto",{"method":[m("google.protobuf.MethodDescriptorProto",{"name":"Forward","inputType":".containerd.services.events.ttrpc.v1.ForwardRequest","outputType":".google.protobuf.Empty"})],"name":"Events"})],"name":"containerd/services/events/ttrpc/v1/events.proto","package":"containerd.services.events.ttrpc.v1","syntax":"proto3"}), [file_google_protobuf_empty, file_containerd_types_event]);
 
 /**
  * @generated from message containerd.services.events.ttrpc.v1.ForwardRequest
