@@ -20,6 +20,9 @@ import { parseArgs } from "node:util";
 
 const ROOT = resolve(dirname(new URL(import.meta.url).pathname), "..");
 const ENTRY = join(ROOT, "src/cli/main.ts");
+/** `@bufbuild/protobuf` without its JSON functions, for every importer but these (see the file's header). */
+const PROTOBUF_CORE = join(ROOT, "scripts/build_protobuf_core.ts");
+const PROTOBUF_JSON_USERS = [join(ROOT, "src/api/json.ts")];
 /** Names the fake shim answers to; both are symlinks to the binary. */
 const FAKE_SHIM_LINKS = ["containerd-shim-fake-v2", "containerd-shim-fake-v1"];
 
@@ -55,6 +58,8 @@ const result = await Bun.build({
         stubbed.push(args.path);
         return { path, namespace: "shimkit-missing" };
       });
+      build.onResolve({ filter: /^@bufbuild\/protobuf$/ }, (args) =>
+        PROTOBUF_JSON_USERS.includes(args.importer) ? undefined : { path: PROTOBUF_CORE });
       build.onLoad({ filter: /.*/, namespace: "shimkit-missing" }, () => ({
         contents: "export const NOT_AVAILABLE = true;",
         loader: "ts",
