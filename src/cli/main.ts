@@ -14,6 +14,7 @@ import { createLogger } from "../log/logger.ts";
 import type { CommandContext } from "./context.ts";
 import { EXIT_OK, EXIT_USAGE, exitCodeForError, isUsageError, UsageError } from "./exit_codes.ts";
 import { configPathOf, liftJsonFlag, parseGlobalArgs, resolveGlobalOptions } from "./global_args.ts";
+import { fdWriter, flushProcessOutput } from "./process_output.ts";
 import { VERSION } from "./version_info.ts";
 
 /** What a command module exports. */
@@ -353,10 +354,6 @@ async function readAll(stream: AsyncIterable<Uint8Array | string>): Promise<Uint
   return out;
 }
 
-function flush(stream: NodeJS.WriteStream): Promise<void> {
-  return new Promise((resolve) => stream.write("", () => resolve()));
-}
-
 /**
  * Runs shimkit as the current process: real argv, stdio and environment;
  * flushes output and exits with the command's code.
@@ -367,12 +364,12 @@ export async function main(): Promise<never> {
   const code = await runCli(process.argv.slice(2), {
     argv0: process.argv0,
     execPath: process.execPath,
-    stdout: (s) => void process.stdout.write(s),
-    stderr: (s) => void process.stderr.write(s),
+    stdout: fdWriter("stdout"),
+    stderr: fdWriter("stderr"),
     stdin: () => readAll(process.stdin),
     env: process.env,
   });
-  await Promise.all([flush(process.stdout), flush(process.stderr)]);
+  await flushProcessOutput();
   process.exit(code);
 }
 

@@ -20,6 +20,7 @@ import { createConfiguredResolver, TaskManager } from "../../task/manager.ts";
 import type { CommandContext } from "../context.ts";
 import { resolveDefaultRuntime } from "../default_runtime.ts";
 import { shellQuote } from "./_args.ts";
+import { processStream } from "../process_output.ts";
 import type { AttachStreams, ByteSink } from "../stdio.ts";
 
 /** The fake shim's binary name (`io.containerd.fake.v2` → `containerd-shim-fake-v2`). */
@@ -212,8 +213,8 @@ export function forwardSignals(onSignal: (signal: number) => void): () => void {
  */
 export function processStreams(interactive: boolean): AttachStreams {
   return {
-    stdout: guardedSink(process.stdout),
-    stderr: guardedSink(process.stderr),
+    stdout: guardedSink(processStream("stdout")),
+    stderr: guardedSink(processStream("stderr")),
     stdin: interactive ? process.stdin as unknown as AttachStreams["stdin"] : undefined,
   };
 }
@@ -274,7 +275,7 @@ export function enterRawMode(): () => void {
  * @returns a function that stops watching
  */
 export function watchTerminalSize(onResize: (cols: number, rows: number) => void): () => void {
-  const out = process.stdout as NodeJS.WriteStream;
+  const out = processStream("stdout");
   if (!out.isTTY) return () => {};
   const report = () => {
     if (out.columns && out.rows) onResize(out.columns, out.rows);
