@@ -9,7 +9,7 @@
 
 import { spawn } from "node:child_process";
 import { constants, writeSync } from "node:fs";
-import { type FileHandle, open, unlink } from "node:fs/promises";
+import { type FileHandle, open, rename, unlink } from "node:fs/promises";
 import * as net from "node:net";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import { toBinary } from "@bufbuild/protobuf";
@@ -99,18 +99,24 @@ async function listen(flags: ShimFlags): Promise<{ srv: net.Server; held: net.So
   const held: net.Socket[] = [];
   srv.on("connection", (s) => held.push(s));
   let path: string | undefined;
+  let addr: string | undefined;
+  if (flags.socket) {
+    addr = flags.flavour === "v1" ? v1ListenAddress(flags.socket) : flags.socket.replace(/^unix:\/\//, "");
+    if (!addr.startsWith("\0")) path = addr;
+  }
+  // A path socket is bound under a temporary name and renamed once it listens: between bind and listen
+  // the file exists but refuses connections, and a client that waits for the file (containerd's v1
+  // runtime does) would dial into that gap.
+  const temp = path && Buffer.byteLength(`${path}.${process.pid}.tmp`) <= 107
+    ? `${path}.${process.pid}.tmp`
+    : undefined;
+  if (temp) await unlink(temp).catch(() => undefined);
   await new Promise<void>((resolve, reject) => {
     srv.once("error", reject);
-    if (flags.socket) {
-      const addr = flags.flavour === "v1"
-        ? v1ListenAddress(flags.socket)
-        : flags.socket.replace(/^unix:\/\//, "");
-      if (!addr.startsWith("\0")) path = addr;
-      srv.listen(addr, () => resolve());
-    } else {
-      srv.listen({ fd: 3 }, () => resolve());
-    }
+    if (addr !== undefined) srv.listen(temp ?? addr, () => resolve());
+    else srv.listen({ fd: 3 }, () => resolve());
   });
+  if (temp && path) await rename(temp, path);
   return { srv, held, path };
 }
 
