@@ -13,8 +13,8 @@
  * concurrent throughput ≥ 1.3× Go.
  *
  * `--conn native` (default) connects with `src/platform/ttrpc_conn.ts`
- * `dialConn` + `new Client(conn)`: the runtime's own unix socket on Deno,
- * ttrpc-ts's `node:net` dial elsewhere. `--conn node` uses ttrpc-ts's
+ * `dialConn` + `new Client(conn)`: the runtime's own unix socket on Deno
+ * (`Deno.connect`) and Bun (`Bun.connect`), ttrpc-ts's `node:net` dial elsewhere. `--conn node` uses ttrpc-ts's
  * `Client.dial` (`node:net`) on every runtime. `--conn both` opens one
  * connection of each kind to the same shim and alternates them within every
  * round (an in-process A/B, far less noisy than comparing two launches).

@@ -1,7 +1,7 @@
 /**
  * Dialing a TTRPC connection with the runtime's cheapest socket: ttrpc-ts's
- * {@link Conn} over `Deno.connect` on Deno, ttrpc-ts's own `node:net` dial
- * everywhere else.
+ * {@link Conn} over `Deno.connect` on Deno and `Bun.connect` on Bun, ttrpc-ts's
+ * own `node:net` dial everywhere else (and for abstract sockets).
  *
  * Why this file exists. Against a real runc shim, Deno's `node:net` compat
  * layer cost ~22 µs more CPU per call than Bun's, which kept Deno's
@@ -9,6 +9,12 @@
  * `Deno.connect` used ~10 µs less (BENCHMARKS.md §1). ttrpc-ts keeps
  * importing only `node:*`; it takes this connection through
  * `new Client(conn, options)`.
+ *
+ * On Bun, `node:net` is a JavaScript Duplex stream over the same native
+ * socket `Bun.connect` hands out directly: the same sequential `Connect`
+ * loop against a runc shim used 15–25 % less CPU per call over `Bun.connect`
+ * (20 000 calls: 1.09–1.20 s against 1.30–1.71 s of CPU), which is what a
+ * restore of 100 shims on 2 vCPUs is bound by.
  *
  * The Deno connection keeps ttrpc-ts's `socketConn` semantics: writes issued
  * in the same tick leave in one write (and writes issued while a write is in
@@ -73,6 +79,36 @@ function denoNet(): DenoNet | undefined {
   return (globalThis as unknown as { Deno?: DenoNet }).Deno;
 }
 
+/** The part of a Bun socket (`Bun.connect`) used here. */
+interface BunSocket {
+  /** Writes what the kernel takes now; returns the byte count (0 or fewer than given when full). */
+  write(data: Uint8Array): number;
+  /** Flushes and closes both directions. */
+  end(): void;
+  /** `shutdown(2)`: with no argument, of the write side only (sends FIN, keeps reading; Bun 1.4). */
+  shutdown(readSide?: boolean): void;
+  /** Closes at once. */
+  terminate(): void;
+}
+
+/** `Bun.connect`'s socket handlers used here. */
+interface BunSocketHandlers {
+  data(socket: BunSocket, chunk: Uint8Array): void;
+  drain(socket: BunSocket): void;
+  close(socket: BunSocket, err?: Error): void;
+  error(socket: BunSocket, err: Error): void;
+  end?(socket: BunSocket): void;
+}
+
+/** The part of the `Bun` namespace used here. */
+interface BunNet {
+  connect(options: { unix: string; socket: BunSocketHandlers }): Promise<BunSocket>;
+}
+
+function bunNet(): BunNet | undefined {
+  return (globalThis as unknown as { Bun?: BunNet }).Bun;
+}
+
 /**
  * Connects to a TTRPC server once, with no retry: on Deno over
  * `Deno.connect({ transport: "unix" })` (abstract `\0` names included),
@@ -86,28 +122,39 @@ function denoNet(): DenoNet | undefined {
  *   {TypeError} for a malformed address
  */
 export async function dialConn(address: string, options: DialOptions = {}): Promise<Conn> {
-  const deno = denoNet();
   const { path, abstract } = parseAddress(address);
-  // Deno.connect takes a file path only: abstract sockets go through node:net.
-  if (deno === undefined || abstract) return await dial(address, options);
-  const conn = await connectDeno(deno, address, path, options);
-  return new DenoConn(conn);
+  // Deno.connect and Bun.connect take file paths only: abstract sockets go through node:net.
+  if (abstract) return await dial(address, options);
+  const deno = denoNet();
+  if (deno !== undefined) {
+    const conn = await bounded(address, options, () => deno.connect({ transport: "unix", path }), closeQuietly);
+    return new DenoConn(conn);
+  }
+  const bun = bunNet();
+  if (bun !== undefined) {
+    const conn = new BunConn();
+    conn.attach(
+      await bounded(address, options, () => bun.connect({ unix: path, socket: conn.handlers }), (s) => s.terminate()),
+    );
+    return conn;
+  }
+  return await dial(address, options);
 }
 
 /**
- * Runs `Deno.connect` bounded by the timeout and the signal; a connection
- * that completes after either fired is closed.
+ * Runs a runtime's connect bounded by the timeout and the signal; a connection
+ * that completes after either fired is discarded.
  */
-function connectDeno(
-  deno: DenoNet,
+function bounded<T>(
   address: string,
-  path: string,
   { timeoutMs, signal }: DialOptions,
-): Promise<DenoUnixConn> {
+  connect: () => Promise<T>,
+  discard: (conn: T) => void,
+): Promise<T> {
   if (signal?.aborted) {
     return Promise.reject(new DialError(address, "ABORT_ERR", "aborted", { cause: signal.reason }));
   }
-  const attempt = deno.connect({ transport: "unix", path });
+  const attempt = connect();
   if (signal === undefined && !(timeoutMs !== undefined && timeoutMs > 0)) {
     return attempt.catch((err) => Promise.reject(dialError(address, err)));
   }
@@ -135,7 +182,7 @@ function connectDeno(
     attempt.then(
       (conn) => {
         if (done) {
-          closeQuietly(conn);
+          discard(conn);
           return;
         }
         settle();
@@ -152,7 +199,7 @@ function dialError(address: string, err: unknown): DialError {
   return new DialError(address, code, `connect ${code}: ${String(e?.message ?? err)}`, { cause: err });
 }
 
-/** Gives a Deno socket error an errno `code` when it has none, as `node:net` errors have. */
+/** Gives a Deno or Bun socket error an errno `code` when it has none, as `node:net` errors have. */
 function socketError(err: unknown): Error {
   const e = err instanceof Error ? err : new Error(String(err));
   const withCode = e as Error & { code?: unknown };
@@ -328,6 +375,164 @@ class DenoConn implements Conn {
     this.#queued = 0;
     if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
     closeQuietly(this.#conn);
+    const handler = this.#handler;
+    if (handler !== null) queueMicrotask(() => handler.close(this.#error));
+  }
+}
+
+/**
+ * {@link Conn} over a `Bun.connect` socket. Its handlers exist before the
+ * socket does (they are passed to `Bun.connect`), so anything that arrives
+ * before {@link BunConn.start} is kept and delivered then. Bun hands every
+ * `data` call a fresh buffer, so chunks go to the handler as they are.
+ * Writes issued in one tick leave in one `write`; what the kernel does not
+ * take waits for `drain`. `close()` flushes, half-closes and lets the peer
+ * end the stream (destroyed after {@link CLOSE_GRACE_MS}).
+ */
+class BunConn implements Conn {
+  #socket: BunSocket | undefined;
+  #handler: ConnHandler | null = null;
+  #early: Uint8Array[] = [];
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #scheduled = false;
+  /** Bytes the kernel has not taken yet; sent on `drain`. */
+  #pending: Uint8Array | undefined;
+  #ending = false;
+  #halfClosed = false;
+  #finished = false;
+  #error: Error | undefined;
+  #closeTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #flush = () => {
+    this.#scheduled = false;
+    this.#send();
+  };
+
+  /** The handlers to give `Bun.connect`. */
+  readonly handlers: BunSocketHandlers = {
+    data: (socket, chunk) => {
+      this.#socket ??= socket;
+      if (this.#finished) return;
+      if (this.#handler === null) {
+        this.#early.push(chunk);
+        return;
+      }
+      this.#deliver(chunk);
+    },
+    drain: (socket) => {
+      this.#socket ??= socket;
+      this.#send();
+    },
+    close: (socket, err) => {
+      this.#socket ??= socket;
+      if (err) this.#error ??= socketError(err);
+      this.#finish(false);
+    },
+    error: (socket, err) => {
+      this.#socket ??= socket;
+      this.#error ??= socketError(err);
+      this.#finish(true);
+    },
+  };
+
+  /** Takes the connected socket (`Bun.connect`'s result); queued writes go out now. */
+  attach(socket: BunSocket): void {
+    this.#socket ??= socket;
+    this.#send();
+  }
+
+  start(handler: ConnHandler): void {
+    if (this.#handler !== null) throw new Error("connection already started");
+    this.#handler = handler;
+    const early = this.#early;
+    this.#early = [];
+    for (const chunk of early) {
+      if (this.#finished) break;
+      this.#deliver(chunk);
+    }
+    if (this.#finished) queueMicrotask(() => handler.close(this.#error));
+  }
+
+  write(bytes: Uint8Array): void {
+    if (this.#ending || this.#finished) return;
+    this.#queue.push(bytes);
+    this.#queued += bytes.length;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(this.#flush);
+    }
+  }
+
+  close(): void {
+    if (this.#ending || this.#finished) return;
+    this.#ending = true;
+    // A peer that never reads or never ends its side must not keep us half-open forever.
+    const t = setTimeout(() => this.destroy(), CLOSE_GRACE_MS);
+    (t as { unref?: () => void }).unref?.();
+    this.#closeTimer = t;
+    this.#send();
+  }
+
+  destroy(err?: Error): void {
+    if (this.#finished) return;
+    if (err) this.#error ??= err;
+    this.#ending = true;
+    this.#finish(true);
+  }
+
+  #deliver(chunk: Uint8Array): void {
+    try {
+      this.#handler!.data(chunk);
+    } catch (err) {
+      this.#error ??= err as Error;
+      this.#finish(true);
+    }
+  }
+
+  /** Writes the pending bytes, then the queue; half-closes once everything left when closing. */
+  #send(): void {
+    const socket = this.#socket;
+    if (this.#finished || socket === undefined) return;
+    if (this.#pending === undefined && this.#queue.length > 0) {
+      const q = this.#queue;
+      this.#pending = q.length === 1 ? q[0] : concat(q, this.#queued);
+      this.#queue = [];
+      this.#queued = 0;
+    }
+    const buf = this.#pending;
+    if (buf !== undefined) {
+      const n = socket.write(buf);
+      if (n < buf.length) {
+        // The kernel is full (or the socket is closing): the rest goes out on `drain`.
+        this.#pending = buf.subarray(Math.max(0, n));
+        return;
+      }
+      this.#pending = undefined;
+      if (this.#queue.length > 0) return this.#send();
+    }
+    if (this.#ending && !this.#halfClosed) {
+      this.#halfClosed = true;
+      // Half-close: the peer still answers what we sent and then ends the stream (`end()` would drop that).
+      socket.shutdown();
+    }
+  }
+
+  /** Releases the socket (at once when `terminate`) and reports the end once, asynchronously. */
+  #finish(terminate: boolean): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#queue = [];
+    this.#queued = 0;
+    this.#pending = undefined;
+    this.#early = [];
+    if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
+    if (terminate) {
+      try {
+        this.#socket?.terminate();
+      } catch {
+        // Already closed.
+      }
+    }
     const handler = this.#handler;
     if (handler !== null) queueMicrotask(() => handler.close(this.#error));
   }
