@@ -285,10 +285,7 @@ class DenoConn implements Conn {
   close(): void {
     if (this.#ending || this.#finished) return;
     this.#ending = true;
-    // A peer that never reads or never ends its side must not keep us half-open forever.
-    const t = setTimeout(() => this.destroy(), CLOSE_GRACE_MS);
-    (t as { unref?: () => void }).unref?.();
-    this.#closeTimer = t;
+    this.#closeTimer = closeGrace(this);
     if (!this.#writing) void this.#writeLoop();
   }
 
@@ -466,10 +463,7 @@ class BunConn implements Conn {
   close(): void {
     if (this.#ending || this.#finished) return;
     this.#ending = true;
-    // A peer that never reads or never ends its side must not keep us half-open forever.
-    const t = setTimeout(() => this.destroy(), CLOSE_GRACE_MS);
-    (t as { unref?: () => void }).unref?.();
-    this.#closeTimer = t;
+    this.#closeTimer = closeGrace(this);
     this.#send();
   }
 
@@ -536,6 +530,13 @@ class BunConn implements Conn {
     const handler = this.#handler;
     if (handler !== null) queueMicrotask(() => handler.close(this.#error));
   }
+}
+
+/** After `close()`: a peer that never reads or never ends its side must not keep us half-open forever. */
+function closeGrace(conn: Conn): ReturnType<typeof setTimeout> {
+  const t = setTimeout(() => conn.destroy(), CLOSE_GRACE_MS);
+  (t as { unref?: () => void }).unref?.();
+  return t;
 }
 
 function concat(chunks: Uint8Array[], total: number): Uint8Array {
