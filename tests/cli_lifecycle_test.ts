@@ -476,6 +476,30 @@ describe("cli lifecycle (embedded fake shim)", () => {
     }
   });
 
+  it("run --rm at --log-level debug logs every lifecycle phase once, with its duration", async () => {
+    const e = await fresh();
+    try {
+      const r = ok(
+        await e.cli(["--log-level", "debug", "run", "--rm", "--runtime", FAKE, id("fphase"), "--", "echo", "x"]),
+        "run",
+      );
+      assert.equal(r.stdout, "x\n");
+      const phases = [...r.stderr.matchAll(/msg=phase phase=(\w+) ms=([\d.]+) since_start_ms=([\d.]+)/g)];
+      assert.deepEqual(
+        phases.map((m) => m[1]),
+        ["bundle", "shimStart", "connect", "create", "start", "wait", "delete", "shutdown"],
+        r.stderr,
+      );
+      for (const m of phases) assert.ok(Number(m[2]) >= 0 && Number(m[3]) > 0, m[0]);
+      const since = phases.map((m) => Number(m[3]));
+      assert.deepEqual(since, [...since].sort((a, b) => a - b), "since_start_ms never decreases");
+      await assertClean(e);
+    } finally {
+      await teardown(e, ids);
+      env = undefined;
+    }
+  });
+
   it("run with the fake runtime passes exit code 3 through", async () => {
     const e = await fresh();
     try {
