@@ -230,12 +230,44 @@ function closeQuietly(conn: DenoUnixConn): void {
   }
 }
 
+/** Bytes written but not yet handed to the socket; what one flush sends goes out as one buffer. */
+class WriteBatch {
+  #chunks: Uint8Array[] = [];
+  #size = 0;
+
+  /** True when nothing is queued. */
+  get empty(): boolean {
+    return this.#chunks.length === 0;
+  }
+
+  /** Queues bytes. */
+  push(bytes: Uint8Array): void {
+    this.#chunks.push(bytes);
+    this.#size += bytes.length;
+  }
+
+  /** Takes everything queued as one buffer (undefined when empty). */
+  take(): Uint8Array | undefined {
+    const q = this.#chunks;
+    if (q.length === 0) return undefined;
+    const size = this.#size;
+    this.#chunks = [];
+    this.#size = 0;
+    return q.length === 1 ? q[0] : concat(q, size);
+  }
+
+  /** Drops everything queued. */
+  clear(): void {
+    this.#chunks = [];
+    this.#size = 0;
+  }
+}
+
 /** {@link Conn} over a `Deno.UnixConn`. */
 class DenoConn implements Conn {
   readonly #conn: DenoUnixConn;
   #handler: ConnHandler | null = null;
-  #queue: Uint8Array[] = [];
-  #queued = 0;
+  readonly #batch = new WriteBatch();
   #scheduled = false;
   #writing = false;
   #ending = false;
@@ -282,8 +314,7 @@ class DenoConn implements Conn {
 
   write(bytes: Uint8Array): void {
     if (this.#ending || this.#finished) return;
-    this.#queue.push(bytes);
-    this.#queued += bytes.length;
+    this.#batch.push(bytes);
     if (!this.#scheduled && !this.#writing) {
       this.#scheduled = true;
       queueMicrotask(this.#flush);
@@ -347,12 +378,8 @@ class DenoConn implements Conn {
   async #writeLoop(): Promise<void> {
     this.#writing = true;
     try {
-      while (this.#queue.length > 0 && !this.#finished) {
-        const q = this.#queue;
-        const total = this.#queued;
-        this.#queue = [];
-        this.#queued = 0;
-        const buf = q.length === 1 ? q[0] : concat(q, total);
+      while (!this.#batch.empty && !this.#finished) {
+        const buf = this.#batch.take()!;
         let off = 0;
         while (off < buf.length && !this.#finished) {
           const written = this.#conn.write(off === 0 ? buf : buf.subarray(off));
@@ -380,8 +407,7 @@ class DenoConn implements Conn {
     if (this.#finished) return;
     this.#finished = true;
     this.#readWanted = false;
-    this.#queue = [];
-    this.#queued = 0;
+    this.#batch.clear();
     if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
     closeQuietly(this.#conn);
     const handler = this.#handler;
@@ -402,8 +428,7 @@ class BunConn implements Conn {
   #socket: BunSocket | undefined;
   #handler: ConnHandler | null = null;
   #early: Uint8Array[] = [];
-  #queue: Uint8Array[] = [];
-  #queued = 0;
+  readonly #batch = new WriteBatch();
   #scheduled = false;
   /** Bytes the kernel has not taken yet; sent on `drain`. */
   #pending: Uint8Array | undefined;
@@ -464,8 +489,7 @@ class BunConn implements Conn {
 
   write(bytes: Uint8Array): void {
     if (this.#ending || this.#finished) return;
-    this.#queue.push(bytes);
-    this.#queued += bytes.length;
+    this.#batch.push(bytes);
     if (!this.#scheduled) {
       this.#scheduled = true;
       queueMicrotask(this.#flush);
@@ -499,12 +523,7 @@ class BunConn implements Conn {
   #send(): void {
     const socket = this.#socket;
     if (this.#finished || socket === undefined) return;
-    if (this.#pending === undefined && this.#queue.length > 0) {
-      const q = this.#queue;
-      this.#pending = q.length === 1 ? q[0] : concat(q, this.#queued);
-      this.#queue = [];
-      this.#queued = 0;
-    }
+    this.#pending ??= this.#batch.take();
     const buf = this.#pending;
     if (buf !== undefined) {
       const n = socket.write(buf);
@@ -514,7 +533,7 @@ class BunConn implements Conn {
         return;
       }
       this.#pending = undefined;
-      if (this.#queue.length > 0) return this.#send();
+      if (!this.#batch.empty) return this.#send();
     }
     if (this.#ending && !this.#halfClosed) {
       this.#halfClosed = true;
@@ -527,8 +546,7 @@ class BunConn implements Conn {
   #finish(terminate: boolean): void {
     if (this.#finished) return;
     this.#finished = true;
-    this.#queue = [];
-    this.#queued = 0;
+    this.#batch.clear();
     this.#pending = undefined;
     this.#early = [];
     if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
