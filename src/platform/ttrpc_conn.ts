@@ -478,13 +478,15 @@ class BunConn implements Conn {
   start(handler: ConnHandler): void {
     if (this.#handler !== null) throw new Error("connection already started");
     this.#handler = handler;
+    // What arrived before start() is delivered first, even when the peer has ended the stream since.
     const early = this.#early;
     this.#early = [];
+    const endedBefore = this.#finished;
     for (const chunk of early) {
-      if (this.#finished) break;
+      if (this.#finished && !endedBefore) break;
       this.#deliver(chunk);
     }
-    if (this.#finished) queueMicrotask(() => handler.close(this.#error));
+    if (endedBefore) queueMicrotask(() => handler.close(this.#error));
   }
 
   write(bytes: Uint8Array): void {
@@ -507,6 +509,7 @@ class BunConn implements Conn {
     if (this.#finished) return;
     if (err) this.#error ??= err;
     this.#ending = true;
+    this.#early = [];
     this.#finish(true);
   }
 
@@ -548,7 +551,6 @@ class BunConn implements Conn {
     this.#finished = true;
     this.#batch.clear();
     this.#pending = undefined;
-    this.#early = [];
     if (this.#closeTimer !== undefined) clearTimeout(this.#closeTimer);
     if (terminate) {
       try {

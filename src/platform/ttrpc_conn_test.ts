@@ -195,6 +195,25 @@ describe("dialConn()", () => {
     }
   });
 
+  it("dialConn() delivers what the peer sent before start(), in order, and then the peer's end", async () => {
+    const greetPath = join(dir, "greet.sock");
+    const greeter = net.createServer((s) => s.end(new Uint8Array([9, 8, 7])));
+    await new Promise<void>((r) => greeter.listen(greetPath, r));
+    try {
+      const conn: Conn = await dialConn(greetPath);
+      // Let the greeting (and the peer's end) arrive before anyone listens.
+      await new Promise((r) => setTimeout(r, 50));
+      const got: number[] = [];
+      const closed = new Promise<Error | undefined>((resolve) => {
+        conn.start({ data: (chunk) => got.push(...chunk), close: resolve });
+      });
+      assert.equal(await closed, undefined);
+      assert.deepEqual(got, [9, 8, 7]);
+    } finally {
+      await new Promise((r) => greeter.close(r));
+    }
+  });
+
   it("dialConn() destroy() before start() reports close once with the reason", async () => {
     const conn = await dialConn(path);
     const reason = new Error("gone");
