@@ -147,7 +147,7 @@ for (const file of walk(genDir)) {
   src = src.replace(FILE_DESC, () => `embedFile(${lit}, ${found[2] ?? "[]"})`);
 
   // Relative to the tree, so output generated into a scratch dir (gen_proto.sh, check_gen.sh) is identical.
-  const helper = importPath(join(genDir, relative(genDir, file)), join(genDir, HELPER_FROM_GEN_ROOT));
+  const helper = importPath(file, join(genDir, HELPER_FROM_GEN_ROOT));
   src = src.replace(CODEGEN_IMPORT, (_all, names: string) => {
     const list = names.split(",").map((n) => n.trim()).filter(Boolean)
       .map((n) => (n === "fileDesc" ? "embedFile" : n));
