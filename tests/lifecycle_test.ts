@@ -8,7 +8,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, readdir, readFile, rm, rmdir, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createRuntimeResolver } from "../src/runtime/resolve.ts";
 import { execProcessSpec, generateDefaultSpec, type OciSpec } from "../src/spec/default_spec.ts";
@@ -20,11 +20,13 @@ import { isDeadlineExceeded, isInvalidArgument } from "../src/errors.ts";
 import { makeFifo } from "../src/platform/fifo.ts";
 import { listRecords } from "../src/bundle/records.ts";
 import { removeCgroupParents } from "./helpers/cgroups.ts";
-import { type TempState, tempState } from "./helpers/temp_state.ts";
+import { removeEmptyParents, type TempState, tempState } from "./helpers/temp_state.ts";
 import { assertNoLeaks, findLeaks, type LeakSnapshot, snapshotLeaks } from "./helpers/leaks.ts";
 import { findBinary, needsAll, needsBinary, needsRoot } from "./helpers/require.ts";
 import { busyboxRootfs, findBusybox } from "./helpers/rootfs.ts";
 import { cliCommand, REPO_ROOT } from "./helpers/cli.ts";
+import { createLogger } from "../src/log/logger.ts";
+import { isProcessAlive } from "../src/platform/process.ts";
 
 const NS = "lifecycle";
 const CGROUP_PARENT = "shimkit-test";
@@ -183,20 +185,7 @@ for (const rc of RUNTIMES) {
         await tm.close();
         await collecting;
         assert.deepEqual(await mountsUnder(s.dir), []);
-        // The parents the manager (and runc) create stay; rmdir only removes them when empty,
-        // so a leftover bundle, work dir, record or lock still shows up as a leak.
-        for (
-          const d of [
-            join(s.state, NS),
-            join(s.state, ".locks", NS),
-            join(s.state, ".locks"),
-            join(s.root, NS),
-            join(s.root, ".records", NS),
-            join(s.root, ".records"),
-            join(s.dir, "runc", NS),
-            join(s.dir, "runc"),
-          ]
-        ) await rmdir(d).catch(() => {});
+        await removeEmptyParents(s, NS);
         await assertNoLeaks(leaks, { timeoutMs: 3000 });
       } finally {
         await removeCgroupParents(CGROUP_PARENT);
@@ -220,6 +209,60 @@ for (const rc of RUNTIMES) {
       assert.equal(existsSync(join(s.state, NS, id)), false);
       assert.deepEqual((await listRecords(s.root, NS)).records.filter((r) => r.id === id), []);
     });
+
+    // Real runc shims only: they linger while their publisher retries (the fake shim's `linger` fault
+    // covers the same path in the fault matrix).
+    if (rc.runc) {
+      it(
+        "delete() stops a shim that still runs after Shutdown because nobody receives its events",
+        T,
+        async () => {
+          // No events listener: the runc shim keeps retrying /tasks/* events, and keeps its TTRPC connection
+          // open, for seconds after it answered Shutdown. It serves no other container, so delete() waits the
+          // shutdown budget for it, then kills it instead of leaving it running.
+          const s2 = await tempState("sk-lc-noev-");
+          const snap = await snapshotLeaks([s2.dir]);
+          const logs: string[] = [];
+          const tm2 = await TaskManager.open({
+            state: s2.state,
+            root: s2.root,
+            socketDir: s2.socketDir,
+            resolver: createRuntimeResolver({ path }),
+            events: false,
+            timeouts: { shutdownMs: 1000 },
+            logger: createLogger({ level: "debug", write: (l) => logs.push(l) }),
+          });
+          try {
+            const id = newId("noev");
+            const task = await tm2.create({
+              namespace: NS,
+              id,
+              runtime: rc.runtime,
+              runtimeOptions: { root: join(s2.dir, "runc") },
+              spec: spec(id, ["true"]),
+            });
+            const shimPid = task.shim.pid;
+            await task.start();
+            assert.equal((await task.wait()).exitStatus, 0);
+            const t0 = Date.now();
+            assert.equal((await tm2.delete(NS, id)).exitStatus, 0);
+            const ms = Date.now() - t0;
+            await waitFor("the shim to be gone", () => !isProcessAlive(shimPid), 2000);
+            const killed = logs.some((l) => /shim still running after Shutdown; killed/.test(l));
+            // A shim that happened to exit within the budget is fine too; one still running must be killed.
+            assert.ok(
+              killed || ms < 1000,
+              `delete took ${ms} ms without killing the shim:\n${logs.join("\n")}`,
+            );
+          } finally {
+            await tm2.close();
+            await removeEmptyParents(s2, NS);
+            await assertNoLeaks(snap, { timeoutMs: 3000 });
+            await s2.cleanup();
+          }
+        },
+      );
+    }
 
     it("the exit code of the process propagates", T, async () => {
       const id = newId("exit3");
@@ -469,6 +512,42 @@ for (const rc of RUNTIMES) {
         await tm2.close();
       }
     });
+
+    // Only the runc v2 shim groups containers (by annotation); runc v1 and the fake shim serve one each.
+    if (rc.runtime === "io.containerd.runc.v2") {
+      it(
+        "deleting one of two containers the runtime grouped into one shim leaves the shim serving the other",
+        T,
+        async () => {
+          const group = newId("grp");
+          const grouped = (id: string) => {
+            const sp = spec(id, ["sleep", "60"]);
+            sp.annotations = {
+              ...(sp.annotations as Record<string, string> | undefined),
+              "io.containerd.runc.v2.group": group,
+            };
+            return sp;
+          };
+          const a = newId("ga");
+          const b = newId("gb");
+          const ta = await create(a, [], { spec: grouped(a) });
+          await ta.start();
+          const tb = await create(b, [], { spec: grouped(b) });
+          await tb.start();
+          assert.equal(tb.shim.pid, ta.shim.pid, "one shim serves both");
+          await ta.kill(9);
+          await ta.wait();
+          // Shutdown is a no-op while the shim holds b: delete() must neither wait out its budget nor kill it.
+          const t0 = Date.now();
+          await tm.delete(NS, a);
+          assert.ok(Date.now() - t0 < 1000, `delete took ${Date.now() - t0} ms`);
+          assert.ok(isProcessAlive(tb.shim.pid), "the shared shim still runs");
+          assert.equal((await (await tm.get(NS, b)).state()).status, "running");
+          await tm.delete(NS, b, { force: true });
+          await waitFor("the shim to exit", () => !isProcessAlive(tb.shim.pid), 5000);
+        },
+      );
+    }
 
     it("a task joins a sandbox's shim by address; deleting it leaves the sandbox shim serving", {
       ...T,

@@ -9,7 +9,7 @@ import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readdir, readFile, rm, rmdir, unlink } from "node:fs/promises";
+import { readdir, readFile, rm, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createRuntimeResolver, type RuntimeResolver } from "../src/runtime/resolve.ts";
@@ -22,7 +22,7 @@ import { cleanupWorkDirs, loadExisting, type LoadReport } from "../src/shim/load
 import { dialPath } from "../src/shim/socket.ts";
 import type { TaskEvent } from "../src/events/topics.ts";
 import { removeCgroupParents } from "./helpers/cgroups.ts";
-import { mountsUnder, type TempState, tempState } from "./helpers/temp_state.ts";
+import { mountsUnder, removeEmptyParents, type TempState, tempState } from "./helpers/temp_state.ts";
 import { assertNoLeaks, type LeakSnapshot, snapshotLeaks } from "./helpers/leaks.ts";
 import { needsAll, needsBinary, needsRoot } from "./helpers/require.ts";
 import { busyboxRootfs, findBusybox } from "./helpers/rootfs.ts";
@@ -153,21 +153,7 @@ describe("loadExisting() with the runc shim", { skip }, () => {
   after(async () => {
     try {
       assert.deepEqual(await mountsUnder(s.dir), []);
-      // Parents the manager and runc create stay; rmdir only removes them when empty, so a
-      // leftover bundle, work dir, record or lock still shows up as a leak.
-      const parents = [
-        join(s.state, NS),
-        join(s.state, ".locks", NS),
-        join(s.state, ".locks"),
-        join(s.root, NS),
-        join(s.root, ".records", NS),
-        join(s.root, ".records"),
-        join(s.dir, "runc", NS),
-        join(s.dir, "runc"),
-      ];
-      for (const d of parents) {
-        await rmdir(d).catch(() => {});
-      }
+      await removeEmptyParents(s, NS);
       assert.deepEqual(await readdir(join(s.root)), [], "root is empty");
       await assertNoLeaks(leaks, { timeoutMs: 5000 });
     } finally {

@@ -8,7 +8,7 @@
 
 import { spawn } from "node:child_process";
 import { readdir, readlink, realpath } from "node:fs/promises";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
 
 /** Default per-stream output cap for {@link runProcess}: 4 MiB. */
 export const DEFAULT_MAX_OUTPUT_BYTES = 4 << 20;
@@ -279,5 +279,23 @@ export async function listPidsWithCwd(dir: string): Promise<number[]> {
     }
   }
   return pids.sort((a, b) => a - b);
+}
+
+/**
+ * Whether a process's current working directory is `dir` (by `/proc/<pid>/cwd`;
+ * both resolved). A shim daemon runs in its bundle, so this tells a shim's own
+ * process from an unrelated one that happens to have the pid it reported.
+ *
+ * @param pid process id
+ * @param dir the directory
+ * @returns false when it is elsewhere, gone, or not ours to inspect
+ */
+export function hasCwd(pid: number, dir: string): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    return readlinkSync(`/proc/${pid}/cwd`) === realpathSync(dir);
+  } catch {
+    return false;
+  }
 }
 export { selfCommand, selfExecutable } from "./self.ts";

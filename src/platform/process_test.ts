@@ -4,7 +4,14 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
-import { isProcessAlive, listPidsWithCwd, processState, runProcess, signalProcessGroup } from "./process.ts";
+import {
+  hasCwd,
+  isProcessAlive,
+  listPidsWithCwd,
+  processState,
+  runProcess,
+  signalProcessGroup,
+} from "./process.ts";
 
 const text = (b: Uint8Array) => new TextDecoder().decode(b);
 
@@ -132,5 +139,18 @@ describe("process facts", () => {
     assert.equal(signalProcessGroup(2 ** 22 + 1, "SIGTERM"), false);
     assert.throws(() => signalProcessGroup(1), RangeError);
     assert.throws(() => signalProcessGroup(0), RangeError);
+  });
+});
+
+describe("hasCwd()", () => {
+  it("is true for a process in that directory (this one, in its cwd) and false elsewhere", () => {
+    assert.equal(hasCwd(process.pid, process.cwd()), true);
+    assert.equal(hasCwd(process.pid, tmpdir() === process.cwd() ? "/" : tmpdir()), false);
+  });
+  it("is false for a pid that is not a process, and for a directory that does not exist", () => {
+    assert.equal(hasCwd(0, "/"), false);
+    assert.equal(hasCwd(-1, "/"), false);
+    assert.equal(hasCwd(4_194_304, "/"), false);
+    assert.equal(hasCwd(process.pid, "/no/such/dir"), false);
   });
 });

@@ -8,10 +8,17 @@
  * @module
  */
 
+import { readdirSync, readFileSync } from "node:fs";
 import { lstat, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createConnection } from "node:net";
+import { dirname, join } from "node:path";
 import { acquireContainerLock } from "../bundle/lock.ts";
-import { type BootstrapInfo, restoreBootstrap, writeBootstrap } from "../bundle/bootstrap.ts";
+import {
+  type BootstrapInfo,
+  parseStartResponse,
+  restoreBootstrap,
+  writeBootstrap,
+} from "../bundle/bootstrap.ts";
 import { type Bundle, deleteBundle } from "../bundle/bundle.ts";
 import { bundleFile } from "../bundle/layout.ts";
 import {
@@ -25,7 +32,7 @@ import {
 } from "../errors.ts";
 import type { Logger, LogLevel } from "../log/logger.ts";
 import { nullLogger } from "../log/logger.ts";
-import { isProcessAlive, listPidsWithCwd } from "../platform/process.ts";
+import { hasCwd, isProcessAlive, listPidsWithCwd } from "../platform/process.ts";
 import type { RuntimeResolver } from "../runtime/resolve.ts";
 import type { TaskApiVersion, TaskClient } from "../taskapi/client.ts";
 import type { AnyValue, ExitInfo } from "../taskapi/types.ts";
@@ -758,9 +765,9 @@ export class ShimManager {
         await this.#removeStaleSocket(shim.address);
       }
       if (await this.#drainUntilExit(shim)) {
-        // It answered Shutdown and closed the connection but still runs after the whole budget: a
-        // real shim does this while its publisher retries events nobody receives. Its task is gone
-        // and it serves nothing; stop it rather than leave it behind.
+        // It answered Shutdown but still runs after the whole budget: a real shim does this while its
+        // publisher retries events nobody receives. Its task is gone and no other container uses it;
+        // stop it rather than leave it behind.
         this.#log.warn("shim still running after Shutdown; killed", {
           namespace: shim.namespace,
           id: shim.id,
@@ -779,21 +786,57 @@ export class ShimManager {
   /**
    * After Shutdown: waits (at most the shutdown budget) for the daemon to exit, so its log FIFO is
    * read to the end, as containerd copies it until EOF; closing it earlier loses the last lines (and
-   * a Go shim still writing dies of SIGPIPE). A shim that closed the connection is on its way out and
-   * is waited for; one that keeps it open 100 ms after answering may keep serving (Shutdown is a no-op
-   * while it holds other tasks), and is left to it.
+   * a Go shim still writing dies of SIGPIPE). A runc shim keeps its connections open until it exits,
+   * which can take seconds while its publisher retries events nobody receives. One that still runs
+   * 100 ms after answering may be serving other containers (Shutdown is a no-op while it holds tasks):
+   * it is left to them when another bundle of the namespace names the same shim address (the runtime
+   * grouped them). It is also left alone when the pid it reported is not a process whose cwd is its
+   * bundle (a shim daemon runs there), so a wrong pid is never killed. Otherwise it is waited for like
+   * one that closed the connection.
    *
-   * @returns true when the daemon closed the connection yet still runs after the whole budget
+   * @returns true when the daemon still runs after the whole budget and serves no other container
    */
   async #drainUntilExit(shim: Shim): Promise<boolean> {
     if (shim.pid <= 0) return false;
     const t0 = Date.now();
+    let shared: boolean | undefined;
     while (isProcessAlive(shim.pid)) {
       const waited = Date.now() - t0;
-      if (!shim.connection.closed && waited >= 100) return false;
-      if (waited >= this.#o.timeouts.shutdownMs) return shim.connection.closed;
+      if (!shim.connection.closed && waited >= 100) {
+        // Left alone when it may serve others, or when the pid it reported is not a process in its bundle.
+        shared ??= this.#servesOtherBundles(shim) || !hasCwd(shim.pid, shim.bundle.path);
+        if (shared) return false;
+      }
+      if (waited >= this.#o.timeouts.shutdownMs) return true;
       // A runc shim is gone 0–4 ms after answering Shutdown: poll finely, this is on every delete.
       await sleep(2);
+    }
+    return false;
+  }
+
+  /** Whether another bundle of the shim's namespace names the same shim address (grouped containers). */
+  #servesOtherBundles(shim: Shim): boolean {
+    const nsDir = dirname(shim.bundle.path);
+    let ids: string[];
+    try {
+      ids = readdirSync(nsDir);
+    } catch {
+      return false;
+    }
+    for (const id of ids) {
+      if (id === shim.id || id.startsWith(".")) continue;
+      const dir = join(nsDir, id);
+      let address = "";
+      try {
+        address = parseStartResponse(readFileSync(bundleFile(dir, "bootstrap"))).address;
+      } catch {
+        try {
+          address = readFileSync(bundleFile(dir, "address"), "utf8").trim();
+        } catch {
+          continue;
+        }
+      }
+      if (address === shim.address) return true;
     }
     return false;
   }
@@ -940,7 +983,8 @@ export class ShimManager {
 
   #kill(pids: readonly number[], fields: Record<string, unknown>): void {
     for (const pid of pids) {
-      if (!isProcessAlive(pid)) continue;
+      // A shim that reported our own pid (an in-process server) is never ours to kill.
+      if (pid === process.pid || !isProcessAlive(pid)) continue;
       try {
         process.kill(pid, "SIGKILL");
         this.#log.warn("killed shim daemon", { ...fields, pid });

@@ -7,7 +7,7 @@
  */
 
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, rmdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -44,6 +44,33 @@ export async function tempState(prefix = "sk-"): Promise<TempState> {
   let done: Promise<void> | undefined;
   const cleanup = () => (done ??= removeTree(dir));
   return { ...t, cleanup, [Symbol.asyncDispose]: cleanup };
+}
+
+/**
+ * Removes the parent directories the manager (and runc, with its root at `<dir>/runc`) create
+ * for a namespace and keep: `rmdir` removes each only when it is empty, so a leftover bundle,
+ * work dir, record or lock inside still shows up in a leak check.
+ *
+ * @param s the temp state
+ * @param namespace the namespace the test used
+ * @returns when done
+ */
+export async function removeEmptyParents(
+  s: Pick<TempState, "dir" | "state" | "root">,
+  namespace: string,
+): Promise<void> {
+  for (
+    const d of [
+      join(s.state, namespace),
+      join(s.state, ".locks", namespace),
+      join(s.state, ".locks"),
+      join(s.root, namespace),
+      join(s.root, ".records", namespace),
+      join(s.root, ".records"),
+      join(s.dir, "runc", namespace),
+      join(s.dir, "runc"),
+    ]
+  ) await rmdir(d).catch(() => {});
 }
 
 /**
