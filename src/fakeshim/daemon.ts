@@ -11,6 +11,7 @@ import { spawn } from "node:child_process";
 import { constants, writeSync } from "node:fs";
 import { type FileHandle, open, rename, unlink } from "node:fs/promises";
 import * as net from "node:net";
+import { posix } from "node:path";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import { toBinary } from "@bufbuild/protobuf";
 import { AnySchema } from "../gen/google/protobuf/any_pb.ts";
@@ -107,9 +108,10 @@ async function listen(flags: ShimFlags): Promise<{ srv: net.Server; held: net.So
   // A path socket is bound under a temporary name and renamed once it listens: between bind and listen
   // the file exists but refuses connections, and a client that waits for the file (containerd's v1
   // runtime does) would dial into that gap.
-  const temp = path && Buffer.byteLength(`${path}.${process.pid}.tmp`) <= 107
-    ? `${path}.${process.pid}.tmp`
-    : undefined;
+  // Hidden, as every temporary socket name: a stale-socket sweep leaves hidden names alone while they bind.
+  const tempName = path &&
+    posix.join(posix.dirname(path), `.${posix.basename(path).slice(0, 16)}.${process.pid}`);
+  const temp = tempName && Buffer.byteLength(tempName) <= 107 ? tempName : undefined;
   if (temp) await unlink(temp).catch(() => undefined);
   await new Promise<void>((resolve, reject) => {
     srv.once("error", reject);

@@ -28,7 +28,8 @@
  * fd, or the poll (one shared read buffer) when FFI is refused; any other
  * runtime `net.Socket`. Opening O_RDWR makes us a writer too: the reader
  * never sees EOF when the shim exits or a restarted shim reopens the FIFO,
- * and opening never blocks.
+ * and opening never blocks. So `close()` also reads what a writer that just
+ * exited left in the pipe before it stops (those are a shim's last log lines).
  *
  * @module
  */
@@ -240,11 +241,31 @@ function bunReader(
     async close() {
       if (closed) return;
       closed = true;
+      // Let chunks the stream has read be delivered, stop it, then read what is still in the pipe
+      // through our own (non-blocking) fd: a writer that just exited may have left up to a pipe's
+      // worth that the stream had not got to yet.
+      await new Promise((r) => setTimeout(r, 0));
       await reader.cancel().catch(() => {});
       await loop;
+      drainNow(fd, onData);
       closeSync(fd);
     },
   };
+}
+
+/** Reads what a non-blocking fd has right now, until it would block (or fails), and delivers it. */
+function drainNow(fd: number, onData: (c: Uint8Array) => void): void {
+  const buf = new Uint8Array(READ_CHUNK);
+  for (;;) {
+    let n: number;
+    try {
+      n = readSync(fd, buf, 0, buf.length, null);
+    } catch {
+      return; // EAGAIN: empty; anything else: nothing more to read
+    }
+    if (n <= 0) return;
+    onData(buf.slice(0, n));
+  }
 }
 
 /**
@@ -292,6 +313,7 @@ function pollReader(fd: number, onData: (c: Uint8Array) => void, onError: (e: Er
       if (!closed) {
         closed = true;
         clearTimeout(timer);
+        drainNow(fd, onData);
         closeSync(fd);
       }
       return Promise.resolve();
@@ -305,8 +327,12 @@ function streamReader(
   onError: (e: Error) => void,
 ): FifoReader {
   let closed = false;
+  let received = 0;
   const done = new Promise<void>((resolve) => stream.once("close", () => resolve()));
-  stream.on("data", (chunk: Uint8Array) => onData(chunk));
+  stream.on("data", (chunk: Uint8Array) => {
+    received++;
+    onData(chunk);
+  });
   stream.on("error", (err: Error) => {
     if (!closed) onError(err);
   });
@@ -314,6 +340,13 @@ function streamReader(
     async close() {
       if (closed) return;
       closed = true;
+      // The stream owns the fd, so what a writer left in the pipe is read through it: wait until a 5 ms
+      // turn brings nothing more (at most 100 ms), then stop.
+      for (let turn = 0; turn < 20; turn++) {
+        const seen = received;
+        await new Promise((r) => setTimeout(r, 5));
+        if (received === seen) break;
+      }
       stream.destroy();
       await done;
     },

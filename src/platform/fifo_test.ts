@@ -1,7 +1,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { readdirSync } from "node:fs";
+import { closeSync, constants, openSync, readdirSync, writeSync } from "node:fs";
 import { lstat, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -87,6 +87,24 @@ describe("fifo", () => {
       await reader.close();
       await reader.close();
     }
+  });
+
+  it("openFifoReader() close() delivers what a writer left in the pipe just before, in order", async () => {
+    const p = join(dir, "left");
+    await makeFifo(p);
+    const chunks: Uint8Array[] = [];
+    const reader = await openFifoReader(p, (c) => chunks.push(c));
+    // 48 KiB (less than a pipe holds, so the write never blocks), then close at once: what the reader
+    // had not read yet must still arrive, after what it had.
+    const lines = Array.from({ length: 48 }, (_, i) => `${String(i).padStart(4, "0")}${"x".repeat(1018)}\n`);
+    const w = openSync(p, constants.O_WRONLY | constants.O_NONBLOCK);
+    try {
+      writeSync(w, lines.join(""));
+    } finally {
+      closeSync(w);
+    }
+    await reader.close();
+    assert.equal(new TextDecoder().decode(Buffer.concat(chunks)), lines.join(""));
   });
 
   it("openFifoReader() closes its file descriptor", async () => {

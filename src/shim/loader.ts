@@ -11,7 +11,7 @@
  * @module
  */
 
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
 import { DeadlineExceededError, fromErrno, isDeadlineExceeded, isNotFound, kindOf } from "../errors.ts";
@@ -517,7 +517,12 @@ async function loadBundleShim(
   // step of a load on a busy machine). Anything that would change the disk or the shim takes the
   // lock and decides again under it, so a create or delete that started meanwhile is seen.
   const probe: BundleOutcome = { errors: [], cleaned: [] };
-  const settled = await runLoad(() => loadLocked(manager, entry, opts, log, probe, false), probe, log, fields);
+  const settled = await runLoad(
+    () => loadLocked(manager, entry, opts, log, probe, false),
+    probe,
+    log,
+    fields,
+  );
   if (settled) return probe;
   const out: BundleOutcome = { errors: [], cleaned: [] };
   const lock = await acquireContainerLock(opts.state, ns, id, { timeoutMs: 0 }).catch((err) => {
@@ -873,7 +878,12 @@ export async function cleanupWorkDirs(
   }
   const sockets = [...(opts.sockets ?? [])];
   for (const dir of opts.socketDirs ?? []) {
-    for (const name of listNames(dir)) sockets.push(join(dir, name));
+    for (const name of listNames(dir)) {
+      // A hidden name is a listener's temporary name while it binds (ttrpc-ts, the fake shim's start):
+      // bound but not yet listening, it would look stale. Only one left behind by a crash is removed.
+      if (name.startsWith(".") && !isOlderThan(join(dir, name), HIDDEN_SOCKET_GRACE_MS)) continue;
+      sockets.push(join(dir, name));
+    }
   }
   // A loaded shim's socket is in use: do not dial it just to learn that.
   const inUse = new Set(opts.liveSockets ?? []);
@@ -885,6 +895,17 @@ export async function cleanupWorkDirs(
   }
   for (const path of await removeStaleLocks(state, opts.dryRun)) cleaned.push({ path, reason: "stale lock" });
   return { cleaned, errors };
+}
+
+/** How old a hidden (temporary) socket name must be before cleanup takes it for a crashed bind's. */
+const HIDDEN_SOCKET_GRACE_MS = 60_000;
+
+function isOlderThan(path: string, ms: number): boolean {
+  try {
+    return Date.now() - lstatSync(path).mtimeMs > ms;
+  } catch {
+    return false;
+  }
 }
 
 function listNames(dir: string): string[] {
