@@ -255,10 +255,13 @@ for (const rc of RUNTIMES) {
               `delete took ${ms} ms without killing the shim:\n${logs.join("\n")}`,
             );
           } finally {
-            await tm2.close();
-            await removeEmptyParents(s2, NS);
-            await assertNoLeaks(snap, { timeoutMs: 3000 });
-            await s2.cleanup();
+            try {
+              await tm2.close();
+              await removeEmptyParents(s2, NS);
+              await assertNoLeaks(snap, { timeoutMs: 3000 });
+            } finally {
+              await s2.cleanup();
+            }
           }
         },
       );
