@@ -8,6 +8,7 @@
  * @module
  */
 
+import { readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 import { fromErrno, InvalidArgumentError, NotImplementedError, withContext } from "../errors.ts";
@@ -157,6 +158,26 @@ export async function readBootstrap(bundle: Pick<Bundle, "path">): Promise<Boots
     return parseStartResponse(data);
   } catch (err) {
     throw withContext(err, `read ${JSON.stringify(path)}`);
+  }
+}
+
+/**
+ * The shim address a bundle names, read-only and synchronously: `bootstrap.json`'s, else the legacy
+ * `address` file's (what {@link restoreBootstrap} would migrate, without writing anything).
+ *
+ * @param bundle the bundle (only `path` is used)
+ * @returns the address, or undefined when neither file names one
+ */
+export function peekBootstrapAddress(bundle: Pick<Bundle, "path">): string | undefined {
+  try {
+    return parseStartResponse(readFileSync(bundleFile(bundle.path, "bootstrap"))).address;
+  } catch {
+    // Absent or unreadable: an older bundle may still have the address file.
+  }
+  try {
+    return readFileSync(bundleFile(bundle.path, "address"), "utf8").trim() || undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -8,6 +8,7 @@ import { InvalidArgumentError, NotFoundError, NotImplementedError } from "../err
 import {
   type BootstrapInfo,
   parseStartResponse,
+  peekBootstrapAddress,
   readBootstrap,
   restoreBootstrap,
   writeBootstrap,
@@ -163,6 +164,20 @@ describe("bootstrap.json", () => {
   });
   after(async () => {
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it("peekBootstrapAddress() reads bootstrap.json, else the address file, and writes nothing", async () => {
+    const none = await bundle();
+    assert.equal(peekBootstrapAddress(none), undefined);
+    const legacy = await bundle();
+    await writeFile(join(legacy.path, "address"), `${ADDR}\n`);
+    assert.equal(peekBootstrapAddress(legacy), ADDR);
+    assert.deepEqual(await readdir(legacy.path), ["address"], "no bootstrap.json written");
+    await writeFile(join(legacy.path, "address"), "");
+    assert.equal(peekBootstrapAddress(legacy), undefined);
+    const current = await bundle();
+    await writeBootstrap(current, { version: 2, address: "unix:///x.sock", protocol: "ttrpc" });
+    assert.equal(peekBootstrapAddress(current), "unix:///x.sock");
   });
 
   it("writeBootstrap() writes containerd's JSON with mode 0644 and readBootstrap() reads it back", async () => {

@@ -8,14 +8,14 @@
  * @module
  */
 
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { lstat, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createConnection } from "node:net";
 import { dirname, join } from "node:path";
 import { acquireContainerLock } from "../bundle/lock.ts";
 import {
   type BootstrapInfo,
-  parseStartResponse,
+  peekBootstrapAddress,
   restoreBootstrap,
   writeBootstrap,
 } from "../bundle/bootstrap.ts";
@@ -823,22 +823,10 @@ export class ShimManager {
     } catch {
       return false;
     }
-    for (const id of ids) {
-      if (id === shim.id || id.startsWith(".")) continue;
-      const dir = join(nsDir, id);
-      let address = "";
-      try {
-        address = parseStartResponse(readFileSync(bundleFile(dir, "bootstrap"))).address;
-      } catch {
-        try {
-          address = readFileSync(bundleFile(dir, "address"), "utf8").trim();
-        } catch {
-          continue;
-        }
-      }
-      if (address === shim.address) return true;
-    }
-    return false;
+    return ids.some((id) =>
+      id !== shim.id && !id.startsWith(".") &&
+      peekBootstrapAddress({ path: join(nsDir, id) }) === shim.address
+    );
   }
 
   /**
