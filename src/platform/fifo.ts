@@ -253,19 +253,36 @@ function bunReader(
   };
 }
 
-/** Reads what a non-blocking fd has right now, until it would block (or fails), and delivers it. */
-function drainNow(fd: number, onData: (c: Uint8Array) => void): void {
-  const buf = new Uint8Array(READ_CHUNK);
+/**
+ * Reads what a non-blocking fd has right now and delivers it, until it would block. A short read
+ * means the pipe is empty, which saves the EAGAIN round trip (30–120 µs on Deno).
+ *
+ * @returns whether anything was read, or the read error other than EAGAIN
+ */
+function readAvailable(
+  fd: number,
+  buf: Uint8Array,
+  onData: (c: Uint8Array) => void,
+): { got: boolean; error?: Error } {
+  let got = false;
   for (;;) {
     let n: number;
     try {
       n = readSync(fd, buf, 0, buf.length, null);
-    } catch {
-      return; // EAGAIN: empty; anything else: nothing more to read
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      return code === "EAGAIN" || code === "EWOULDBLOCK" ? { got } : { got, error: err as Error };
     }
-    if (n <= 0) return;
+    if (n <= 0) return { got };
+    got = true;
     onData(buf.slice(0, n));
+    if (n < buf.length) return { got };
   }
+}
+
+/** The last read before closing: what is left in the pipe, errors ignored (nothing more is read). */
+function drainNow(fd: number, onData: (c: Uint8Array) => void): void {
+  readAvailable(fd, sharedScratch ??= new Uint8Array(READ_CHUNK), onData);
 }
 
 /**
@@ -287,22 +304,10 @@ function pollReader(fd: number, onData: (c: Uint8Array) => void, onError: (e: Er
   let closed = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const tick = () => {
-    let got = false;
-    for (;;) {
-      let n: number;
-      try {
-        n = readSync(fd, scratch, 0, scratch.length, null);
-      } catch (err) {
-        const code = (err as { code?: string }).code;
-        if (code === "EAGAIN" || code === "EWOULDBLOCK") break;
-        onError(err as Error);
-        return;
-      }
-      if (n <= 0) break;
-      got = true;
-      onData(scratch.slice(0, n));
-      // A short read emptied the pipe: skip the EAGAIN round trip.
-      if (n < scratch.length) break;
+    const { got, error } = readAvailable(fd, scratch, onData);
+    if (error) {
+      onError(error);
+      return;
     }
     delay = got ? Math.max(POLL_MIN_MS, delay >> 2) : Math.min(delay * 2, POLL_MAX_MS);
     if (!closed) timer = setTimeout(tick, delay);
