@@ -147,11 +147,19 @@ for (const rc of RUNTIMES) {
         });
       return { s, snap, cli };
     };
-    /** `run` arguments selecting this runtime (a runc container needs a rootfs). */
-    const runArgs = (s: TempState) =>
-      rc.runc
+    /** `run --rm ID -- sh -c SCRIPT` on this runtime (a runc container needs a rootfs). */
+    const runRm = (s: TempState, id: string, script: string) => [
+      "run",
+      "--rm",
+      ...(rc.runc
         ? ["--runtime", rc.runtime, "--rootfs", rootfs, "--runtime-option", `Root=${join(s.dir, "runc")}`]
-        : ["--runtime", rc.runtime];
+        : ["--runtime", rc.runtime]),
+      id,
+      "--",
+      "sh",
+      "-c",
+      script,
+    ];
     const failure = (what: string, r: CliResult) =>
       `${what}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr.slice(-2000)}`;
 
@@ -159,18 +167,9 @@ for (const rc of RUNTIMES) {
       const { s, snap, cli } = await setup();
       const ids = Array.from({ length: N }, () => newId("run"));
       try {
-        const results = await Promise.all(ids.map((id, i) =>
-          cli([
-            "run",
-            "--rm",
-            ...runArgs(s),
-            id,
-            "--",
-            "sh",
-            "-c",
-            `echo out-${i}; echo err-${i} >&2; exit ${exitCodeOf(i)}`,
-          ])
-        ));
+        const results = await Promise.all(
+          ids.map((id, i) => cli(runRm(s, id, `echo out-${i}; echo err-${i} >&2; exit ${exitCodeOf(i)}`))),
+        );
         results.forEach((r, i) => {
           assert.equal(r.code, exitCodeOf(i), failure(`run ${ids[i]}`, r));
           assert.equal(r.stdout, `out-${i}\n`, failure(`run ${ids[i]}`, r));
@@ -260,16 +259,7 @@ for (const rc of RUNTIMES) {
         const runs = Promise.all(ids.map(async (id, i) => {
           // Staggered, so loads land in every phase: bundle, shim start, Create, Start, wait, delete.
           await sleep(i * 60);
-          return cli([
-            "run",
-            "--rm",
-            ...runArgs(s),
-            id,
-            "--",
-            "sh",
-            "-c",
-            `sleep 0.3; echo done-${i}; exit ${exitCodeOf(i)}`,
-          ]);
+          return cli(runRm(s, id, `sleep 0.3; echo done-${i}; exit ${exitCodeOf(i)}`));
         })).finally(() => running = false);
         const loads: CliResult[] = [];
         while (running || loads.length < 3) {
