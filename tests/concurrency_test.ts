@@ -7,7 +7,6 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { createRuntimeResolver } from "../src/runtime/resolve.ts";
@@ -16,11 +15,11 @@ import { TaskManager } from "../src/task/manager.ts";
 import { listRecords } from "../src/bundle/records.ts";
 import type { LoadReport } from "../src/shim/loader.ts";
 import { removeCgroupParents } from "./helpers/cgroups.ts";
-import { type CliResult, REPO_ROOT, runCli } from "./helpers/cli.ts";
+import { type CliResult, runCli } from "./helpers/cli.ts";
 import { fakeRuntime } from "./helpers/fake_runtime.ts";
 import { findLeaks, type LeakSnapshot, snapshotLeaks } from "./helpers/leaks.ts";
-import { needsAll, needsBinary, needsRoot } from "./helpers/require.ts";
-import { busyboxRootfs, findBusybox } from "./helpers/rootfs.ts";
+import { busyboxRootfs } from "./helpers/rootfs.ts";
+import { shimRuntimes } from "./helpers/runtimes.ts";
 import { mountsUnder, type TempState, tempState } from "./helpers/temp_state.ts";
 
 /** How many containers run at once: the number the restore issue asks for. */
@@ -32,31 +31,8 @@ const T = { timeout: 240_000 };
 /** Shim start and connect bound for these tests (see `setup`). */
 const START_MS = 60_000;
 
-interface RuntimeCase {
-  /** Runtime name given to `--runtime` and `TaskManager.create`. */
-  runtime: string;
-  /** True for the runc shim: needs a rootfs, a private runc root and a cgroup parent. */
-  runc: boolean;
-  skip: false | string;
-}
-
-const RUNTIMES: RuntimeCase[] = [
-  {
-    runtime: "io.containerd.runc.v2",
-    runc: true,
-    skip: needsAll(
-      needsRoot(),
-      needsBinary("containerd-shim-runc-v2"),
-      needsBinary("runc"),
-      (await findBusybox()) ? false : "needs busybox (busybox-static)",
-    ),
-  },
-  {
-    runtime: "io.containerd.fake.v2",
-    runc: false,
-    skip: existsSync(join(REPO_ROOT, "src", "fakeshim", "main.ts")) ? false : "needs src/fakeshim/main.ts",
-  },
-];
+/** runc v2 and the fake shim (runc v1 too would add minutes of 50-process runs to CI). */
+const RUNTIMES = (await shimRuntimes()).filter((r) => r.runtime !== "io.containerd.runc.v1");
 
 const suffix = `${process.pid.toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 let seq = 0;

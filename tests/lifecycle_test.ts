@@ -22,8 +22,9 @@ import { listRecords } from "../src/bundle/records.ts";
 import { removeCgroupParents } from "./helpers/cgroups.ts";
 import { removeEmptyParents, type TempState, tempState } from "./helpers/temp_state.ts";
 import { assertNoLeaks, findLeaks, type LeakSnapshot, snapshotLeaks } from "./helpers/leaks.ts";
-import { findBinary, needsAll, needsBinary, needsRoot } from "./helpers/require.ts";
+import { findBinary } from "./helpers/require.ts";
 import { busyboxRootfs, findBusybox } from "./helpers/rootfs.ts";
+import { shimRuntimes } from "./helpers/runtimes.ts";
 import { cliCommand, REPO_ROOT } from "./helpers/cli.ts";
 import { createLogger } from "../src/log/logger.ts";
 import { isProcessAlive } from "../src/platform/process.ts";
@@ -35,46 +36,7 @@ const SIGKILL = 9;
 /** Per-test and hook bound: real shims take tens of ms per step, more on a loaded machine. */
 const T = { timeout: 60_000 };
 
-interface RuntimeCase {
-  name: string;
-  runtime: string;
-  skip: false | string;
-  /** True for runc shims: runtime options carry a private runc root. */
-  runc: boolean;
-}
-
-const hasBusybox = (await findBusybox()) !== undefined;
-const fakeAvailable = existsSync(join(REPO_ROOT, "src", "fakeshim", "main.ts"));
-const RUNTIMES: RuntimeCase[] = [
-  {
-    name: "io.containerd.runc.v2",
-    runtime: "io.containerd.runc.v2",
-    runc: true,
-    skip: needsAll(
-      needsRoot(),
-      needsBinary("containerd-shim-runc-v2"),
-      needsBinary("runc"),
-      hasBusybox ? false : "needs busybox",
-    ),
-  },
-  {
-    name: "io.containerd.runc.v1",
-    runtime: "io.containerd.runc.v1",
-    runc: true,
-    skip: needsAll(
-      needsRoot(),
-      needsBinary("containerd-shim-runc-v1"),
-      needsBinary("runc"),
-      hasBusybox ? false : "needs busybox",
-    ),
-  },
-  {
-    name: "io.containerd.fake.v2",
-    runtime: "io.containerd.fake.v2",
-    runc: false,
-    skip: fakeAvailable ? false : "needs src/fakeshim/main.ts",
-  },
-];
+const RUNTIMES = await shimRuntimes();
 
 const suffix = `${process.pid.toString(36)}${Math.random().toString(36).slice(2, 6)}`;
 let seq = 0;
@@ -131,7 +93,7 @@ const waitFor = async (what: string, cond: () => boolean, ms = 5000) => {
 };
 
 for (const rc of RUNTIMES) {
-  describe(`TaskManager lifecycle (${rc.name})`, { skip: rc.skip }, () => {
+  describe(`TaskManager lifecycle (${rc.runtime})`, { skip: rc.skip }, () => {
     let s: TempState;
     let tm: TaskManager;
     let rootfs: string;
