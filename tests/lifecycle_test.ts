@@ -23,9 +23,9 @@ import { removeCgroupParents } from "./helpers/cgroups.ts";
 import { removeEmptyParents, type TempState, tempState } from "./helpers/temp_state.ts";
 import { assertNoLeaks, findLeaks, type LeakSnapshot, snapshotLeaks } from "./helpers/leaks.ts";
 import { findBinary } from "./helpers/require.ts";
-import { busyboxRootfs, findBusybox } from "./helpers/rootfs.ts";
+import { busyboxRootfs } from "./helpers/rootfs.ts";
 import { shimRuntimes } from "./helpers/runtimes.ts";
-import { cliCommand, REPO_ROOT } from "./helpers/cli.ts";
+import { cliCommand } from "./helpers/cli.ts";
 import { createLogger } from "../src/log/logger.ts";
 import { isProcessAlive } from "../src/platform/process.ts";
 
