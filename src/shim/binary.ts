@@ -3,8 +3,9 @@
  * `core/runtime/v2/binary.go`): `start` (prints how to reach the daemon it
  * spawned), `delete` (cleans up after a dead shim), `-info` and `-v`.
  *
- * Errors carry the shim's trimmed stderr, because that is the only place a
- * shim says what went wrong: `start shim "c1": containerd-shim-runc-v2
+ * Errors carry what the shim printed on stderr (its error text first, its
+ * informational log lines dropped; see `failure_text.ts`), because that is
+ * the only place a shim says what went wrong: `start shim "c1": containerd-shim-runc-v2
  * exited with status 1: io.containerd.runc.v2: open config.json: no such file or directory`.
  *
  * @module
@@ -20,6 +21,7 @@ import type { Bundle } from "../bundle/bundle.ts";
 import { bundleFile } from "../bundle/layout.ts";
 import { runProcess, type RunResult } from "../platform/process.ts";
 import { shimArgv, shimEnv } from "./argv.ts";
+import { describeShimOutput } from "./failure_text.ts";
 import { decodeDeleteResponse, type ShimDeleteResult } from "./delete_response.ts";
 
 export { decodeDeleteResponse, type ShimDeleteResult } from "./delete_response.ts";
@@ -77,7 +79,7 @@ function failure(r: RunResult, binary: string, timeoutMs: number): Error | undef
   if (r.exitCode === 0) return undefined;
   const how = r.exitCode === null ? `was killed by ${r.signal}` : `exited with status ${r.exitCode}`;
   // containerd reads stdout+stderr combined; a shim that fails on stdout only still explains itself.
-  const why = text(r.stderr) || text(r.stdout);
+  const why = describeShimOutput(text(r.stderr)) || describeShimOutput(text(r.stdout));
   return newError("unknown", why ? `${name} ${how}: ${why}` : `${name} ${how}`);
 }
 
