@@ -7,6 +7,8 @@
 
 import { isAbsolute, resolve } from "node:path";
 import type { Config } from "../config/config.ts";
+import { withContext } from "../errors.ts";
+import { validateNamespace } from "../ids.ts";
 import { type LogFormat, type LogLevel, parseLogLevel } from "../log/logger.ts";
 import type { GlobalOptions } from "./context.ts";
 import { UsageError } from "./exit_codes.ts";
@@ -168,6 +170,8 @@ export function configPathOf(
  * @param configPath the config file in use, if any
  * @param cwd the directory relative `--state`/`--root` values are resolved against (default `/`)
  * @returns the options every command sees
+ * @throws InvalidArgumentError for an invalid namespace, naming where it came from
+ *   (`--namespace: invalid namespace "a/b": …`)
  */
 export function resolveGlobalOptions(
   flags: GlobalFlags,
@@ -187,5 +191,16 @@ export function resolveGlobalOptions(
   };
   if (configPath !== undefined) opts.config = configPath;
   if (flags.address !== undefined) opts.address = flags.address;
+  // Checked here, before any command does work (picks a runtime, unpacks a rootfs, watches events).
+  try {
+    validateNamespace(opts.namespace);
+  } catch (err) {
+    const from = flags.namespace !== undefined
+      ? "--namespace"
+      : env.SHIMKIT_NAMESPACE
+      ? "SHIMKIT_NAMESPACE"
+      : "the config's namespace";
+    throw withContext(err, from);
+  }
   return opts;
 }

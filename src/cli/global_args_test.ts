@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { InvalidArgumentError } from "../errors.ts";
 import {
   configPathOf,
   GLOBAL_VALUE_FLAGS,
@@ -104,6 +105,21 @@ describe("resolveGlobalOptions()", () => {
     assert.equal(fromFlags.namespace, "fns");
     assert.equal(fromFlags.json, true);
     assert.equal(fromFlags.address, "/a");
+  });
+  it("rejects an invalid namespace and says whether the flag, the environment or the config gave it", () => {
+    const bad = (flags: { namespace?: string }, env: Record<string, string>, ns: string, from: string) =>
+      assert.throws(
+        () => resolveGlobalOptions(flags, env, { ...config, namespace: ns }),
+        (e: unknown) => {
+          assert.ok(e instanceof InvalidArgumentError, String(e));
+          assert.match((e as Error).message, new RegExp(`^${from}: invalid namespace "`));
+          return true;
+        },
+      );
+    bad({ namespace: "../up" }, { SHIMKIT_NAMESPACE: "ok" }, "ok", "--namespace");
+    bad({}, { SHIMKIT_NAMESPACE: ".hidden" }, "ok", "SHIMKIT_NAMESPACE");
+    bad({}, {}, "a/b", "the config's namespace");
+    bad({ namespace: "x".repeat(77) }, {}, "ok", "--namespace");
   });
   it("ignores empty environment values", () => {
     assert.equal(resolveGlobalOptions({}, { SHIMKIT_STATE: "" }, config).state, "/cfg/state");

@@ -1,5 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { COMMANDS, helpText, runCli } from "./main.ts";
@@ -83,6 +84,27 @@ describe("runCli()", () => {
     const r = await cli(["config", "dump"], { SHIMKIT_CONFIG: "/nonexistent/x.toml" });
     assert.equal(r.code, 3);
     assert.match(r.stderr, /^shimkit: read config "\/nonexistent\/x.toml": /);
+  });
+
+  it("rejects an invalid namespace before the command does any work (exit 5, nothing logged or created)", async () => {
+    await using s = await tempState();
+    const state = join(s.dir, "new-state");
+    const root = join(s.dir, "new-root");
+    for (const argv of [["-n", "../up", "run", "--rm", "c1", "true"], ["events"]]) {
+      const r = await cli(["--state", state, "--root", root, ...argv], { SHIMKIT_NAMESPACE: "a/b" });
+      assert.equal(r.code, 5);
+      const from = argv[0] === "-n"
+        ? '--namespace: invalid namespace "../up"'
+        : 'SHIMKIT_NAMESPACE: invalid namespace "a/b"';
+      assert.equal(
+        r.stderr.split("\n")[0],
+        `shimkit: ${from}: must match ^[A-Za-z0-9]+([._-][A-Za-z0-9]+)*$`,
+      );
+      assert.equal(r.stderr.split("\n").length, 2, "one line: no runtime or rootfs was picked first");
+      assert.equal(r.stdout, "");
+    }
+    assert.equal(existsSync(state), false);
+    assert.equal(existsSync(root), false);
   });
 
   it("reports an invalid config with the key and value (exit 5)", async () => {

@@ -34,7 +34,10 @@ describe("fdWriter()", () => {
     w("abcdef");
     w("gh");
     assert.equal(text(synced), "ab");
-    assert.equal(streamed.map((c) => typeof c === "string" ? c : new TextDecoder().decode(c)).join(""), "cdefgh");
+    assert.equal(
+      streamed.map((c) => typeof c === "string" ? c : new TextDecoder().decode(c)).join(""),
+      "cdefgh",
+    );
     assert.equal(calls, 2, "no more sync writes after EAGAIN");
   });
 
