@@ -90,6 +90,16 @@ export function parseExecArgs(argv: string[]): ExecArgs | "help" {
     throw new UsageError('exec: missing container ID or EXEC_ID\nrun "shimkit exec --help" for usage');
   }
   validateId(id, "container id");
+  const dash = head.indexOf("--");
+  if (dash >= 0 && head.slice(0, dash).includes(id)) {
+    // `exec web -- ls /` would otherwise run "/" as a process named "ls".
+    throw new UsageError(
+      `exec: missing EXEC_ID: "--" comes right after container ID ${JSON.stringify(id)}\n` +
+        `usage: shimkit exec [flags] ID EXEC_ID [--] CMD [ARG...] (e.g. shimkit exec ${id} e1 -- ${
+          [execId, ...args].join(" ")
+        })`,
+    );
+  }
   if (args.length === 0) throw new UsageError("exec: missing command to run");
   if (v.detach && v.interactive) {
     throw new UsageError("exec: --detach and --interactive cannot be used together");

@@ -42,6 +42,19 @@ describe("parseExecArgs()", () => {
     it(`parseExecArgs() rejects ${name} as a usage error`, () =>
       assert.throws(() => parseExecArgs(argv), UsageError));
   }
+  it("parseExecArgs() says EXEC_ID is missing when -- follows the container id", () => {
+    assert.throws(() => parseExecArgs(["web", "--", "ls", "/"]), (e: unknown) => {
+      assert.ok(e instanceof UsageError);
+      assert.match(
+        (e as Error).message,
+        /^exec: missing EXEC_ID: "--" comes right after container ID "web"\n/,
+      );
+      assert.match((e as Error).message, /e\.g\. shimkit exec web e1 -- ls \/\)$/);
+      return true;
+    });
+    // `--` before the ids only ends the flags.
+    assert.deepEqual((parseExecArgs(["-t", "--", "c1", "e1", "true"]) as ExecArgs).args, ["true"]);
+  });
   it("parseExecArgs() rejects a bad exec id as an invalid argument", () => {
     assert.throws(() => parseExecArgs(["c1", "../e", "--", "true"]), (e: unknown) => {
       return e instanceof InvalidArgumentError && !(e instanceof UsageError);
