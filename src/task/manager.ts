@@ -475,11 +475,12 @@ export class TaskManager {
       loadMs: opts.timeouts?.loadMs ?? ct.load,
     };
     const resolver = opts.resolver ?? createConfiguredResolver(config);
+    // Before any directory is made: shims dial this socket to publish, whether or not we serve it.
+    const socket = checkSocketPath(eventsSocketPath(opts.state));
     await mkdir(opts.state, { recursive: true, mode: 0o711 });
     await mkdir(opts.root, { recursive: true, mode: 0o711 });
     const m = new TaskManager(opts, config, resolver, timeouts);
     if (opts.events !== false) {
-      const socket = checkSocketPath(eventsSocketPath(opts.state));
       m.#listener = await EventsListener.start({
         socketPath: socket,
         journalPath: m.#journal,

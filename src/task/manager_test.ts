@@ -4,7 +4,8 @@ import * as fsp from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { defaultConfig } from "../config/config.ts";
-import { createConfiguredResolver, defaultCreateTimeoutMs } from "./manager.ts";
+import { InvalidArgumentError } from "../errors.ts";
+import { createConfiguredResolver, defaultCreateTimeoutMs, TaskManager } from "./manager.ts";
 
 describe("createConfiguredResolver()", () => {
   const dirs: string[] = [];
@@ -27,6 +28,25 @@ describe("createConfiguredResolver()", () => {
     const r = createConfiguredResolver(config, { PATH: dir });
     assert.equal(await r.resolve("io.containerd.mine.v2"), configured);
     assert.equal(await r.resolve("io.containerd.other.v2"), onPath);
+  });
+});
+
+describe("TaskManager.open()", () => {
+  it("TaskManager.open() rejects a state dir whose events socket path is too long, creating nothing", async () => {
+    const dir = await fsp.mkdtemp(join(tmpdir(), "shimkit-open-"));
+    try {
+      const state = join(dir, "s".repeat(110));
+      for (const events of [true, false]) {
+        await assert.rejects(
+          TaskManager.open({ state, root: join(dir, "root"), events }),
+          (e: unknown) =>
+            e instanceof InvalidArgumentError && /is \d+ bytes: the limit is 107/.test(String(e)),
+        );
+      }
+      assert.deepEqual(await fsp.readdir(dir), []);
+    } finally {
+      await fsp.rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
