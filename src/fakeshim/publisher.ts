@@ -10,7 +10,7 @@
 
 import { create } from "@bufbuild/protobuf";
 import type { Any } from "@bufbuild/protobuf/wkt";
-import { Client, createClient } from "../../vendor/ttrpc-ts/mod.ts";
+import { Client, Code, createClient, TtrpcError } from "../../vendor/ttrpc-ts/mod.ts";
 import { Events } from "../gen/containerd/services/events/ttrpc/v1/events_pb.ts";
 import { EnvelopeSchema } from "../gen/containerd/types/event_pb.ts";
 import type { Logger } from "../log/logger.ts";
@@ -44,6 +44,11 @@ interface Item {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The error a call gets when its connection closed under it (ttrpc.ErrClosed in Go). */
+function isClosedConnection(err: unknown): boolean {
+  return err instanceof TtrpcError && err.code === Code.Unavailable && err.message === "ttrpc: closed";
+}
 
 /** Publishes task events in order, one at a time, to a TTRPC Events service. */
 export class EventPublisher {
@@ -126,7 +131,9 @@ export class EventPublisher {
   }
 
   async #send(item: Item): Promise<void> {
+    let redialed = false;
     for (let attempt = 1; attempt <= this.#opts.attempts && !this.#closed; attempt++) {
+      const reused = this.#client !== undefined;
       try {
         const client = await this.#connect();
         await createClient(Events, client).forward(
@@ -144,6 +151,16 @@ export class EventPublisher {
       } catch (err) {
         this.#client?.close();
         this.#client = undefined;
+        if (this.#closed) return;
+        if (reused && !redialed && isClosedConnection(err)) {
+          // The listener that accepted our connection went away (its process exited) since the
+          // last event: reconnect and resend at once, without counting an attempt (pkg/shim's
+          // publisher does the same on ttrpc.ErrClosed).
+          redialed = true;
+          attempt--;
+          this.#opts.log.debug("events connection closed; reconnecting", { topic: item.topic });
+          continue;
+        }
         this.#opts.log.warn("post event failed", { topic: item.topic, attempt, error: err });
         if (attempt < this.#opts.attempts) await sleep(attempt * this.#opts.retryDelayMs);
       }
@@ -152,6 +169,7 @@ export class EventPublisher {
   }
 
   async #connect(): Promise<Client> {
+    if (this.#client?.closed) this.#client = undefined;
     if (this.#client) return this.#client;
     const deadline = Date.now() + this.#opts.dialTimeoutMs;
     for (;;) {
