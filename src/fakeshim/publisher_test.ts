@@ -27,13 +27,20 @@ describe("EventPublisher", () => {
   after(async () => {
     for (const d of dirs) await fsp.rm(d, { recursive: true, force: true });
   });
-
-  it("EventPublisher resends to a new listener after the old one exited, without a warning", async () => {
+  /** A socket path in a fresh temp dir (removed after the suite), and log lines captured at `level`. */
+  const setup = async (level: "debug" | "info") => {
     const dir = await fsp.mkdtemp(join(tmpdir(), "shimkit-publisher-"));
     dirs.push(dir);
-    const path = join(dir, "events.sock");
     const lines: string[] = [];
-    const log = createLogger({ level: "debug", write: (l) => lines.push(l) });
+    return {
+      path: join(dir, "events.sock"),
+      lines,
+      log: createLogger({ level, write: (l) => lines.push(l) }),
+    };
+  };
+
+  it("EventPublisher resends to a new listener after the old one exited, without a warning", async () => {
+    const { path, lines, log } = await setup("debug");
     const publisher = new EventPublisher({
       address: `unix://${path}`,
       namespace: "ns",
@@ -70,11 +77,7 @@ describe("EventPublisher", () => {
   });
 
   it("EventPublisher logs nothing for the event it drops when closed mid-send", async () => {
-    const dir = await fsp.mkdtemp(join(tmpdir(), "shimkit-publisher-"));
-    dirs.push(dir);
-    const path = join(dir, "events.sock");
-    const lines: string[] = [];
-    const log = createLogger({ level: "info", write: (l) => lines.push(l) });
+    const { path, lines, log } = await setup("info");
     const server = new Server();
     let arrived!: () => void;
     const inFlight = new Promise<void>((r) => (arrived = r));
