@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { readdir } from "node:fs/promises";
+import { mkdir, readdir, rm } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { Buffer } from "node:buffer";
 import { cliCommand, type CliResult, REPO_ROOT, runCli } from "./helpers/cli.ts";
@@ -22,6 +22,7 @@ import { mountsUnder, type TempState, tempState } from "./helpers/temp_state.ts"
 const RUNC = "io.containerd.runc.v2";
 const FAKE = "io.containerd.fake.v2";
 const NS = "default";
+const EXIT_NOT_FOUND = 3;
 const EXIT_INVALID_ARGUMENT = 5;
 
 const skipRunc = needsAll(needsRoot(), needsBinary("containerd-shim-runc-v2"), needsBinary("runc"));
@@ -414,12 +415,22 @@ describe("cli lifecycle (runc shim, busybox rootfs)", { skip: skipBusybox }, () 
     const e = await fresh();
     try {
       const c = id("badroot");
-      const r = await e.cli(["run", "--rm", "--rootfs", join(e.s.dir, "no-such-rootfs"), c, "--", "true"]);
+      // A rootfs without the command: the shim starts and runc's create fails inside it.
+      const empty = join(e.s.dir, "empty-rootfs");
+      await mkdir(empty);
+      const r = await e.cli(["run", "--rm", "--rootfs", empty, c, "--", "true"]);
       assert.notEqual(r.code, 0);
-      assert.match(r.stderr, /shimkit: /);
+      assert.match(r.stderr, /shimkit: create task "default\/[^"]+": shim create "[^"]+": OCI runtime create failed/);
       assert.deepEqual(JSON.parse(ok(await e.cli(["ps", "--json"]), "ps").stdout), []);
       assert.ok(!existsSync(join(e.s.state, NS, c)), "no bundle");
       assert.ok(!existsSync(join(e.s.root, NS, c)), "no work dir");
+      // A rootfs that does not exist is refused before any shim starts.
+      const missing = join(e.s.dir, "no-such-rootfs");
+      const r2 = await e.cli(["run", "--rm", "--rootfs", missing, c, "--", "true"]);
+      assert.equal(r2.code, EXIT_NOT_FOUND, r2.stderr);
+      assert.match(r2.stderr, new RegExp(`^shimkit: rootfs "${missing}": `, "m"));
+      assert.ok(!existsSync(join(e.s.state, NS, c)), "no bundle");
+      await rm(empty, { recursive: true }); // our fixture; runc made its mount points in it
       await assertClean(e);
     } finally {
       await teardown(e, ids);

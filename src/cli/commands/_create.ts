@@ -5,7 +5,7 @@
  * @module
  */
 
-import { readFile } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { basename, isAbsolute, join, resolve } from "node:path";
 import { fromErrno, InvalidArgumentError } from "../../errors.ts";
 import { BUSYBOX_PATHS, ensureBusyboxRootfs, findStaticBusybox } from "../../rootfs/busybox.ts";
@@ -228,11 +228,13 @@ export function overrideBundleSpec(spec: OciSpec, bundleDir: string, a: CreateAr
  * @param ctx the command context (namespace)
  * @param a the parsed arguments
  * @returns the spec to write as config.json
- * @throws NotFoundError when the bundle has no config.json
- * @throws InvalidArgumentError when it is not valid JSON or the arguments are bad
+ * @throws NotFoundError when the bundle has no config.json, or `--rootfs` does not exist
+ * @throws InvalidArgumentError when it is not valid JSON, `--rootfs` is not a directory, or the arguments are bad
  */
 export async function buildSpec(ctx: CommandContext, a: CreateArgs): Promise<OciSpec> {
   if (a.bundle === undefined) {
+    // Checked before a shim is started for it: runc would only say so from inside Create.
+    if (a.rootfs !== undefined) await checkRootfsDir(a.rootfs);
     return generateDefaultSpec({
       id: a.id,
       namespace: ctx.global.namespace,
@@ -262,6 +264,17 @@ export async function buildSpec(ctx: CommandContext, a: CreateArgs): Promise<Oci
     throw new InvalidArgumentError(`parse bundle spec "${path}": not a JSON object`);
   }
   return overrideBundleSpec(spec, a.bundle, a);
+}
+
+/** Fails unless `--rootfs` names an existing directory. */
+async function checkRootfsDir(dir: string): Promise<void> {
+  let isDir: boolean;
+  try {
+    isDir = (await stat(dir)).isDirectory();
+  } catch (e) {
+    throw fromErrno(e, `rootfs ${JSON.stringify(dir)}`);
+  }
+  if (!isDir) throw new InvalidArgumentError(`rootfs ${JSON.stringify(dir)}: not a directory`);
 }
 
 /**
