@@ -420,7 +420,10 @@ describe("cli lifecycle (runc shim, busybox rootfs)", { skip: skipBusybox }, () 
       await mkdir(empty);
       const r = await e.cli(["run", "--rm", "--rootfs", empty, c, "--", "true"]);
       assert.notEqual(r.code, 0);
-      assert.match(r.stderr, /shimkit: create task "default\/[^"]+": shim create "[^"]+": OCI runtime create failed/);
+      assert.match(
+        r.stderr,
+        /shimkit: create task "default\/[^"]+": shim create "[^"]+": OCI runtime create failed/,
+      );
       assert.deepEqual(JSON.parse(ok(await e.cli(["ps", "--json"]), "ps").stdout), []);
       assert.ok(!existsSync(join(e.s.state, NS, c)), "no bundle");
       assert.ok(!existsSync(join(e.s.root, NS, c)), "no work dir");
@@ -428,7 +431,7 @@ describe("cli lifecycle (runc shim, busybox rootfs)", { skip: skipBusybox }, () 
       const missing = join(e.s.dir, "no-such-rootfs");
       const r2 = await e.cli(["run", "--rm", "--rootfs", missing, c, "--", "true"]);
       assert.equal(r2.code, EXIT_NOT_FOUND, r2.stderr);
-      assert.match(r2.stderr, new RegExp(`^shimkit: rootfs "${missing}": `, "m"));
+      assert.match(r2.stderr, new RegExp(`^shimkit: rootfs "${missing}": no such directory$`, "m"));
       assert.ok(!existsSync(join(e.s.state, NS, c)), "no bundle");
       await rm(empty, { recursive: true }); // our fixture; runc made its mount points in it
       await assertClean(e);
@@ -491,7 +494,18 @@ describe("cli lifecycle (embedded fake shim)", () => {
     const e = await fresh();
     try {
       const r = ok(
-        await e.cli(["--log-level", "debug", "run", "--rm", "--runtime", FAKE, id("fphase"), "--", "echo", "x"]),
+        await e.cli([
+          "--log-level",
+          "debug",
+          "run",
+          "--rm",
+          "--runtime",
+          FAKE,
+          id("fphase"),
+          "--",
+          "echo",
+          "x",
+        ]),
         "run",
       );
       assert.equal(r.stdout, "x\n");

@@ -7,7 +7,7 @@
 
 import { readFile, stat } from "node:fs/promises";
 import { basename, isAbsolute, join, resolve } from "node:path";
-import { fromErrno, InvalidArgumentError } from "../../errors.ts";
+import { fromErrno, InvalidArgumentError, NotFoundError } from "../../errors.ts";
 import { BUSYBOX_PATHS, ensureBusyboxRootfs, findStaticBusybox } from "../../rootfs/busybox.ts";
 import { classifyRuntime } from "../../runtime/name.ts";
 import {
@@ -228,13 +228,11 @@ export function overrideBundleSpec(spec: OciSpec, bundleDir: string, a: CreateAr
  * @param ctx the command context (namespace)
  * @param a the parsed arguments
  * @returns the spec to write as config.json
- * @throws NotFoundError when the bundle has no config.json, or `--rootfs` does not exist
- * @throws InvalidArgumentError when it is not valid JSON, `--rootfs` is not a directory, or the arguments are bad
+ * @throws NotFoundError when the bundle has no config.json
+ * @throws InvalidArgumentError when it is not valid JSON or the arguments are bad
  */
 export async function buildSpec(ctx: CommandContext, a: CreateArgs): Promise<OciSpec> {
   if (a.bundle === undefined) {
-    // Checked before a shim is started for it: runc would only say so from inside Create.
-    if (a.rootfs !== undefined) await checkRootfsDir(a.rootfs);
     return generateDefaultSpec({
       id: a.id,
       namespace: ctx.global.namespace,
@@ -266,12 +264,23 @@ export async function buildSpec(ctx: CommandContext, a: CreateArgs): Promise<Oci
   return overrideBundleSpec(spec, a.bundle, a);
 }
 
-/** Fails unless `--rootfs` names an existing directory. */
-async function checkRootfsDir(dir: string): Promise<void> {
+/**
+ * Checks that a `--rootfs` the user gave names an existing directory, before
+ * a shim is started for it (runc would only say so from inside Create).
+ *
+ * @param dir the absolute `--rootfs`
+ * @throws NotFoundError when it does not exist
+ * @throws InvalidArgumentError when it is not a directory
+ * @throws ShimkitError of the errno kind when it cannot be examined
+ */
+export async function checkRootfsDir(dir: string): Promise<void> {
   let isDir: boolean;
   try {
     isDir = (await stat(dir)).isDirectory();
   } catch (e) {
+    if ((e as { code?: string }).code === "ENOENT") {
+      throw new NotFoundError(`rootfs ${JSON.stringify(dir)}: no such directory`, { cause: e });
+    }
     throw fromErrno(e, `rootfs ${JSON.stringify(dir)}`);
   }
   if (!isDir) throw new InvalidArgumentError(`rootfs ${JSON.stringify(dir)}: not a directory`);
@@ -347,9 +356,11 @@ export function withBuiltinRootfs(spec: OciSpec): OciSpec {
  * @param runtime the chosen runtime
  * @returns the spec to write as config.json
  * @throws InvalidArgumentError when the runtime needs a rootfs and there is no static busybox to build one
- * @throws ShimkitError from {@link buildSpec}, or of the errno kind when the rootfs cannot be written
+ * @throws ShimkitError from {@link checkRootfsDir} and {@link buildSpec}, or of the errno kind when the
+ *   rootfs cannot be written
  */
 export async function prepareSpec(ctx: CommandContext, a: CreateArgs, runtime: string): Promise<OciSpec> {
+  if (a.rootfs !== undefined) await checkRootfsDir(a.rootfs);
   const dir = builtinRootfsFor(a, runtime, ctx.global.root);
   if (dir === undefined) return await buildSpec(ctx, a);
   const override = ctx.env[BUSYBOX_ENV] || undefined;

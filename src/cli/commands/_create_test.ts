@@ -1,13 +1,12 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { InvalidArgumentError, NotFoundError } from "../../errors.ts";
-import type { CommandContext } from "../context.ts";
 import { DEFAULT_PATH_ENV, generateDefaultSpec } from "../../spec/default_spec.ts";
 import { UsageError } from "../exit_codes.ts";
 import {
-  buildSpec,
   BUILTIN_ROOTFS_DIR,
   builtinRootfsFor,
+  checkRootfsDir,
   type CreateArgs,
   createUsage,
   isFakeRuntime,
@@ -203,28 +202,20 @@ describe("overrideBundleSpec()", () => {
   });
 });
 
-describe("buildSpec()", () => {
-  const ctx = { global: { namespace: "ns" } } as CommandContext;
-  it("buildSpec() refuses a --rootfs that does not exist or is not a directory, naming it", async () => {
-    await assert.rejects(
-      buildSpec(ctx, parse(["--rootfs", "/nonexistent/rfs", "c1", "true"])),
-      (e: unknown) => {
-        assert.ok(e instanceof NotFoundError, String(e));
-        assert.match((e as Error).message, /^rootfs "\/nonexistent\/rfs": /);
-        return true;
-      },
-    );
+describe("checkRootfsDir()", () => {
+  it("checkRootfsDir() refuses a --rootfs that does not exist or is not a directory, naming it", async () => {
+    await assert.rejects(checkRootfsDir("/nonexistent/rfs"), (e: unknown) => {
+      assert.ok(e instanceof NotFoundError, String(e));
+      assert.equal((e as Error).message, 'rootfs "/nonexistent/rfs": no such directory');
+      return true;
+    });
     const file = new URL(import.meta.url).pathname; // this test file
-    await assert.rejects(buildSpec(ctx, parse(["--rootfs", file, "c1", "true"])), (e: unknown) => {
+    await assert.rejects(checkRootfsDir(file), (e: unknown) => {
       assert.ok(e instanceof InvalidArgumentError, String(e));
       assert.equal((e as Error).message, `rootfs ${JSON.stringify(file)}: not a directory`);
       return true;
     });
-  });
-  it("buildSpec() generates the spec for an existing --rootfs", async () => {
-    const spec = await buildSpec(ctx, parse(["--rootfs", "/", "c1", "true"]));
-    assert.equal(spec.root?.path, "/");
-    assert.deepEqual(spec.process?.args, ["true"]);
+    await checkRootfsDir("/");
   });
 });
 
