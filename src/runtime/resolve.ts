@@ -55,6 +55,9 @@ export interface RuntimeResolver {
   clear(): void;
 }
 
+/** errno codes of a PATH directory that cannot be searched; the search goes on past it. */
+const UNSEARCHABLE = new Set(["EACCES", "EPERM", "ELOOP", "ENAMETOOLONG"]);
+
 /**
  * Creates a runtime resolver over the given search locations.
  *
@@ -76,14 +79,18 @@ export function createRuntimeResolver(options: RuntimeResolverOptions = {}): Run
   // Cache successes only, keyed by runtime string: a binary installed later is found on the next call.
   const cache = new Map<string, Promise<string>>();
 
-  /** Checks a candidate: undefined when usable, else why not ("absent" when it does not exist). */
-  async function check(path: string): Promise<string | undefined> {
+  /**
+   * Checks a candidate: undefined when usable, else why not ("absent" when it does not exist,
+   * "unsearchable" when `searching` and its directory may not be searched).
+   */
+  async function check(path: string, searching = false): Promise<string | undefined> {
     let st: StatLike;
     try {
       st = await stat(path);
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === "ENOENT" || code === "ENOTDIR") return "absent";
+      if (searching && UNSEARCHABLE.has(code ?? "")) return "unsearchable";
       throw fromErrno(err, `stat ${JSON.stringify(path)}`);
     }
     if (!st.isFile()) return "is not a regular file";
@@ -111,16 +118,23 @@ export function createRuntimeResolver(options: RuntimeResolverOptions = {}): Run
       }
       return await requireUsable(configured, "configured binary");
     }
-    // Like a shell's PATH search, a candidate that is a directory or lacks the x bit is skipped, not fatal.
+    // Like a shell's PATH search (execvp, Go's LookPath), a candidate that is a directory or lacks the
+    // x bit is skipped, and so is a directory we may not search (another user's ~/bin in an inherited
+    // PATH): none of them is fatal.
     const dirs = [...pathDirs, ...extraDirs, ...(selfDir ? [selfDir] : [])];
+    const denied: string[] = [];
     for (const dir of dirs) {
-      const candidate = join(dir, ref.binary);
-      if ((await check(candidate)) === undefined) return candidate;
+      const problem = await check(join(dir, ref.binary), true);
+      if (problem === undefined) return join(dir, ref.binary);
+      if (problem === "unsearchable") denied.push(dir);
     }
     const extra = extraDirs.length > 0 ? `, in ${extraDirs.join(":")}` : "";
     const beside = selfDir ? ` or beside shimkit (${selfDir})` : "";
+    const skipped = denied.length > 0 ? `; could not search ${denied.join(", ")} (permission denied)` : "";
     throw new NotFoundError(
-      `binary ${JSON.stringify(ref.binary)} not found in PATH (${pathDirs.join(":")})${extra}${beside}`,
+      `binary ${JSON.stringify(ref.binary)} not found in PATH (${
+        pathDirs.join(":")
+      })${extra}${beside}${skipped}`,
     );
   }
 

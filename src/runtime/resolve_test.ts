@@ -168,6 +168,34 @@ describe("createRuntimeResolver()", () => {
     });
   }
 
+  it("resolve() searches past a PATH directory it may not search, and names it when nothing is found", async () => {
+    // Root searches every directory, so EACCES (another user's ~/bin in an inherited PATH) is injected.
+    const locked = join(dir, "locked");
+    const stat2 = (p: string) => {
+      if (p.startsWith(locked + "/")) {
+        return Promise.reject(
+          Object.assign(new Error(`EACCES: permission denied, stat '${p}'`), { code: "EACCES" }),
+        );
+      }
+      return stat(p);
+    };
+    const r = createRuntimeResolver({ path: `${locked}:${bin2}`, stat: stat2 });
+    assert.equal(await r.resolve("io.containerd.runc.v2"), join(bin2, "containerd-shim-runc-v2"));
+    await assert.rejects(r.resolve("io.containerd.x.v2"), (e: unknown) => {
+      assert.ok(e instanceof NotFoundError, String(e));
+      assert.match(
+        (e as Error).message,
+        /not found in PATH \(.*locked:.*bin2\); could not search .*locked \(permission denied\)$/,
+      );
+      return true;
+    });
+    // A path the user named is still an error of its own kind.
+    await assert.rejects(r.resolve(join(locked, "containerd-shim-runc-v2")), (e: unknown) => {
+      assert.match((e as Error).message, /EACCES/);
+      return !(e instanceof NotFoundError);
+    });
+  });
+
   it("resolve() caches successes and retries failures", async () => {
     let calls = 0;
     const r = createRuntimeResolver({
