@@ -9,9 +9,8 @@
  * @module
  */
 
-import { constants } from "node:fs";
-import { access } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
+import { createRuntimeResolver } from "../runtime/resolve.ts";
 import { type Config, FAKE_RUNTIME, RUNC_RUNTIME } from "../config/config.ts";
 
 /** The runc shim's binary name (`io.containerd.runc.v2` → `containerd-shim-runc-v2`). */
@@ -43,24 +42,16 @@ export function chooseRuntime(
   return { runtime: configured, fellBack: false };
 }
 
-async function isExecutable(path: string): Promise<boolean> {
-  try {
-    await access(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
- * Looks for the runc shim the way the resolver would: the configured `path`
+ * Looks for the runc shim with the resolver itself (so with its rules: absolute
+ * PATH entries only, regular executable files only): the configured `path`
  * for `io.containerd.runc.v2`, else `containerd-shim-runc-v2` in `PATH` or
  * beside the running executable.
  *
  * @param config the effective config
  * @param env the environment (for `PATH`)
  * @param selfPath the running executable (default `process.execPath`)
- * @returns true when an executable runc shim exists
+ * @returns true when the resolver finds a usable runc shim
  */
 export async function runcShimAvailable(
   config: Pick<Config, "runtimes">,
@@ -68,13 +59,12 @@ export async function runcShimAvailable(
   selfPath: string = process.execPath,
 ): Promise<boolean> {
   const configured = config.runtimes[RUNC_RUNTIME]?.path;
-  if (configured) return await isExecutable(configured);
-  const dirs = (env.PATH ?? "").split(":").filter((d) => d !== "");
-  dirs.push(dirname(selfPath));
-  for (const dir of dirs) {
-    if (await isExecutable(join(dir, RUNC_SHIM_BINARY))) return true;
-  }
-  return false;
+  const resolver = createRuntimeResolver({
+    path: env.PATH,
+    selfDir: dirname(selfPath),
+    runtimes: configured ? { [RUNC_RUNTIME]: configured } : {},
+  });
+  return await resolver.resolve(RUNC_RUNTIME).then(() => true, () => false);
 }
 
 /**

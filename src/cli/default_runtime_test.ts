@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { chmod, writeFile } from "node:fs/promises";
+import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { chooseRuntime, resolveDefaultRuntime, runcShimAvailable } from "./default_runtime.ts";
 import { FAKE_RUNTIME, RUNC_RUNTIME } from "../config/config.ts";
@@ -31,6 +31,22 @@ describe("runcShimAvailable()", () => {
     assert.equal(await runcShimAvailable(none, { PATH: "" }, join(s.dir, "shimkit")), true, "beside self");
     const configured = { runtimes: { [RUNC_RUNTIME]: { path: join(s.dir, "missing"), options: {} } } };
     assert.equal(await runcShimAvailable(configured, { PATH: s.dir }), false);
+  });
+  it("follows the resolver's rules: no relative PATH entries, no directories", async () => {
+    await using s = await tempState();
+    const none = { runtimes: {} };
+    await writeFile(join(s.dir, "containerd-shim-runc-v2"), "#!/bin/sh\n", { mode: 0o755 });
+    const cwd = process.cwd();
+    process.chdir(s.dir); // where the binary is: "." would find it
+    let inCwd: boolean;
+    try {
+      inCwd = await runcShimAvailable(none, { PATH: ".:" }, "/nonexistent/self");
+    } finally {
+      process.chdir(cwd);
+    }
+    assert.equal(inCwd, false, "'.' is never searched");
+    await mkdir(join(s.state, "containerd-shim-runc-v2"));
+    assert.equal(await runcShimAvailable(none, { PATH: s.state }, "/nonexistent/self"), false, "a directory");
   });
   it("resolveDefaultRuntime() falls back without a runc shim", async () => {
     const r = await resolveDefaultRuntime(undefined, { runtimes: {}, defaultRuntime: RUNC_RUNTIME }, {
