@@ -555,6 +555,35 @@ describe("cli lifecycle (embedded fake shim)", () => {
     }
   });
 
+  it("with --json, run -d and create print an object with the pid, and delete how each container ended", async () => {
+    const e = await fresh();
+    try {
+      const [c1, c2] = [id("fjson1"), id("fjson2")];
+      const r1 = JSON.parse(
+        ok(await e.cli(["--json", "run", "-d", "--runtime", FAKE, c1, "--", "sh", "-c", "exit 7"]), "run -d")
+          .stdout,
+      );
+      assert.deepEqual(Object.keys(r1), ["namespace", "id", "pid", "runtime", "bundle", "status"]);
+      assert.deepEqual([r1.namespace, r1.id, r1.runtime, r1.status], [NS, c1, FAKE, "running"]);
+      assert.ok(Number.isInteger(r1.pid) && r1.pid > 0, String(r1.pid));
+      assert.equal(r1.bundle, join(e.s.state, NS, c1));
+      const r2 = JSON.parse(
+        ok(await e.cli(["--json", "create", "--runtime", FAKE, c2, "--", "true"]), "create").stdout,
+      );
+      assert.deepEqual([r2.id, r2.status], [c2, "created"]);
+      assert.equal((await e.cli(["wait", c1])).code, 7);
+      // A created task that never started is killed by its delete: 137, as runc reports it.
+      const d = JSON.parse(ok(await e.cli(["delete", "--json", c1, c2]), "delete --json").stdout);
+      const ended = d.map((x: { id: string; exitStatus: number }) => [x.id, x.exitStatus]);
+      assert.deepEqual(ended, [[c1, 7], [c2, 137]]);
+      assert.ok(!Number.isNaN(Date.parse(d[0].exitedAt)), d[0].exitedAt);
+      await assertClean(e);
+    } finally {
+      await teardown(e, ids);
+      env = undefined;
+    }
+  });
+
   it("an unknown signal is an invalid argument", async () => {
     const e = await fresh();
     try {

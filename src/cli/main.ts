@@ -37,7 +37,7 @@ export interface CommandEntry {
   load: () => Promise<Partial<CommandModule>>;
   /** The module's file name under `commands/`, to tell "not in this build" from other import failures. */
   file: string;
-  /** A listing: `--json` is also accepted after the command name. */
+  /** A command with no container command in its arguments: `--json` is also accepted after its name. */
   listing?: boolean;
 }
 
@@ -79,6 +79,7 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
   delete: {
     summary: "delete a container: task, shim and bundle",
     file: "delete.ts",
+    listing: true,
     load: () => import("./commands/delete.ts"),
   },
   ps: { summary: "list containers", file: "ps.ts", listing: true, load: () => import("./commands/ps.ts") },

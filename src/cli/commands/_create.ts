@@ -96,13 +96,18 @@ exit status (128+N when signal N killed it).`
   const runFlags = run
     ? `  --rm                     delete the container once it has exited
   -d, --detach             print the id once started and return; the container keeps running
+                           (with the global --json before "${command}": a JSON object with its pid)
 `
     : "";
   return `usage: shimkit ${command} [flags] ID [--] CMD [ARG...]
        shimkit ${command} [flags] --bundle DIR ID [[--] CMD [ARG...]]
 
 ${what}
-Flags come before ID; everything after ID is the container's command.
+Flags come before ID; everything after ID is the container's command.${
+    run
+      ? ""
+      : `\nWith the global --json (shimkit --json create …), it prints a JSON object with the pid instead.`
+  }
 
 Flags:
 ${runFlags}  -t, --tty                allocate a pseudo-terminal

@@ -17,9 +17,27 @@ import type { OciSpec } from "../../spec/default_spec.ts";
 import type { Task, TaskManager } from "../../task/manager.ts";
 import type { CommandContext } from "../context.ts";
 import { EXIT_OK } from "../exit_codes.ts";
+import { printJson } from "../output.ts";
 import { createFifoSet, type StdioPaths } from "../stdio.ts";
 import { type CreateArgs, createUsage, parseCreateArgs, prepareSpec } from "./_create.ts";
 import { configOf, pickRuntime, withManager } from "./_task.ts";
+
+/**
+ * Reports a container that `create` or `run -d` left behind: its id, or with
+ * `--json` an object scripts can read (namespace, id, pid, runtime, bundle, status).
+ *
+ * @param ctx the command context
+ * @param task the task
+ * @param status what it is now (`created`, `running`)
+ */
+export function printCreated(ctx: CommandContext, task: Task, status: "created" | "running"): void {
+  if (!ctx.global.json) {
+    ctx.stdout(`${task.id}\n`);
+    return;
+  }
+  const { namespace, id, pid, runtime, bundle } = task;
+  printJson(ctx, { namespace, id, pid, runtime, bundle, status });
+}
 
 /**
  * Creates the task through the manager (bundle → shim → Create; the manager
@@ -98,14 +116,15 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
       stdin: a.interactive,
       terminal: a.tty,
     });
+    let task: Task;
     try {
       // Nobody reads yet: hold the FIFOs open so the shim's opens complete; it keeps its ends after that.
-      await fifos.holdOpen(() => createTask(ctx, m, a, spec, runtime, fifos.paths));
+      task = await fifos.holdOpen(() => createTask(ctx, m, a, spec, runtime, fifos.paths));
     } catch (e) {
       await fifos.close();
       throw e;
     }
-    ctx.stdout(`${a.id}\n`);
+    printCreated(ctx, task, "created");
     return EXIT_OK;
   });
 }

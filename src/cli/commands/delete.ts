@@ -13,19 +13,23 @@
 
 import { FailedPreconditionError } from "../../errors.ts";
 import type { TaskManager } from "../../task/manager.ts";
+import type { ExitInfo } from "../../taskapi/types.ts";
 import type { CommandContext } from "../context.ts";
 import { EXIT_OK, exitCodeForError, UsageError } from "../exit_codes.ts";
+import { printJson } from "../output.ts";
 import { fifoDirOf, removeFifoDir } from "../stdio.ts";
 import { withManager } from "./_task.ts";
 import { parseFlags } from "./_args.ts";
 
-const USAGE = `usage: shimkit delete [--force] ID...
+const USAGE = `usage: shimkit delete [--force] [--json] ID...
 
 Deletes containers: task, shim, bundle and work dir. A running container must be
-stopped first (shimkit kill ID), unless --force is given, which kills it.
+stopped first (shimkit kill ID), unless --force is given, which kills it. Prints each
+deleted id; with --json, one array of {namespace, id, exitStatus, exitedAt}.
 
 Flags:
   -f, --force    kill a running container, then delete it
+  --json         print JSON
   -h, --help     show this help
 `;
 
@@ -49,15 +53,16 @@ export function deletePrecondition(
   );
 }
 
-async function deleteOne(m: TaskManager, ctx: CommandContext, id: string, force: boolean): Promise<void> {
+async function deleteOne(m: TaskManager, ctx: CommandContext, id: string, force: boolean): Promise<ExitInfo> {
   const ns = ctx.global.namespace;
   // The FIFO dir `create` made is named in the task's stdio; learn it before the task is gone.
   const st = await m.get(ns, id).then((t) => t.state()).catch(() => undefined);
   const refused = st && deletePrecondition(id, st.status, force);
   if (refused) throw refused;
-  await m.delete(ns, id, { force });
+  const exit = await m.delete(ns, id, { force });
   const dir = fifoDirOf(ctx.global.state, st?.stdout ?? "");
   if (dir) await removeFifoDir(dir);
+  return exit;
 }
 
 /**
@@ -82,16 +87,26 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
   }
   const force = parsed.values.force ?? false;
   let code = EXIT_OK;
+  const deleted: Array<{ namespace: string; id: string; exitStatus: number; exitedAt?: Date }> = [];
   await withManager(ctx, async (m) => {
     for (const id of parsed.positionals) {
       try {
-        await deleteOne(m, ctx, id, force);
-        ctx.stdout(`${id}\n`);
+        const exit = await deleteOne(m, ctx, id, force);
+        if (ctx.global.json) {
+          deleted.push({
+            namespace: ctx.global.namespace,
+            id,
+            exitStatus: exit.exitStatus,
+            exitedAt: exit.exitedAt,
+          });
+        } else ctx.stdout(`${id}\n`);
       } catch (e) {
         ctx.stderr(`shimkit: ${e instanceof Error ? e.message : String(e)}\n`);
         if (code === EXIT_OK) code = exitCodeForError(e);
       }
     }
   });
+  // With --json: one array of what was deleted, with how each container ended (failures go to stderr).
+  if (ctx.global.json) printJson(ctx, deleted);
   return code;
 }

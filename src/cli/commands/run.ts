@@ -19,7 +19,7 @@ import { EXIT_OK, UsageError } from "../exit_codes.ts";
 import { createFifoSet } from "../stdio.ts";
 import { runForeground } from "./_attach.ts";
 import { createUsage, parseCreateArgs, prepareSpec } from "./_create.ts";
-import { createTask, deleteQuietly } from "./create.ts";
+import { createTask, deleteQuietly, printCreated } from "./create.ts";
 import { pickRuntime, withManager } from "./_task.ts";
 
 /**
@@ -59,7 +59,7 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
         throw e;
       }
       ctx.logger.debug("container started", { id: a.id, pid: task.pid });
-      ctx.stdout(`${a.id}\n`);
+      printCreated(ctx, task, "running");
       return EXIT_OK;
     }
 
