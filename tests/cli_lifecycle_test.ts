@@ -555,6 +555,29 @@ describe("cli lifecycle (embedded fake shim)", () => {
     }
   });
 
+  it("run -i pipes stdin through the fake shim's cat, 200 KB intact, and ends at stdin's EOF", async () => {
+    const e = await fresh();
+    try {
+      const small = await e.cli(
+        ["run", "--rm", "-i", "--runtime", FAKE, id("fcat1"), "--", "sh", "-c", "echo start; cat; echo end"],
+        30_000,
+        "l1\nl2\n",
+      );
+      assert.equal(ok(small, "run -i").stdout, "start\nl1\nl2\nend\n");
+      const big = Array.from({ length: 20_000 }, (_, i) => `line ${String(i).padStart(5, "0")}\n`).join("");
+      const r = ok(
+        await e.cli(["run", "--rm", "-i", "--runtime", FAKE, id("fcat2"), "--", "cat"], 30_000, big),
+        "run -i big",
+      );
+      assert.equal(r.stdout.length, big.length);
+      assert.equal(r.stdout, big);
+      await assertClean(e);
+    } finally {
+      await teardown(e, ids);
+      env = undefined;
+    }
+  });
+
   it("with --json, run -d and create print an object with the pid, and delete how each container ended", async () => {
     const e = await fresh();
     try {

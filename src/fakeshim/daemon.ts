@@ -29,7 +29,7 @@ import { loadScenario, readBundleConfig } from "./loader.ts";
 import { EventPublisher } from "./publisher.ts";
 import { shimV1Handlers, V1_TOPICS } from "./shim_v1.ts";
 import { updateFakeState } from "./state_file.ts";
-import { openStdio } from "./stdio.ts";
+import { openStdin, openStdio } from "./stdio.ts";
 import { type EventSink, TaskService } from "./task_service.ts";
 
 /** Environment variable through which `start` tells the daemon its socket path (for cleanup). */
@@ -281,6 +281,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       return { args: cfg.args, scenario: { ...taskScenario, faults: scenario.faults } };
     },
     openStdio,
+    openStdin,
     emit: (topic, event) => {
       emit(topic, event);
       if (topic === "/tasks/create" || topic === "/tasks/exit") {

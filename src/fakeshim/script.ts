@@ -5,6 +5,7 @@
  * - `echo [-n] WORDS…` prints the words (`>&2` sends them to stderr)
  * - `true` → 0, `false` → 1, `exit N` → N (inside `sh -c`)
  * - `sleep N` (seconds, or `1s`/`500ms`/`2m`, `infinity`) waits
+ * - `cat` (or `cat -`) copies stdin to stdout until stdin is closed (CloseIO)
  * - `sh -c "…"` / `bash -c "…"` runs its script: commands split on `;`, `&&`,
  *   `||` and newlines, with single and double quotes
  * - anything else prints nothing and exits 0
@@ -21,6 +22,7 @@ import { parseDuration, type ProcessSpec } from "./faults.ts";
 export type Step =
   | { kind: "write"; stream: "stdout" | "stderr"; text: string }
   | { kind: "sleep"; ms: number }
+  | { kind: "copyStdin"; stream: "stdout" | "stderr" }
   | { kind: "exit"; code: number };
 
 /** What a simulated process does, start to exit. */
@@ -151,6 +153,11 @@ function runCommand(words: string[], st: ShellState, depth: number): void {
     }
     case "sleep":
       st.steps.push({ kind: "sleep", ms: sleepMs(args[1]) });
+      st.status = 0;
+      return;
+    case "cat":
+      // Files do not exist in the simulation: only `cat` and `cat -` do something (copy stdin).
+      if (args.slice(1).every((a) => a === "-")) st.steps.push({ kind: "copyStdin", stream });
       st.status = 0;
       return;
     case "sh":

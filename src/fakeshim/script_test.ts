@@ -33,6 +33,9 @@ describe("shellProgram()", () => {
     ["sh -c double quotes", ["sh", "-c", 'echo "a \\"q\\" b"'], [out('a "q" b\n'), exit(0)]],
     ["sh -c exit wraps", ["sh", "-c", "exit 257"], [exit(1)]],
     ["sh -c nested", ["sh", "-c", "sh -c 'exit 5'"], [exit(5)]],
+    ["cat", ["cat"], [{ kind: "copyStdin", stream: "stdout" }, exit(0)]],
+    ["cat - to stderr", ["sh", "-c", "cat - >&2"], [{ kind: "copyStdin", stream: "stderr" }, exit(0)]],
+    ["cat of a file (no files here)", ["cat", "/etc/hostname"], [exit(0)]],
   ];
   for (const [name, args, want] of cases) {
     it(`shellProgram() runs ${name}`, () => assert.deepEqual(shellProgram(args), want));

@@ -53,14 +53,34 @@ export const FAKE_PID_BASE = 4_194_304;
 
 /** Where a process's output goes. */
 export interface StdioSink {
-  /** Writes text; resolves once it is handed to the OS. @param text the text */
-  write(text: string): Promise<void>;
+  /** Writes text or bytes; resolves once it is handed to the OS. @param data the text or bytes */
+  write(data: string | Uint8Array): Promise<void>;
   /** Closes the sink after pending writes. */
   close(): Promise<void>;
 }
 
 /** Opens a stdio URI (fifo path, `fifo://`, `file:///`); undefined for "" (none). */
 export type OpenStdio = (uri: string) => Promise<StdioSink | undefined>;
+
+/** A process's stdin being read. */
+export interface StdinReader {
+  /** Stops reading; what is still in the pipe is delivered first. */
+  close(): Promise<void>;
+}
+
+/**
+ * A process's stdin, held open from Create (so what a writer sends before the process reads
+ * stays in the pipe, as with a real process) and read only by a `cat` step.
+ */
+export interface StdinSource {
+  /** Starts delivering chunks to `onData`. @param onData receives each chunk @returns the reader */
+  start(onData: (chunk: Uint8Array) => void): Promise<StdinReader>;
+  /** Releases the FIFO (after any reader was closed). */
+  close(): Promise<void>;
+}
+
+/** Opens a stdin URI (a FIFO path or `fifo://`); undefined when there is nothing to read. */
+export type OpenStdin = (uri: string) => Promise<StdinSource | undefined>;
 
 /** What the service learns from a bundle at Create. */
 export interface BundleInfo {
@@ -87,6 +107,8 @@ export interface TaskServiceOptions {
   loadBundle: (bundle: string) => Promise<BundleInfo>;
   /** Opens stdio; default: no output anywhere. */
   openStdio?: OpenStdio;
+  /** Reads stdin for `cat`; default: stdin is empty. */
+  openStdin?: OpenStdin;
   /** Where events go. */
   emit: EventSink;
   /** Called after Shutdown decided to exit (after the reply is sent). */
@@ -129,6 +151,8 @@ export class SimProcess {
   #wake: (() => void) | undefined;
   #stopRequested: number | null = null;
   #sinks: { stdout?: StdioSink; stderr?: StdioSink } = {};
+  #stdin: StdinSource | undefined;
+  #stdinClosed = false;
   #exiting = false;
 
   /**
@@ -155,11 +179,23 @@ export class SimProcess {
     return this.execId || this.containerId;
   }
 
-  /** Opens the stdio sinks. @param open the opener */
-  async openIo(open: OpenStdio | undefined): Promise<void> {
+  /**
+   * Opens the stdio sinks, and keeps the stdin opener for a `cat` step.
+   *
+   * @param open the output opener
+   * @param openStdin the stdin opener
+   */
+  async openIo(open: OpenStdio | undefined, openStdin?: OpenStdin): Promise<void> {
+    this.#stdin = await openStdin?.(this.io.stdin);
     if (!open) return;
     this.#sinks.stdout = await open(this.io.stdout);
     this.#sinks.stderr = await open(this.io.stderr);
+  }
+
+  /** CloseIO: stdin ends; a `cat` step delivers what is left and finishes (a later one reads only that). */
+  closeStdin(): void {
+    this.#stdinClosed = true;
+    this.wake();
   }
 
   /**
@@ -176,12 +212,44 @@ export class SimProcess {
         await this.#sinks[step.stream]?.write(step.text).catch(() => undefined);
       } else if (step.kind === "sleep") {
         await this.#sleep(step.ms);
+      } else if (step.kind === "copyStdin") {
+        await this.#copyStdin(step.stream);
       } else {
         if (this.program.oom) hooks.oom();
         return step.code;
       }
     }
     return this.#stopRequested ?? 0;
+  }
+
+  /**
+   * Copies stdin to a sink until CloseIO or a fatal signal. The FIFO is read only now: until a
+   * step reads it, a writer fills the pipe and then waits, as with a real process that does not read.
+   */
+  async #copyStdin(stream: "stdout" | "stderr"): Promise<void> {
+    const queue: Uint8Array[] = [];
+    const reader = await this.#stdin?.start((chunk) => {
+      queue.push(chunk);
+      this.wake();
+    }).catch(() => undefined);
+    if (!reader) return;
+    const flush = async () => {
+      while (queue.length > 0 && this.#stopRequested === null) {
+        await this.#sinks[stream]?.write(queue.shift()!).catch(() => undefined);
+      }
+    };
+    try {
+      for (;;) {
+        await flush();
+        if (this.#stdinClosed || this.#stopRequested !== null) break;
+        // A chunk may have come while the last write was pending; only an empty queue waits.
+        if (queue.length === 0) await new Promise<void>((r) => (this.#wake = r));
+        await this.#gate();
+      }
+    } finally {
+      await reader.close();
+    }
+    await flush();
   }
 
   /** Blocks while paused. */
@@ -230,7 +298,11 @@ export class SimProcess {
   /** Closes stdio after pending writes; from then on the process counts as exiting. */
   async closeIo(): Promise<void> {
     this.#exiting = true;
-    await Promise.all([this.#sinks.stdout?.close(), this.#sinks.stderr?.close()]).catch(() => undefined);
+    const stdin = this.#stdin;
+    this.#stdin = undefined;
+    await Promise.all([this.#sinks.stdout?.close(), this.#sinks.stderr?.close(), stdin?.close()]).catch(() =>
+      undefined
+    );
     this.#sinks = {};
   }
 
@@ -420,7 +492,7 @@ export class TaskService {
     const program = programFor(info.args, specFor(info.scenario, ""));
     const io = { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, terminal: req.terminal };
     const init = new SimProcess(req.id, "", program, io);
-    await init.openIo(this.#opts.openStdio);
+    await init.openIo(this.#opts.openStdio, this.#opts.openStdin);
     init.pid = this.#nextPid++;
     const c: SimContainer = {
       id: req.id,
@@ -456,7 +528,7 @@ export class TaskService {
       if (c.init.state !== "running") {
         throw new FailedPreconditionError("container is not running: failed precondition");
       }
-      await p.openIo(this.#opts.openStdio);
+      await p.openIo(this.#opts.openStdio, this.#opts.openStdin);
       p.pid = this.#nextPid++;
     }
     this.#launch(c, p);
@@ -602,9 +674,14 @@ export class TaskService {
     return {};
   }
 
-  /** Task API CloseIO (accepted; the fake never reads stdin). @param req request @returns empty */
+  /**
+   * Task API CloseIO: the process's stdin ends (a `cat` finishes), whatever `stdin` says, as in the runc shim.
+   *
+   * @param req request
+   * @returns empty
+   */
   closeIO(req: { id: string; execId: string }): Record<string, never> {
-    this.#process(req.id, req.execId);
+    this.#process(req.id, req.execId).closeStdin();
     return {};
   }
 

@@ -16,6 +16,23 @@ interface Harness {
   output: Map<string, string>;
   closed: Set<string>;
   shutdowns: number;
+  /** Per stdin URI: what was fed while nobody read, the reader's callback, whether reader/source closed. */
+  stdin: Map<string, StdinDouble>;
+}
+
+interface StdinDouble {
+  pending: Uint8Array[];
+  onData?: (chunk: Uint8Array) => void;
+  readerClosed: boolean;
+  released: boolean;
+}
+
+/** Writes to a process's stdin (the pipe keeps it until a reader starts). */
+function feed(h: Harness, uri: string, text: string): void {
+  const src = h.stdin.get(uri)!;
+  const bytes = new TextEncoder().encode(text);
+  if (src.onData) src.onData(bytes);
+  else src.pending.push(bytes);
 }
 
 function harness(
@@ -30,6 +47,7 @@ function harness(
     output: new Map(),
     closed: new Set(),
     shutdowns: 0,
+    stdin: new Map(),
   };
   h.svc = new TaskService({
     scenario,
@@ -38,7 +56,8 @@ function harness(
       if (!uri) return Promise.resolve(undefined);
       const sink: StdioSink = {
         write: (t) => {
-          h.output.set(uri, (h.output.get(uri) ?? "") + t);
+          const text = typeof t === "string" ? t : new TextDecoder().decode(t);
+          h.output.set(uri, (h.output.get(uri) ?? "") + text);
           return Promise.resolve();
         },
         close: () => {
@@ -47,6 +66,28 @@ function harness(
         },
       };
       return Promise.resolve(sink);
+    },
+    openStdin: (uri) => {
+      if (!uri) return Promise.resolve(undefined);
+      const src: StdinDouble = { pending: [], readerClosed: false, released: false };
+      h.stdin.set(uri, src);
+      return Promise.resolve({
+        start: (onData) => {
+          src.onData = onData;
+          for (const c of src.pending.splice(0)) onData(c);
+          return Promise.resolve({
+            close: () => {
+              src.readerClosed = true;
+              src.onData = undefined;
+              return Promise.resolve();
+            },
+          });
+        },
+        close: () => {
+          src.released = true;
+          return Promise.resolve();
+        },
+      });
     },
     emit: (topic: string, event: Any) => {
       const msg = unpackAny(event) as unknown as Record<string, unknown>;
@@ -60,9 +101,11 @@ function harness(
   return h;
 }
 
-function createReq(id: string, bundle = `/b/${id}`, stdout = "", stderr = "") {
-  return { id, bundle, rootfs: [], terminal: false, stdin: "", stdout, stderr, checkpoint: "" };
+function createReq(id: string, bundle = `/b/${id}`, stdout = "", stderr = "", stdin = "") {
+  return { id, bundle, rootfs: [], terminal: false, stdin, stdout, stderr, checkpoint: "" };
 }
+
+const tick = () => new Promise((r) => setTimeout(r, 5));
 
 function execSpec(args: string[]): Any {
   return create(AnySchema, {
@@ -134,6 +177,50 @@ describe("TaskService lifecycle", () => {
     const st = await h.svc.state({ id: "c1", execId: "" });
     assert.equal(st.exitedAt?.seconds, -62135596800n);
     await h.svc.close();
+  });
+});
+
+describe("TaskService stdin (cat)", () => {
+  const IN = "/fifo/in", OUT = "/fifo/out";
+  it("cat copies what stdin held before it ran and what comes after, until CloseIO", async () => {
+    const h = harness({ "/b/c1": ["sh", "-c", "echo start; cat; echo end"] });
+    await h.svc.create(createReq("c1", "/b/c1", OUT, "", IN), ctx);
+    feed(h, IN, "a\n");
+    await h.svc.start({ id: "c1", execId: "" });
+    await tick();
+    feed(h, IN, "b\n");
+    await tick();
+    assert.equal(h.output.get(OUT), "start\na\nb\n");
+    assert.equal((await h.svc.state({ id: "c1", execId: "" })).status, Status.RUNNING, "cat waits for more");
+    h.svc.closeIO({ id: "c1", execId: "" });
+    assert.equal((await h.svc.wait({ id: "c1", execId: "" })).exitStatus, 0);
+    assert.equal(h.output.get(OUT), "start\na\nb\nend\n");
+    assert.deepEqual([h.stdin.get(IN)!.readerClosed, h.stdin.get(IN)!.released], [true, true]);
+  });
+  it("CloseIO before cat runs: cat delivers what the pipe holds, then ends", async () => {
+    const h = harness({ "/b/c1": ["sh", "-c", "sleep 0.05; cat; exit 4"] });
+    await h.svc.create(createReq("c1", "/b/c1", OUT, "", IN), ctx);
+    await h.svc.start({ id: "c1", execId: "" });
+    feed(h, IN, "early\n");
+    h.svc.closeIO({ id: "c1", execId: "" });
+    assert.equal((await h.svc.wait({ id: "c1", execId: "" })).exitStatus, 4);
+    assert.equal(h.output.get(OUT), "early\n");
+  });
+  it("a signal ends cat (143) and what comes later is not copied; no stdin means cat ends at once", async () => {
+    const h = harness({ "/b/c1": ["cat"], "/b/c2": ["cat"] });
+    await h.svc.create(createReq("c1", "/b/c1", OUT, "", IN), ctx);
+    await h.svc.start({ id: "c1", execId: "" });
+    feed(h, IN, "x");
+    await tick();
+    await h.svc.kill({ id: "c1", execId: "", signal: 15, all: false });
+    assert.equal((await h.svc.wait({ id: "c1", execId: "" })).exitStatus, 143);
+    feed(h, IN, "late");
+    assert.equal(h.output.get(OUT), "x");
+    assert.equal(h.stdin.get(IN)!.released, true);
+    await h.svc.create(createReq("c2", "/b/c2", "/fifo/out2"), ctx);
+    await h.svc.start({ id: "c2", execId: "" });
+    assert.equal((await h.svc.wait({ id: "c2", execId: "" })).exitStatus, 0);
+    assert.equal(h.output.get("/fifo/out2"), undefined);
   });
 });
 
