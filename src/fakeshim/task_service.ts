@@ -180,16 +180,23 @@ export class SimProcess {
   }
 
   /**
-   * Opens the stdio sinks, and keeps the stdin opener for a `cat` step.
+   * Opens the stdio sinks and holds stdin open for a `cat` step; on failure, closes what it opened.
    *
    * @param open the output opener
    * @param openStdin the stdin opener
+   * @throws the opener's error (Create or Exec then fails, as when the runc shim cannot open a FIFO)
    */
   async openIo(open: OpenStdio | undefined, openStdin?: OpenStdin): Promise<void> {
-    this.#stdin = await openStdin?.(this.io.stdin);
-    if (!open) return;
-    this.#sinks.stdout = await open(this.io.stdout);
-    this.#sinks.stderr = await open(this.io.stderr);
+    try {
+      if (open) {
+        this.#sinks.stdout = await open(this.io.stdout);
+        this.#sinks.stderr = await open(this.io.stderr);
+      }
+      this.#stdin = await openStdin?.(this.io.stdin);
+    } catch (err) {
+      await this.closeIo();
+      throw err;
+    }
   }
 
   /** CloseIO: stdin ends; a `cat` step delivers what is left and finishes (a later one reads only that). */
