@@ -131,7 +131,7 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     load: () => import("./commands/gc.ts"),
   },
   doctor: {
-    summary: "check the host: runtimes, directories, permissions",
+    summary: "check a state dir (ours or containerd's): shims, bundles, sockets, leftovers",
     file: "doctor.ts",
     listing: true,
     load: () => import("./commands/doctor.ts"),
