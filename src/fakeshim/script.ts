@@ -5,7 +5,7 @@
  * - `echo [-n] WORDS…` prints the words (`>&2` sends them to stderr)
  * - `true` → 0, `false` → 1, `exit N` → N (inside `sh -c`)
  * - `sleep N` (seconds, or `1s`/`500ms`/`2m`, `infinity`) waits
- * - `cat` (or `cat -`) copies stdin to stdout until stdin is closed (CloseIO)
+ * - `cat` (or `cat -`) copies stdin to stdout until stdin is closed (CloseIO, or ^D on a terminal)
  * - `sh -c "…"` / `bash -c "…"` runs its script: commands split on `;`, `&&`,
  *   `||` and newlines, with single and double quotes
  * - anything else prints nothing and exits 0

@@ -51,6 +51,9 @@ export const NAMESPACE_HEADER = "containerd-namespace-ttrpc";
  */
 export const FAKE_PID_BASE = 4_194_304;
 
+/** ^D: on a terminal, the end of input for `cat`. */
+const EOT = 0x04;
+
 /** Where a process's output goes. */
 export interface StdioSink {
   /** Writes text or bytes; resolves once it is handed to the OS. @param data the text or bytes */
@@ -230,13 +233,21 @@ export class SimProcess {
   }
 
   /**
-   * Copies stdin to a sink until CloseIO or a fatal signal. The FIFO is read only now: until a
+   * Copies stdin to a sink until CloseIO, ^D on a terminal, or a fatal signal. The FIFO is read only now: until a
    * step reads it, a writer fills the pipe and then waits, as with a real process that does not read.
    */
   async #copyStdin(stream: "stdout" | "stderr"): Promise<void> {
     const queue: Uint8Array[] = [];
+    // On a terminal, ^D (the line discipline's EOF character) ends the input like CloseIO.
+    let eof = false;
     const reader = await this.#stdin?.start((chunk) => {
-      queue.push(chunk);
+      if (eof) return;
+      const at = this.io.terminal ? chunk.indexOf(EOT) : -1;
+      if (at >= 0) {
+        eof = true;
+        chunk = chunk.subarray(0, at);
+      }
+      if (chunk.length > 0) queue.push(chunk);
       this.wake();
     }).catch(() => undefined);
     if (!reader) return;
@@ -248,7 +259,7 @@ export class SimProcess {
     try {
       for (;;) {
         await flush();
-        if (this.#stdinClosed || this.#stopRequested !== null) break;
+        if (this.#stdinClosed || eof || this.#stopRequested !== null) break;
         // A chunk may have come while the last write was pending; only an empty queue waits.
         if (queue.length === 0) await new Promise<void>((r) => (this.#wake = r));
         await this.#gate();

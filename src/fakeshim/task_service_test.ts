@@ -206,6 +206,14 @@ describe("TaskService stdin (cat)", () => {
     assert.equal((await h.svc.wait({ id: "c1", execId: "" })).exitStatus, 4);
     assert.equal(h.output.get(OUT), "early\n");
   });
+  it("on a terminal, ^D ends cat like CloseIO; what follows it is not copied", async () => {
+    const h = harness({ "/b/c1": ["sh", "-c", "cat; echo done"] });
+    await h.svc.create({ ...createReq("c1", "/b/c1", OUT, "", IN), terminal: true }, ctx);
+    await h.svc.start({ id: "c1", execId: "" });
+    feed(h, IN, "ab\x04cd");
+    assert.equal((await h.svc.wait({ id: "c1", execId: "" })).exitStatus, 0);
+    assert.equal(h.output.get(OUT), "abdone\n");
+  });
   it("a signal ends cat (143) and what comes later is not copied; no stdin means cat ends at once", async () => {
     const h = harness({ "/b/c1": ["cat"], "/b/c2": ["cat"] });
     await h.svc.create(createReq("c1", "/b/c1", OUT, "", IN), ctx);
