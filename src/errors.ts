@@ -314,3 +314,26 @@ export const isDeadlineExceeded = (err: unknown): boolean => kindOf(err) === "de
 export const isNotImplemented = (err: unknown): boolean => kindOf(err) === "not_implemented";
 /** True when the error is FailedPrecondition. @param err any value @returns boolean */
 export const isFailedPrecondition = (err: unknown): boolean => kindOf(err) === "failed_precondition";
+
+/** How much of an outside value an error message quotes. */
+const QUOTE_MAX = 120;
+
+/**
+ * Quotes a value for an error message: JSON-escaped, so NUL and control
+ * characters stay readable on one line, and cut after 120 characters with
+ * the full length noted. An id, address or file content from outside can
+ * then never make a message megabytes long.
+ *
+ * @param value the value
+ * @param max the most characters quoted (default 120)
+ * @returns the quoted value
+ * @example
+ * ```ts
+ * quoteValue("a/b"); // "\"a/b\""
+ * quoteValue("x".repeat(500)); // "\"xxx…x\"… (500 characters)"
+ * ```
+ */
+export function quoteValue(value: string, max = QUOTE_MAX): string {
+  if (value.length <= max) return JSON.stringify(value);
+  return `${JSON.stringify(value.slice(0, max))}… (${value.length} characters)`;
+}

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { InvalidArgumentError } from "./errors.ts";
+import { InvalidArgumentError, quoteValue } from "./errors.ts";
 
 /** Longest id or namespace containerd accepts (`identifiers.maxLength`). */
 export const ID_MAX_LENGTH = 76;
@@ -24,10 +24,7 @@ const ID_RULE = "must match ^[A-Za-z0-9]+([._-][A-Za-z0-9]+)*$";
 // deno-lint-ignore no-control-regex -- matching control characters is the point
 const CONTROL = /[\x00-\x1f\x7f]/;
 
-function quote(value: string): string {
-  // JSON.stringify escapes NUL and other control characters so the message stays one readable line.
-  return JSON.stringify(value);
-}
+const quote = (value: string) => quoteValue(value);
 
 /**
  * Validates a container (or shim) id with containerd's identifier rule.

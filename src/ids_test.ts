@@ -91,3 +91,14 @@ describe("validateRuntimeName()", () => {
     });
   }
 });
+
+describe("error messages quote bounded values", () => {
+  it("validateId() of a 100 000-character id gives a short message that names the length", () => {
+    assert.throws(() => validateId("x".repeat(100_000)), (e: unknown) => {
+      const msg = (e as Error).message;
+      assert.ok(msg.length < 300, `${msg.length} characters`);
+      assert.match(msg, /"x{120}"… \(100000 characters\): length 100000 exceeds maximum of 76$/);
+      return true;
+    });
+  });
+});

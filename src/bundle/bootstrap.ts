@@ -8,8 +8,8 @@
  * @module
  */
 
-import { readFileSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFileSync, statSync } from "node:fs";
+import { readFile, stat } from "node:fs/promises";
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 import { fromErrno, InvalidArgumentError, NotImplementedError, withContext } from "../errors.ts";
 import { writeFileAtomic } from "./atomic.ts";
@@ -18,6 +18,21 @@ import { bundleFile } from "./layout.ts";
 
 /** The newest shim API version we speak (task v3). */
 export const CURRENT_SHIM_VERSION = 3;
+
+/**
+ * The most a shim's `start` output, `bootstrap.json` or an `address` file may hold. Real ones are
+ * under 200 bytes; anything this large is damage, and is refused before it is read whole.
+ */
+export const MAX_BOOTSTRAP_BYTES = 16 * 1024;
+
+/** Fails when a bootstrap file is larger than any real one (checked before it is read). */
+function checkBootstrapSize(size: number, path: string): void {
+  if (size > MAX_BOOTSTRAP_BYTES) {
+    throw new InvalidArgumentError(
+      `${JSON.stringify(path)} is ${size} bytes: more than the ${MAX_BOOTSTRAP_BYTES} a bootstrap can hold`,
+    );
+  }
+}
 
 /** How to reach a shim: containerd's `BootstrapResult` / `bootstrap.json`. */
 export interface BootstrapInfo {
@@ -100,6 +115,11 @@ function decodeJson(text: string): BootstrapInfo | undefined {
  */
 export function parseStartResponse(stdout: Uint8Array | string): BootstrapInfo {
   const bytes = typeof stdout === "string" ? new TextEncoder().encode(stdout) : stdout;
+  if (bytes.length > MAX_BOOTSTRAP_BYTES) {
+    throw new InvalidArgumentError(
+      `parse shim start response: ${bytes.length} bytes, more than the ${MAX_BOOTSTRAP_BYTES} a bootstrap can hold`,
+    );
+  }
   let info = decodeBootstrapResult(bytes);
   if (!info) {
     const text = (typeof stdout === "string" ? stdout : new TextDecoder().decode(stdout)).trim();
@@ -150,8 +170,10 @@ export async function readBootstrap(bundle: Pick<Bundle, "path">): Promise<Boots
   const path = bundleFile(bundle.path, "bootstrap");
   let data: Uint8Array;
   try {
+    checkBootstrapSize((await stat(path)).size, path);
     data = await readFile(path);
   } catch (err) {
+    if (err instanceof InvalidArgumentError) throw err;
     throw fromErrno(err, `read ${JSON.stringify(path)}`);
   }
   try {
@@ -169,13 +191,17 @@ export async function readBootstrap(bundle: Pick<Bundle, "path">): Promise<Boots
  * @returns the address, or undefined when neither file names one
  */
 export function peekBootstrapAddress(bundle: Pick<Bundle, "path">): string | undefined {
+  const small = (path: string) => {
+    checkBootstrapSize(statSync(path).size, path);
+    return readFileSync(path);
+  };
   try {
-    return parseStartResponse(readFileSync(bundleFile(bundle.path, "bootstrap"))).address;
+    return parseStartResponse(small(bundleFile(bundle.path, "bootstrap"))).address;
   } catch {
-    // Absent or unreadable: an older bundle may still have the address file.
+    // Absent, unreadable or damaged: an older bundle may still have the address file.
   }
   try {
-    return readFileSync(bundleFile(bundle.path, "address"), "utf8").trim() || undefined;
+    return new TextDecoder().decode(small(bundleFile(bundle.path, "address"))).trim() || undefined;
   } catch {
     return undefined;
   }
@@ -200,8 +226,10 @@ export async function restoreBootstrap(bundle: Pick<Bundle, "path">): Promise<Bo
   const addressFile = bundleFile(bundle.path, "address");
   let address: string;
   try {
+    checkBootstrapSize((await stat(addressFile)).size, addressFile);
     address = (await readFile(addressFile, "utf8")).trim();
   } catch (err) {
+    if (err instanceof InvalidArgumentError) throw withContext(err, "restore bootstrap");
     throw fromErrno(err, `restore bootstrap: read ${JSON.stringify(addressFile)}`);
   }
   if (address === "") {

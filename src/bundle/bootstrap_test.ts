@@ -7,6 +7,7 @@ import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { InvalidArgumentError, NotFoundError, NotImplementedError } from "../errors.ts";
 import {
   type BootstrapInfo,
+  MAX_BOOTSTRAP_BYTES,
   parseStartResponse,
   peekBootstrapAddress,
   readBootstrap,
@@ -131,6 +132,12 @@ describe("parseStartResponse()", () => {
       re: /empty output/,
     },
     {
+      name: "rejects output larger than any bootstrap (16 KiB)",
+      input: "unix:///" + "a".repeat(16 * 1024),
+      error: InvalidArgumentError,
+      re: /^parse shim start response: 16392 bytes, more than the 16384 a bootstrap can hold$/,
+    },
+    {
       name: "rejects JSON without an address",
       input: `{"version":3}`,
       error: InvalidArgumentError,
@@ -224,5 +231,27 @@ describe("bootstrap.json", () => {
 
   it("restoreBootstrap() reports NotFound when neither file exists", async () => {
     await assert.rejects(restoreBootstrap(await bundle()), NotFoundError);
+  });
+
+  it("a bootstrap.json or address file larger than any real one is refused, not read, and the error is one short line", async () => {
+    const b = await bundle();
+    const big = new Uint8Array(10_000_000); // what a damaged disk left: 10 MB of NULs
+    await writeFile(join(b.path, "bootstrap.json"), big);
+    const short = (e: unknown, re: RegExp) =>
+      e instanceof InvalidArgumentError && re.test((e as Error).message) && (e as Error).message.length < 300;
+    await assert.rejects(
+      readBootstrap(b),
+      (e: unknown) => short(e, /is 10000000 bytes: more than the 16384/),
+    );
+    await assert.rejects(restoreBootstrap(b), (e: unknown) => short(e, /is 10000000 bytes/));
+    assert.equal(peekBootstrapAddress(b), undefined);
+    const legacy = await bundle();
+    await writeFile(join(legacy.path, "address"), "unix:///" + "a".repeat(MAX_BOOTSTRAP_BYTES));
+    await assert.rejects(
+      restoreBootstrap(legacy),
+      (e: unknown) => short(e, /^restore bootstrap: ".*address" is 16392 bytes: more than the 16384/),
+    );
+    assert.equal(peekBootstrapAddress(legacy), undefined);
+    assert.deepEqual(await readdir(legacy.path), ["address"], "nothing written");
   });
 });

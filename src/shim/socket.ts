@@ -7,7 +7,7 @@
  */
 
 import { isAbsolute, join } from "node:path";
-import { InvalidArgumentError, NotImplementedError } from "../errors.ts";
+import { InvalidArgumentError, NotImplementedError, quoteValue } from "../errors.ts";
 import { sha256Hex } from "../sha256.ts";
 
 /**
@@ -38,7 +38,7 @@ export function validateSocketPath(path: string, limit = SOCKET_PATH_MAX): strin
   const len = encoder.encode(path).length;
   if (len > limit) {
     throw new InvalidArgumentError(
-      `socket path ${JSON.stringify(path)}: length ${len} bytes exceeds the unix socket limit of ${limit}`,
+      `socket path ${quoteValue(path)}: length ${len} bytes exceeds the unix socket limit of ${limit}`,
     );
   }
   return path;
@@ -71,21 +71,21 @@ export function dialPath(address: string): string {
   }
   if (scheme === "vsock" || scheme === "hvsock") {
     throw new NotImplementedError(
-      `shim address ${JSON.stringify(address)}: ${scheme} transport is not supported`,
+      `shim address ${quoteValue(address)}: ${scheme} transport is not supported`,
     );
   }
   if (scheme !== "unix" && scheme !== "ttrpc+unix") {
     throw new NotImplementedError(
-      `shim address ${JSON.stringify(address)}: scheme "${scheme}" is not supported`,
+      `shim address ${quoteValue(address)}: scheme "${scheme}" is not supported`,
     );
   }
   const rest = address.slice(scheme.length + 3);
   if (rest.startsWith("@")) return "\0" + validateAbstractName(rest.slice(1), address);
   if (!isAbsolute(rest)) {
-    throw new InvalidArgumentError(`shim address ${JSON.stringify(address)}: socket path must be absolute`);
+    throw new InvalidArgumentError(`shim address ${quoteValue(address)}: socket path must be absolute`);
   }
   if (rest.includes("\0")) {
-    throw new InvalidArgumentError(`shim address ${JSON.stringify(address)}: contains NUL`);
+    throw new InvalidArgumentError(`shim address ${quoteValue(address)}: contains NUL`);
   }
   // 107 bytes still dial; only creation needs containerd's 106.
   return validateSocketPath(rest, ABSTRACT_NAME_MAX);
@@ -93,13 +93,13 @@ export function dialPath(address: string): string {
 
 function validateAbstractName(name: string, address: string): string {
   if (name === "") {
-    throw new InvalidArgumentError(`shim address ${JSON.stringify(address)}: abstract name is empty`);
+    throw new InvalidArgumentError(`shim address ${quoteValue(address)}: abstract name is empty`);
   }
   const len = encoder.encode(name).length;
   if (len > ABSTRACT_NAME_MAX) {
     throw new InvalidArgumentError(
       `shim address ${
-        JSON.stringify(address)
+        quoteValue(address)
       }: abstract name length ${len} bytes exceeds the limit of ${ABSTRACT_NAME_MAX}`,
     );
   }

@@ -33,6 +33,12 @@ describe("dialPath()", () => {
     ["tcp://127.0.0.1:1", NotImplementedError, /scheme "tcp" is not supported/],
     ["unix:///" + "a".repeat(200), InvalidArgumentError, /exceeds the unix socket limit of 107/],
     ["x".repeat(108), InvalidArgumentError, /abstract name length 108 bytes exceeds the limit of 107/],
+    // A damaged bootstrap's address: the message quotes 120 characters and the length, not the megabyte.
+    [
+      "\0".repeat(1_000_000),
+      InvalidArgumentError,
+      /^shim address "(\\u0000){120}"… \(1000000 characters\): abstract name length 999999 bytes/,
+    ],
   ];
   for (const [address, cls, re] of bad) {
     it(`dialPath() rejects ${JSON.stringify(address.length > 30 ? address.slice(0, 30) + "…" : address)}`, () => {
