@@ -64,6 +64,17 @@ export function validateNamespace(ns: string): string {
 }
 
 /**
+ * Tells whether a name is a valid id (containerd's identifier rule), without throwing: for
+ * directory and file names found on disk, where an invalid one is skipped, not an error.
+ *
+ * @param name the name
+ * @returns true when {@link validateId} accepts it
+ */
+export function isValidId(name: string): boolean {
+  return typeof name === "string" && name.length <= ID_MAX_LENGTH && ID_PATTERN.test(name);
+}
+
+/**
  * Validates the syntax of a runtime: either an absolute path to a shim
  * binary, or a dotted name such as `io.containerd.runc.v2` (runs of
  * `[A-Za-z0-9]` joined by `.`, `_` or `-`, with at least two dot-parts).

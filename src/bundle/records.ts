@@ -8,10 +8,12 @@
  */
 
 import { Buffer } from "node:buffer";
+import { readdirSync } from "node:fs";
 import * as fsp from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { writeFileAtomic } from "./atomic.ts";
 import { InvalidArgumentError, isNotFound, withContext } from "../errors.ts";
+import { isValidId } from "../ids.ts";
 import type { AnyValue } from "../taskapi/types.ts";
 import { recordPath, RECORDS_DIR, recordsDir } from "./layout.ts";
 
@@ -203,6 +205,51 @@ export interface RecordList {
 }
 
 /**
+ * Lists the `[namespace, id]` of every record file (`<root>/.records/<ns>/<id>.json`) by name,
+ * without reading them, sorted: what `gc` and `doctor` need to find records whose bundle is gone,
+ * whether or not the file still parses. Hidden names and names that are no valid id are skipped.
+ *
+ * @param root the root dir
+ * @param namespace only this namespace (default: all)
+ * @returns the ids, and an error for each directory under `.records` whose name is no namespace
+ * @throws InvalidArgumentError when `namespace` is given and invalid
+ */
+export function listRecordIds(
+  root: string,
+  namespace?: string,
+): { ids: Array<[string, string]>; errors: Error[] } {
+  const ids: Array<[string, string]> = [];
+  const errors: Error[] = [];
+  const names = (dir: string, dirsOnly: boolean): string[] => {
+    try {
+      return readdirSync(dir, { withFileTypes: true })
+        .filter((d) => !d.name.startsWith(".") && (!dirsOnly || d.isDirectory()))
+        .map((d) => d.name)
+        .sort();
+    } catch {
+      return [];
+    }
+  };
+  for (const ns of namespace !== undefined ? [namespace] : names(join(root, RECORDS_DIR), true)) {
+    let dir: string;
+    try {
+      dir = recordsDir(root, ns);
+    } catch (err) {
+      // A stray directory whose name is no namespace: report it, keep listing.
+      if (namespace !== undefined) throw err;
+      errors.push(err as Error);
+      continue;
+    }
+    for (const name of names(dir, false)) {
+      if (!name.endsWith(".json")) continue;
+      const id = name.slice(0, -".json".length);
+      if (isValidId(id)) ids.push([ns, id]);
+    }
+  }
+  return { ids, errors };
+}
+
+/**
  * Lists records, of one namespace or of all.
  *
  * @param root the root dir
@@ -210,32 +257,14 @@ export interface RecordList {
  * @returns records and per-file errors
  */
 export async function listRecords(root: string, namespace?: string): Promise<RecordList> {
-  const base = join(root, RECORDS_DIR);
-  const namespaces = namespace !== undefined
-    ? [namespace]
-    : (await fsp.readdir(base, { withFileTypes: true }).catch(() => []))
-      .filter((d) => d.isDirectory() && !d.name.startsWith("."))
-      .map((d) => d.name);
-  const out: RecordList = { records: [], errors: [] };
-  for (const ns of namespaces.sort()) {
-    let dir: string;
+  const { ids, errors } = listRecordIds(root, namespace);
+  const out: RecordList = { records: [], errors };
+  for (const [ns, id] of ids) {
+    const path = recordPath(root, ns, id);
     try {
-      dir = recordsDir(root, ns);
+      out.records.push(parseRecord(await fsp.readFile(path, "utf8"), path));
     } catch (err) {
-      // A stray directory whose name is no namespace: report it, keep listing.
-      if (namespace !== undefined) throw err;
-      out.errors.push(err as Error);
-      continue;
-    }
-    const names = await fsp.readdir(dir).catch(() => [] as string[]);
-    for (const name of names.sort()) {
-      if (!name.endsWith(".json") || name.startsWith(".")) continue;
-      const path = join(dir, name);
-      try {
-        out.records.push(parseRecord(await fsp.readFile(path, "utf8"), path));
-      } catch (err) {
-        if (!isNotFound(err)) out.errors.push(err as Error);
-      }
+      if (!isNotFound(err)) out.errors.push(err as Error);
     }
   }
   return out;

@@ -8,6 +8,7 @@ import { recordPath } from "./layout.ts";
 import {
   type ContainerRecord,
   formatRecord,
+  listRecordIds,
   listRecords,
   parseRecord,
   readRecord,
@@ -87,5 +88,22 @@ describe("writeRecord() / readRecord() / listRecords() / removeRecord()", () => 
     await assert.rejects(readRecord(root, "default", "c1"), isNotFound);
     const left = await fsp.readdir(join(root, ".records", "default"));
     assert.deepEqual(left, ["c3.json"]);
+  });
+
+  it("listRecordIds() lists records by file name, parsed or not; skips hidden and invalid names", async () => {
+    const root = await fsp.mkdtemp(join(tmpdir(), "shimkit-records-"));
+    dirs.push(root);
+    await writeRecord(root, rec);
+    await fsp.writeFile(recordPath(root, "default", "c3"), "{garbage");
+    for (const name of [".tmp.json", "bad..id.json", "notes.txt"]) {
+      await fsp.writeFile(join(root, ".records", "default", name), "x");
+    }
+    await fsp.mkdir(join(root, ".records", "bad..ns"));
+    const { ids, errors } = listRecordIds(root);
+    assert.deepEqual(ids, [["default", "c1"], ["default", "c3"]]);
+    assert.equal(errors.length, 1);
+    assert.match(errors[0].message, /invalid namespace "bad\.\.ns"/);
+    assert.deepEqual(listRecordIds(root, "other").ids, []);
+    assert.throws(() => listRecordIds(root, "../x"), isInvalidArgument);
   });
 });

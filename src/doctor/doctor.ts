@@ -27,7 +27,7 @@ import type { RuntimeResolver } from "../runtime/resolve.ts";
 import { ShimConnection } from "../shim/connection.ts";
 import { dialPath } from "../shim/socket.ts";
 import { chooseRuntime, dialOutcomeOf, isListening, mapConcurrent } from "../shim/loader.ts";
-import { type ContainerRecord, listRecords, readRecord } from "../bundle/records.ts";
+import { type ContainerRecord, listRecordIds, readRecord } from "../bundle/records.ts";
 import { type BundleProbe, classifyInventory, type Diagnosis, type Inventory } from "./classify.ts";
 
 /** Options for {@link doctor} and {@link takeInventory}. */
@@ -235,8 +235,9 @@ export async function takeInventory(opts: DoctorOptions): Promise<Inventory> {
         inv.workDirs.push({ namespace: ns, id, path: join(opts.root, ns, id) });
       }
     }
-    for (const r of (await listRecords(opts.root)).records) {
-      inv.records.push({ namespace: r.namespace, id: r.id, path: recordPath(opts.root, r.namespace, r.id) });
+    // By file name: a record that no longer parses is as orphaned as a valid one when its bundle is gone.
+    for (const [namespace, id] of listRecordIds(opts.root).ids) {
+      inv.records.push({ namespace, id, path: recordPath(opts.root, namespace, id) });
     }
   }
   const sockets = [...(opts.sockets ?? [])];

@@ -174,6 +174,22 @@ describe("doctor()", { skip: process.platform !== "linux" ? "needs Linux" : fals
     assert.ok(await fsp.stat(join(state, ".locks", "ns", "old.lock")));
   });
 
+  it("reports a record without a bundle by its name, also one that no longer parses", async () => {
+    const d = await fsp.mkdtemp(join(tmpdir(), "sk-doc-rec-"));
+    try {
+      const recs = join(d, "root", ".records", "ns");
+      await fsp.mkdir(recs, { recursive: true });
+      await fsp.mkdir(join(d, "state", "ns", "kept"), { recursive: true });
+      await fsp.writeFile(join(recs, "gone.json"), "{garbage");
+      await fsp.writeFile(join(recs, "kept.json"), "{garbage");
+      const r = await doctor({ state: join(d, "state"), root: join(d, "root"), timeoutMs: 200 });
+      const orphans = r.problems.filter((p) => p.code === "orphan-record").map((p) => [p.id, p.path]);
+      assert.deepEqual(orphans, [["gone", join(recs, "gone.json")]]);
+    } finally {
+      await fsp.rm(d, { recursive: true, force: true });
+    }
+  });
+
   it("is ok on an empty or missing state dir", async () => {
     const r = await doctor({ state: join(dir, "nope"), root: join(dir, "nope2") });
     assert.deepEqual([r.ok, r.bundles, r.problems], [true, [], []]);

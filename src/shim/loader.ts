@@ -15,18 +15,9 @@ import { lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
 import { DeadlineExceededError, fromErrno, isDeadlineExceeded, isNotFound, kindOf } from "../errors.ts";
-import { validateId } from "../ids.ts";
+import { isValidId } from "../ids.ts";
 import { type Bundle, type BundleEntry, deleteBundle, listBundles } from "../bundle/bundle.ts";
-import {
-  BUNDLE_FILES,
-  bundleDir,
-  bundleFile,
-  isHiddenName,
-  recordPath,
-  RECORDS_DIR,
-  recordsDir,
-  workDir,
-} from "../bundle/layout.ts";
+import { BUNDLE_FILES, bundleDir, bundleFile, isHiddenName, recordPath, workDir } from "../bundle/layout.ts";
 import { acquireContainerLock, liveLockOwner, type LockOwner, removeStaleLocks } from "../bundle/lock.ts";
 import { dialSocket } from "../../vendor/ttrpc-ts/mod.ts";
 import type { Logger } from "../log/logger.ts";
@@ -35,6 +26,7 @@ import { isProcessAlive } from "../platform/process.ts";
 import type { RuntimeResolver } from "../runtime/resolve.ts";
 import {
   type ContainerRecord,
+  listRecordIds,
   parseRecord,
   readRecord,
   removeRecord,
@@ -241,7 +233,10 @@ export interface ReapedShim {
 export interface CleanedPath {
   /** The path removed. */
   path: string;
-  /** Why: `empty bundle`, `work dir without bundle`, `record without bundle`, `stale socket`, `stale lock`. */
+  /**
+   * Why: `empty bundle`, `work dir without bundle`, `record without bundle`, `unreadable record without
+   * bundle`, `stale socket`, `stale lock`.
+   */
   reason: string;
 }
 
@@ -862,19 +857,29 @@ export async function cleanupWorkDirs(
   }
   // Records of loaded shims were read (and their errors reported) by the load: only the others
   // are read here, to find the valid ones whose bundle is gone.
-  const { ids, errors: listErrors } = recordIds(root);
+  const { ids, errors: listErrors } = listRecordIds(root);
   for (const e of listErrors) errors.push({ message: e.message });
   for (const [ns, id] of ids) {
     if (keep.has(`${ns}/${id}`)) continue;
-    let rec: ContainerRecord;
+    // A record is known by its file name: one that no longer parses, with no bundle, is as orphaned
+    // as a valid one. With a bundle, a damaged record is reported and left to whoever owns it.
+    let unreadable: Error | undefined;
     try {
-      rec = await readRecord(root, ns, id);
+      await readRecord(root, ns, id);
     } catch (err) {
-      if (!isNotFound(err)) errors.push({ message: (err as Error).message });
+      if (isNotFound(err)) continue;
+      unreadable = err as Error;
+    }
+    if (await ownedElsewhere(ns, id)) {
+      if (unreadable) errors.push({ message: unreadable.message });
       continue;
     }
-    if (await ownedElsewhere(rec.namespace, rec.id)) continue;
-    await remove(recordPath(root, rec.namespace, rec.id), "record without bundle", rec.namespace, rec.id);
+    await remove(
+      recordPath(root, ns, id),
+      unreadable ? "unreadable record without bundle" : "record without bundle",
+      ns,
+      id,
+    );
   }
   const sockets = [...(opts.sockets ?? [])];
   for (const dir of opts.socketDirs ?? []) {
@@ -926,43 +931,4 @@ function visibleDirs(path: string): string[] {
   return entries.filter((e) => e.isDirectory() && !isHiddenName(e.name) && isValidId(e.name)).map((e) =>
     e.name
   ).sort();
-}
-
-/**
- * Lists the `[namespace, id]` of every record file under `<root>/.records` without reading them,
- * sorted; a directory there whose name is no namespace is reported.
- */
-function recordIds(root: string): { ids: Array<[string, string]>; errors: Error[] } {
-  const ids: Array<[string, string]> = [];
-  const errors: Error[] = [];
-  let nss;
-  try {
-    nss = readdirSync(join(root, RECORDS_DIR), { withFileTypes: true });
-  } catch {
-    return { ids, errors };
-  }
-  for (const ns of nss.filter((d) => d.isDirectory() && !d.name.startsWith(".")).map((d) => d.name).sort()) {
-    let dir: string;
-    try {
-      dir = recordsDir(root, ns);
-    } catch (err) {
-      errors.push(err as Error);
-      continue;
-    }
-    for (const name of listNames(dir).sort()) {
-      if (!name.endsWith(".json") || name.startsWith(".")) continue;
-      const id = name.slice(0, -".json".length);
-      if (isValidId(id)) ids.push([ns, id]);
-    }
-  }
-  return { ids, errors };
-}
-
-function isValidId(name: string): boolean {
-  try {
-    validateId(name);
-    return true;
-  } catch {
-    return false;
-  }
 }

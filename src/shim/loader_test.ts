@@ -11,6 +11,7 @@ import { createBundle } from "../bundle/bundle.ts";
 import { writeBootstrap } from "../bundle/bootstrap.ts";
 import { TaskManager } from "../task/manager.ts";
 import {
+  cleanupWorkDirs,
   dialOutcomeOf,
   loadExisting,
   loadShimOnceMore,
@@ -260,5 +261,30 @@ describe("loadExisting() against in-process shims", () => {
     assert.deepEqual(r.errors.map((e) => e.id), ["slow"]);
     // A kept task is reachable through the manager.
     assert.equal((await tm.get("ns", "v3")).shim.version, 3);
+  });
+});
+
+describe("cleanupWorkDirs()", () => {
+  it("cleanupWorkDirs() removes a record without a bundle even when it no longer parses, and keeps one with a bundle", async () => {
+    const d = await fsp.mkdtemp(join(tmpdir(), "shimkit-cleanup-"));
+    try {
+      const state = join(d, "state");
+      const root = join(d, "root");
+      const recs = join(root, ".records", "ns");
+      await fsp.mkdir(recs, { recursive: true });
+      await fsp.mkdir(join(state, "ns", "owned"), { recursive: true });
+      await fsp.writeFile(join(recs, "damaged.json"), "{garbage");
+      await fsp.writeFile(join(recs, "owned.json"), "{garbage");
+      const r = await cleanupWorkDirs(state, root, []);
+      assert.deepEqual(r.cleaned, [{
+        path: join(recs, "damaged.json"),
+        reason: "unreadable record without bundle",
+      }]);
+      assert.deepEqual(await fsp.readdir(recs), ["owned.json"]);
+      assert.equal(r.errors.length, 1);
+      assert.match(r.errors[0].message, /owned\.json/);
+    } finally {
+      await fsp.rm(d, { recursive: true, force: true });
+    }
   });
 });
