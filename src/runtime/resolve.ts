@@ -15,7 +15,7 @@
 
 import { stat as fsStat } from "node:fs/promises";
 import { isAbsolute, join } from "node:path";
-import { FailedPreconditionError, fromErrno, NotFoundError, withContext } from "../errors.ts";
+import { FailedPreconditionError, fromErrno, NotFoundError, quoteValue, withContext } from "../errors.ts";
 import { classifyRuntime } from "./name.ts";
 
 /** The subset of `fs.Stats` the resolver reads. */
@@ -91,7 +91,7 @@ export function createRuntimeResolver(options: RuntimeResolverOptions = {}): Run
       const code = (err as { code?: string }).code;
       if (code === "ENOENT" || code === "ENOTDIR") return "absent";
       if (searching && UNSEARCHABLE.has(code ?? "")) return "unsearchable";
-      throw fromErrno(err, `stat ${JSON.stringify(path)}`);
+      throw fromErrno(err, `stat ${quoteValue(path)}`);
     }
     if (!st.isFile()) return "is not a regular file";
     if ((st.mode & 0o111) === 0) return "is not executable";
@@ -101,8 +101,8 @@ export function createRuntimeResolver(options: RuntimeResolverOptions = {}): Run
   /** Checks a path the user named explicitly: any problem is an error. */
   async function requireUsable(path: string, what: string): Promise<string> {
     const problem = await check(path);
-    if (problem === "absent") throw new NotFoundError(`${what} ${JSON.stringify(path)} does not exist`);
-    if (problem) throw new FailedPreconditionError(`${what} ${JSON.stringify(path)} ${problem}`);
+    if (problem === "absent") throw new NotFoundError(`${what} ${quoteValue(path)} does not exist`);
+    if (problem) throw new FailedPreconditionError(`${what} ${quoteValue(path)} ${problem}`);
     return path;
   }
 
@@ -113,7 +113,7 @@ export function createRuntimeResolver(options: RuntimeResolverOptions = {}): Run
     if (configured !== undefined) {
       if (!isAbsolute(configured)) {
         throw new FailedPreconditionError(
-          `configured binary ${JSON.stringify(configured)} is not an absolute path`,
+          `configured binary ${quoteValue(configured)} is not an absolute path`,
         );
       }
       return await requireUsable(configured, "configured binary");
@@ -132,9 +132,7 @@ export function createRuntimeResolver(options: RuntimeResolverOptions = {}): Run
     const beside = selfDir ? ` or beside shimkit (${selfDir})` : "";
     const skipped = denied.length > 0 ? `; could not search ${denied.join(", ")} (permission denied)` : "";
     throw new NotFoundError(
-      `binary ${JSON.stringify(ref.binary)} not found in PATH (${
-        pathDirs.join(":")
-      })${extra}${beside}${skipped}`,
+      `binary ${quoteValue(ref.binary)} not found in PATH (${pathDirs.join(":")})${extra}${beside}${skipped}`,
     );
   }
 
@@ -144,7 +142,7 @@ export function createRuntimeResolver(options: RuntimeResolverOptions = {}): Run
       if (!hit) {
         hit = lookup(runtime).catch((err) => {
           cache.delete(runtime);
-          throw withContext(err, `resolve runtime ${JSON.stringify(runtime)}`);
+          throw withContext(err, `resolve runtime ${quoteValue(runtime)}`);
         });
         cache.set(runtime, hit);
       }

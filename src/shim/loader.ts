@@ -32,7 +32,7 @@ import {
   removeRecord,
   writeRecord,
 } from "../bundle/records.ts";
-import { type BootstrapInfo, parseStartResponse } from "../bundle/bootstrap.ts";
+import { type BootstrapInfo, MAX_BOOTSTRAP_BYTES, parseStartResponse } from "../bundle/bootstrap.ts";
 import type { Shim, ShimManager } from "./manager.ts";
 import { dialPath, isFilesystemAddress } from "./socket.ts";
 
@@ -306,16 +306,23 @@ function isExecutableFile(path: string): boolean {
 }
 
 /**
- * Reads a small bundle file synchronously (the module doc says why), trimmed.
+ * Reads a small bundle file synchronously (the module doc says why). One larger than any real
+ * bootstrap or binary path ({@link MAX_BOOTSTRAP_BYTES}) is damage and is not read.
  *
- * @returns the text, or "" when the file is missing or unreadable
+ * @returns the bytes, or undefined when the file is missing, unreadable or too large
  */
-function readSmallFile(path: string): string {
+function readSmallFileBytes(path: string): Uint8Array | undefined {
   try {
-    return readFileSync(path, "utf8").trim();
+    return statSync(path).size > MAX_BOOTSTRAP_BYTES ? undefined : readFileSync(path);
   } catch {
-    return "";
+    return undefined;
   }
+}
+
+/** {@link readSmallFileBytes} as trimmed text; "" when there is none. */
+function readSmallFile(path: string): string {
+  const bytes = readSmallFileBytes(path);
+  return bytes ? new TextDecoder().decode(bytes).trim() : "";
 }
 
 /** A bundle's runtime: the name or path, the binary `shim delete` would run, and where they came from. */
@@ -404,8 +411,9 @@ function readRecordOrUndefined(root: string, ns: string, id: string, errors: Loa
  */
 function readBootstrapHint(bundle: Bundle, names: readonly string[]): BootstrapInfo | undefined {
   if (!names.includes(BUNDLE_FILES.bootstrap)) return undefined;
+  const bytes = readSmallFileBytes(bundleFile(bundle.path, "bootstrap"));
   try {
-    return parseStartResponse(readFileSync(bundleFile(bundle.path, "bootstrap")));
+    return bytes ? parseStartResponse(bytes) : undefined;
   } catch {
     return undefined;
   }

@@ -11,6 +11,7 @@ import { createBundle } from "../bundle/bundle.ts";
 import { writeBootstrap } from "../bundle/bootstrap.ts";
 import { TaskManager } from "../task/manager.ts";
 import {
+  chooseRuntime,
   cleanupWorkDirs,
   dialOutcomeOf,
   loadExisting,
@@ -283,6 +284,28 @@ describe("cleanupWorkDirs()", () => {
       assert.deepEqual(await fsp.readdir(recs), ["owned.json"]);
       assert.equal(r.errors.length, 1);
       assert.match(r.errors[0].message, /owned\.json/);
+    } finally {
+      await fsp.rm(d, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("chooseRuntime()", () => {
+  it("chooseRuntime() treats a shim-binary-path larger than any path as damage: the record's runtime decides", async () => {
+    const d = await fsp.mkdtemp(join(tmpdir(), "shimkit-choose-"));
+    try {
+      await fsp.writeFile(join(d, "shim-binary-path"), "/" + "a".repeat(10_000_000));
+      const resolver = { resolve: (r: string) => Promise.resolve(`/bin/${r}`), clear: () => {} };
+      const got = await chooseRuntime(
+        { path: d },
+        { runtime: "io.containerd.x.v2", runtimePath: "" },
+        resolver,
+      );
+      assert.deepEqual(got, {
+        runtime: "io.containerd.x.v2",
+        runtimePath: "/bin/io.containerd.x.v2",
+        source: "record",
+      });
     } finally {
       await fsp.rm(d, { recursive: true, force: true });
     }
