@@ -35,6 +35,7 @@ const PURE = [
   "src/taskapi/timestamp.ts",
   "src/shim/argv.ts",
   "src/shim/socket.ts",
+  "src/shim/failure_text.ts",
   "src/fakeshim/faults.ts",
   "src/config/config.ts",
   "src/config/migrate.ts",
