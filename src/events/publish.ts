@@ -11,7 +11,7 @@ import { fromBinary } from "@bufbuild/protobuf";
 import { AnySchema } from "../gen/google/protobuf/any_pb.ts";
 import { dirname, join } from "node:path";
 import { EVENTS_JOURNAL_NAME } from "../bundle/layout.ts";
-import { InvalidArgumentError } from "../errors.ts";
+import { InvalidArgumentError, quoteValue, withContext } from "../errors.ts";
 import { validateNamespace } from "../ids.ts";
 import type { ShimEventPublisher } from "../shim/manager.ts";
 import { dateToTimestamp } from "../taskapi/timestamp.ts";
@@ -83,9 +83,13 @@ export function journalPathForAddress(address: string): string {
  */
 export async function publishEvent(journalPath: string, ev: PublishedEvent): Promise<void> {
   if (!ev.topic.startsWith("/")) {
-    throw new InvalidArgumentError(`publish: invalid topic ${JSON.stringify(ev.topic)}`);
+    throw new InvalidArgumentError(`publish: invalid topic ${quoteValue(ev.topic)}`);
   }
-  validateNamespace(ev.namespace);
+  try {
+    validateNamespace(ev.namespace);
+  } catch (err) {
+    throw withContext(err, "publish");
+  }
   let decoded: Record<string, unknown> | undefined;
   try {
     decoded = decodeEventValue(ev.event.typeUrl, ev.event.value);

@@ -79,6 +79,11 @@ describe("publish", () => {
       publishEvent(path, { topic: "tasks/exit", namespace: "ns", event: exitAny }),
       isInvalidArgument,
     );
+    await assert.rejects(
+      publishEvent(path, { topic: "/tasks/exit", namespace: "../x", event: exitAny }),
+      (e: unknown) =>
+        isInvalidArgument(e) && /^publish: invalid namespace "\.\.\/x"/.test((e as Error).message),
+    );
   });
 
   it("journalEventPublisher() journals synthesized /tasks/exit and /tasks/delete as a shim encodes them", async () => {
