@@ -24,8 +24,6 @@ const ID_RULE = "must match ^[A-Za-z0-9]+([._-][A-Za-z0-9]+)*$";
 // deno-lint-ignore no-control-regex -- matching control characters is the point
 const CONTROL = /[\x00-\x1f\x7f]/;
 
-const quote = (value: string) => quoteValue(value);
-
 /**
  * Validates a container (or shim) id with containerd's identifier rule.
  *
@@ -41,14 +39,14 @@ const quote = (value: string) => quoteValue(value);
  */
 export function validateId(id: string, field = "id"): string {
   if (typeof id !== "string" || id === "") {
-    throw new InvalidArgumentError(`invalid ${field} ${quote(String(id ?? ""))}: must not be empty`);
+    throw new InvalidArgumentError(`invalid ${field} ${quoteValue(String(id ?? ""))}: must not be empty`);
   }
   if (id.length > ID_MAX_LENGTH) {
     throw new InvalidArgumentError(
-      `invalid ${field} ${quote(id)}: length ${id.length} exceeds maximum of ${ID_MAX_LENGTH}`,
+      `invalid ${field} ${quoteValue(id)}: length ${id.length} exceeds maximum of ${ID_MAX_LENGTH}`,
     );
   }
-  if (!ID_PATTERN.test(id)) throw new InvalidArgumentError(`invalid ${field} ${quote(id)}: ${ID_RULE}`);
+  if (!ID_PATTERN.test(id)) throw new InvalidArgumentError(`invalid ${field} ${quoteValue(id)}: ${ID_RULE}`);
   return id;
 }
 
@@ -85,30 +83,32 @@ export function isValidId(name: string): boolean {
  */
 export function validateRuntimeName(name: string): string {
   if (typeof name !== "string" || name === "") {
-    throw new InvalidArgumentError(`invalid runtime ${quote(String(name ?? ""))}: must not be empty`);
+    throw new InvalidArgumentError(`invalid runtime ${quoteValue(String(name ?? ""))}: must not be empty`);
   }
   if (name.length > RUNTIME_NAME_MAX_LENGTH) {
     throw new InvalidArgumentError(
       `invalid runtime ${
-        quote(name.slice(0, 64) + "…")
+        quoteValue(name, 64)
       }: length ${name.length} exceeds maximum of ${RUNTIME_NAME_MAX_LENGTH}`,
     );
   }
   if (CONTROL.test(name)) {
-    throw new InvalidArgumentError(`invalid runtime ${quote(name)}: must not contain control characters`);
+    throw new InvalidArgumentError(
+      `invalid runtime ${quoteValue(name)}: must not contain control characters`,
+    );
   }
   if (name.startsWith("/")) return name;
   if (name.includes("/")) {
     throw new InvalidArgumentError(
       `invalid runtime ${
-        quote(name)
+        quoteValue(name)
       }: want an absolute path to a shim binary or a dotted name like io.containerd.runc.v2`,
     );
   }
   if (!ID_PATTERN.test(name) || !name.includes(".")) {
     throw new InvalidArgumentError(
       `invalid runtime ${
-        quote(name)
+        quoteValue(name)
       }: want a dotted name like io.containerd.runc.v2 (parts of [A-Za-z0-9_-] joined by ".") or an absolute path`,
     );
   }

@@ -34,6 +34,25 @@ function checkBootstrapSize(size: number, path: string): void {
   }
 }
 
+/**
+ * Reads a small bundle file (`bootstrap.json`, `address`, `shim-binary-path`) whole, synchronously,
+ * after checking it is no larger than {@link MAX_BOOTSTRAP_BYTES}.
+ *
+ * @param path the file
+ * @returns its bytes
+ * @throws InvalidArgumentError when it is larger; the OS error (its `code` kept) when it cannot be read
+ */
+export function readSmallBundleFileSync(path: string): Uint8Array {
+  checkBootstrapSize(statSync(path).size, path);
+  return readFileSync(path);
+}
+
+/** {@link readSmallBundleFileSync}, asynchronously. */
+async function readSmallBundleFile(path: string): Promise<Uint8Array> {
+  checkBootstrapSize((await stat(path)).size, path);
+  return await readFile(path);
+}
+
 /** How to reach a shim: containerd's `BootstrapResult` / `bootstrap.json`. */
 export interface BootstrapInfo {
   /** Shim API version: 2 → `containerd.task.v2.Task`, 3 → `containerd.task.v3.Task`. */
@@ -170,8 +189,7 @@ export async function readBootstrap(bundle: Pick<Bundle, "path">): Promise<Boots
   const path = bundleFile(bundle.path, "bootstrap");
   let data: Uint8Array;
   try {
-    checkBootstrapSize((await stat(path)).size, path);
-    data = await readFile(path);
+    data = await readSmallBundleFile(path);
   } catch (err) {
     if (err instanceof InvalidArgumentError) throw err;
     throw fromErrno(err, `read ${JSON.stringify(path)}`);
@@ -191,17 +209,14 @@ export async function readBootstrap(bundle: Pick<Bundle, "path">): Promise<Boots
  * @returns the address, or undefined when neither file names one
  */
 export function peekBootstrapAddress(bundle: Pick<Bundle, "path">): string | undefined {
-  const small = (path: string) => {
-    checkBootstrapSize(statSync(path).size, path);
-    return readFileSync(path);
-  };
   try {
-    return parseStartResponse(small(bundleFile(bundle.path, "bootstrap"))).address;
+    return parseStartResponse(readSmallBundleFileSync(bundleFile(bundle.path, "bootstrap"))).address;
   } catch {
     // Absent, unreadable or damaged: an older bundle may still have the address file.
   }
   try {
-    return new TextDecoder().decode(small(bundleFile(bundle.path, "address"))).trim() || undefined;
+    return new TextDecoder().decode(readSmallBundleFileSync(bundleFile(bundle.path, "address"))).trim() ||
+      undefined;
   } catch {
     return undefined;
   }
@@ -226,8 +241,7 @@ export async function restoreBootstrap(bundle: Pick<Bundle, "path">): Promise<Bo
   const addressFile = bundleFile(bundle.path, "address");
   let address: string;
   try {
-    checkBootstrapSize((await stat(addressFile)).size, addressFile);
-    address = (await readFile(addressFile, "utf8")).trim();
+    address = new TextDecoder().decode(await readSmallBundleFile(addressFile)).trim();
   } catch (err) {
     if (err instanceof InvalidArgumentError) throw withContext(err, "restore bootstrap");
     throw fromErrno(err, `restore bootstrap: read ${JSON.stringify(addressFile)}`);

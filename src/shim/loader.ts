@@ -32,7 +32,7 @@ import {
   removeRecord,
   writeRecord,
 } from "../bundle/records.ts";
-import { type BootstrapInfo, MAX_BOOTSTRAP_BYTES, parseStartResponse } from "../bundle/bootstrap.ts";
+import { type BootstrapInfo, parseStartResponse, readSmallBundleFileSync } from "../bundle/bootstrap.ts";
 import type { Shim, ShimManager } from "./manager.ts";
 import { dialPath, isFilesystemAddress } from "./socket.ts";
 
@@ -306,14 +306,14 @@ function isExecutableFile(path: string): boolean {
 }
 
 /**
- * Reads a small bundle file synchronously (the module doc says why). One larger than any real
- * bootstrap or binary path ({@link MAX_BOOTSTRAP_BYTES}) is damage and is not read.
+ * Reads a small bundle file synchronously (the module doc says why); one larger than any real
+ * bootstrap or binary path is damage and is not read (`readSmallBundleFileSync`).
  *
  * @returns the bytes, or undefined when the file is missing, unreadable or too large
  */
 function readSmallFileBytes(path: string): Uint8Array | undefined {
   try {
-    return statSync(path).size > MAX_BOOTSTRAP_BYTES ? undefined : readFileSync(path);
+    return readSmallBundleFileSync(path);
   } catch {
     return undefined;
   }
