@@ -204,7 +204,7 @@ describe("cli lifecycle (runc shim, busybox rootfs)", { skip: skipBusybox }, () 
         "run",
       );
       assert.equal(r.stdout, "hello world\n");
-      assert.match(r.stderr, /runtime selected/);
+      assert.doesNotMatch(r.stderr, /level=info/, "a run on the default runtime logs nothing at info");
       await assertClean(e);
     } finally {
       await teardown(e, ids);
@@ -518,6 +518,43 @@ describe("cli lifecycle (embedded fake shim)", () => {
       for (const m of phases) assert.ok(Number(m[2]) >= 0 && Number(m[3]) > 0, m[0]);
       const since = phases.map((m) => Number(m[3]));
       assert.deepEqual(since, [...since].sort((a, b) => a - b), "since_start_ms never decreases");
+      await assertClean(e);
+    } finally {
+      await teardown(e, ids);
+      env = undefined;
+    }
+  });
+
+  it("run --rm with no runc shim installed falls back to the embedded fake shim and says so", async () => {
+    const e = await fresh();
+    try {
+      const empty = join(e.s.dir, "empty-path");
+      await mkdir(empty);
+      const r = ok(
+        await runCli([
+          "--state",
+          e.s.state,
+          "--root",
+          e.s.root,
+          "--namespace",
+          NS,
+          "run",
+          "--rm",
+          id("ffall"),
+          "--",
+          "echo",
+          "hi",
+        ], {
+          env: { PATH: empty },
+        }),
+        "run",
+      );
+      assert.equal(r.stdout, "hi\n");
+      assert.match(
+        r.stderr,
+        /level=info msg="runtime selected" runtime=io\.containerd\.fake\.v2 binary=\S+\/containerd-shim-fake-v2 reason="default runtime \\"io\.containerd\.runc\.v2\\" has no shim installed; using the embedded fake shim"/,
+      );
+      await rm(empty, { recursive: true });
       await assertClean(e);
     } finally {
       await teardown(e, ids);

@@ -8,7 +8,12 @@
 import { readFile, stat } from "node:fs/promises";
 import { basename, isAbsolute, join, resolve } from "node:path";
 import { fromErrno, InvalidArgumentError, NotFoundError } from "../../errors.ts";
-import { BUSYBOX_PATHS, ensureBusyboxRootfs, findStaticBusybox } from "../../rootfs/busybox.ts";
+import {
+  BUSYBOX_PATHS,
+  ensureBusyboxRootfs,
+  findStaticBusybox,
+  isBusyboxRootfs,
+} from "../../rootfs/busybox.ts";
 import { classifyRuntime } from "../../runtime/name.ts";
 import {
   execProcessSpec,
@@ -382,10 +387,11 @@ export async function prepareSpec(ctx: CommandContext, a: CreateArgs, runtime: s
     );
   }
   const spec = withBuiltinRootfs(await buildSpec(ctx, { ...a, rootfs: dir }));
+  // Said once, at info, when the rootfs is built; every later container that uses it logs at debug.
+  const built = !(await isBusyboxRootfs(dir));
   await ensureBusyboxRootfs(dir, { busybox: found.path });
-  ctx.logger.info("using the built-in busybox rootfs (read-only; pass --rootfs DIR for your own)", {
-    rootfs: dir,
-    runtime,
-  });
+  const fields = { rootfs: dir, busybox: found.path, runtime };
+  if (built) ctx.logger.info("built the busybox rootfs (read-only; pass --rootfs DIR for your own)", fields);
+  else ctx.logger.debug("using the built-in busybox rootfs", fields);
   return spec;
 }

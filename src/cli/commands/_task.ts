@@ -102,7 +102,8 @@ export function runtimeResolver(ctx: CommandContext): RuntimeResolver {
 
 /**
  * Picks the runtime for `run`/`create` and logs which one and why (at info
- * when it was not named with `--runtime`, else at debug). When it is the
+ * when the default runtime has no shim and the embedded fake shim stands in,
+ * else at debug). When it is the
  * embedded fake shim, makes sure a `containerd-shim-fake-v2` entry point
  * exists in `<state>/bin` and is on this process's `PATH`, where the resolver
  * (and a later CLI process restoring the shim) finds it. The shim binary is
@@ -126,8 +127,8 @@ export async function pickRuntime(ctx: CommandContext, requested: string | undef
   if (choice.runtime === FAKE_RUNTIME) await exposeFakeShim(ctx);
   const binary = await runtimeResolver(ctx).resolve(choice.runtime);
   const fields = { runtime: choice.runtime, binary, reason };
-  if (requested) ctx.logger.debug("runtime selected", fields);
-  else ctx.logger.info("runtime selected", fields);
+  if (choice.fellBack) ctx.logger.info("runtime selected", fields);
+  else ctx.logger.debug("runtime selected", fields);
   return choice.runtime;
 }
 
