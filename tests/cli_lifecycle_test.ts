@@ -574,6 +574,33 @@ describe("cli lifecycle (embedded fake shim)", () => {
     }
   });
 
+  it("a container whose process exited (run without --rm) is healthy to doctor and kept by load", async () => {
+    const e = await fresh();
+    try {
+      const c = id("fstopped");
+      const r = await e.cli(["run", "--runtime", FAKE, c, "--", "sh", "-c", "exit 4"]);
+      assert.equal(r.code, 4, r.stderr);
+      const doc = await e.cli(["doctor", "--json"]);
+      assert.equal(doc.code, 0, `doctor: ${doc.stdout}${doc.stderr}`);
+      const report = JSON.parse(doc.stdout);
+      const b = report.bundles.find((x: { id: string }) => x.id === c);
+      assert.equal(b?.health, "ok", doc.stdout);
+      assert.equal(b?.taskStatus, "stopped");
+      assert.deepEqual(report.problems, []);
+      assert.equal(b.taskAlive, undefined, "a simulated pid is neither alive nor dead on this host");
+      const table = ok(await e.cli(["doctor"]), "doctor").stdout;
+      assert.match(table, new RegExp(`${c}\\s.*\\b${b.taskPid} \\(not a host pid\\)`), table);
+      const load = JSON.parse(ok(await e.cli(["load", "--json"]), "load").stdout);
+      assert.deepEqual(load.kept.map((k: { id: string }) => k.id), [c], JSON.stringify(load));
+      const del = JSON.parse(ok(await e.cli(["delete", "--json", c]), "delete").stdout);
+      assert.equal(del[0]?.exitStatus, 4, "the exit status was still there to collect");
+      await assertClean(e);
+    } finally {
+      await teardown(e, ids);
+      env = undefined;
+    }
+  });
+
   it("run -d, kill, wait (143) and delete with the fake runtime", async () => {
     const e = await fresh();
     try {

@@ -84,6 +84,11 @@ export interface BundleProbe {
   sandboxed: boolean | "unknown";
   /** Outcome of Pids when the shim answered Connect. */
   pids?: { count?: number; error?: unknown; timedOut?: boolean };
+  /**
+   * True when the task was created through a manager (a container record, or runc's `init.pid`,
+   * exists): once it has stopped, it has no processes but an exit status still to collect.
+   */
+  created?: boolean;
 }
 
 /** Health of a bundle, in one word. */
@@ -184,16 +189,25 @@ export function classifyBundle(p: BundleProbe): { health: BundleHealth; problems
     case "ok":
       break;
   }
+  const pids = p.pids && pidsOf(p.pids);
   if (
     p.pids &&
     shouldCleanupShim({
       sandboxed: p.sandboxed,
       pidsError: p.pids.error,
-      pids: pidsOf(p.pids),
+      pids,
       timedOut: p.pids.timedOut,
+      // The same rule as `load`: a stopped task that was created through a manager is kept.
+      exited: pids?.length === 0 && p.created === true,
     })
   ) {
-    add("leaked-shim", "error", "shim runs but has no task (created, never used): leaked");
+    add(
+      "leaked-shim",
+      "error",
+      p.pids.error !== undefined
+        ? "shim runs but has no task: leaked"
+        : "shim runs but its task has no processes and no container record: leaked",
+    );
     return { health: "leaked", problems };
   }
   return { health, problems };

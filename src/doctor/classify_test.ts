@@ -71,6 +71,18 @@ describe("classifyBundle()", () => {
         codes: ["leaked-shim"],
       },
       {
+        name: "a stopped task with a record (or runc's init.pid): kept, its exit status is still to collect",
+        p: { pids: { count: 0 }, created: true, taskStatus: "stopped" },
+        health: "ok",
+        codes: [],
+      },
+      {
+        name: "Pids NotFound, even with a record: leaked (the shim has no task)",
+        p: { pids: { error: new NotFoundError("x") }, created: true },
+        health: "leaked",
+        codes: ["leaked-shim"],
+      },
+      {
         name: "Pids NotFound: leaked",
         p: { pids: { error: new NotFoundError("x") } },
         health: "leaked",

@@ -22,7 +22,7 @@ import {
   RECORDS_DIR,
 } from "../bundle/layout.ts";
 import { liveLockOwner } from "../bundle/lock.ts";
-import { isProcessAlive } from "../platform/process.ts";
+import { isHostPid, isProcessAlive } from "../platform/process.ts";
 import type { RuntimeResolver } from "../runtime/resolve.ts";
 import { ShimConnection } from "../shim/connection.ts";
 import { dialPath } from "../shim/socket.ts";
@@ -168,13 +168,15 @@ export async function probeBundle(entry: BundleEntry, opts: DoctorOptions): Prom
     }
   }
   if (names.includes(BUNDLE_FILES.sandbox)) p.sandboxed = true;
+  p.created = rec !== undefined || names.includes(BUNDLE_FILES.initPid);
   await probeRuntime(p, opts, rec);
   await probeBootstrap(p);
   p.shimPid = await readPid(bundleFile(p.path, "shimPid"));
   p.taskPid = await readPid(bundleFile(p.path, "initPid"));
   await probeShim(p, opts.timeoutMs ?? 1000);
   if (p.shimPid) p.shimAlive = isProcessAlive(p.shimPid);
-  if (p.taskPid) p.taskAlive = isProcessAlive(p.taskPid);
+  // A simulated pid (the fake shim's) names no host process: its liveness is unknown, not "dead".
+  if (p.taskPid && isHostPid(p.taskPid)) p.taskAlive = isProcessAlive(p.taskPid);
   return p;
 }
 

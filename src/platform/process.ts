@@ -208,6 +208,21 @@ export function processState(pid: number): string | undefined {
   return end < 0 ? undefined : stat.charAt(end + 2);
 }
 
+/** Linux's PID_MAX_LIMIT on 64-bit (2^22): no host process ever has a pid at or above it. */
+export const PID_MAX_LIMIT = 4_194_304;
+
+/**
+ * Tells whether `pid` can name a process of this host's pid namespace. Pids a
+ * shim reports from elsewhere (the fake shim's simulated ones, from 2^22 up)
+ * cannot; a VM-based shim's guest pids look like host pids and are not told apart.
+ *
+ * @param pid a process id
+ * @returns true for an integer in 1 … {@link PID_MAX_LIMIT} − 1
+ */
+export function isHostPid(pid: number): boolean {
+  return Number.isInteger(pid) && pid > 0 && pid < PID_MAX_LIMIT;
+}
+
 /**
  * Tells whether a process exists and is not a zombie: `kill(pid, 0)`
  * succeeds (or fails with EPERM, which means it exists but is not ours)

@@ -6,8 +6,10 @@ import { join } from "node:path";
 import { spawn } from "node:child_process";
 import {
   hasCwd,
+  isHostPid,
   isProcessAlive,
   listPidsWithCwd,
+  PID_MAX_LIMIT,
   processState,
   runProcess,
   signalProcessGroup,
@@ -85,6 +87,29 @@ describe("runProcess()", () => {
       assert.equal((e as { code?: string }).code, "ENOENT");
       return true;
     });
+  });
+});
+
+describe("isHostPid()", () => {
+  for (
+    const [pid, want] of [
+      [1, true],
+      [process.pid, true],
+      [PID_MAX_LIMIT - 1, true],
+      [PID_MAX_LIMIT, false],
+      [PID_MAX_LIMIT + 7, false],
+      [0, false],
+      [-1, false],
+      [1.5, false],
+      [Number.NaN, false],
+    ] as const
+  ) {
+    it(`isHostPid(${pid}) is ${want}`, () => assert.equal(isHostPid(pid), want));
+  }
+  it("isHostPid() agrees with the kernel's pid_max, which can never reach PID_MAX_LIMIT", async () => {
+    const { readFileSync } = await import("node:fs");
+    const max = Number(readFileSync("/proc/sys/kernel/pid_max", "utf8"));
+    assert.ok(max <= PID_MAX_LIMIT && isHostPid(max - 1), String(max));
   });
 });
 

@@ -29,6 +29,7 @@ import { type Column, formatTable, printJson } from "../output.ts";
 import { configOf } from "./_task.ts";
 import { createConfiguredResolver } from "../../task/manager.ts";
 import { parseFlags } from "./_args.ts";
+import { isHostPid } from "../../platform/process.ts";
 
 const USAGE =
   `usage: shimkit doctor [--state DIR] [--root DIR] [--socket-dir DIR]... [--timeout DURATION] [--json]
@@ -73,7 +74,10 @@ const BUNDLE_COLUMNS: readonly Column<BundleReport>[] = [
   },
   {
     header: "TASK",
-    value: (b) => b.taskPid ? `${b.taskPid}${b.taskAlive === false ? " (dead)" : ""}` : undefined,
+    value: (b) =>
+      b.taskPid
+        ? `${b.taskPid}${b.taskAlive === false ? " (dead)" : isHostPid(b.taskPid) ? "" : " (not a host pid)"}`
+        : undefined,
   },
   { header: "SOCKET", value: "dial" },
   { header: "STATUS", value: "taskStatus" },
