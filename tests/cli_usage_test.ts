@@ -131,6 +131,33 @@ describe("cli usage: mistakes on the command line", () => {
     );
   });
 
+  for (
+    const [args, fix] of [
+      [["web", "SIGKILL"], "--signal SIGKILL web"],
+      [["web", "9"], "--signal 9 web"],
+      [["KILL", "web"], "--signal KILL web"],
+      [["web", "SIGFOO"], "--signal SIGFOO web"],
+      [["-9", "web"], "--signal 9 web"],
+      [["-KILL", "web"], "--signal KILL web"],
+    ]
+  ) {
+    it(`kill ${args.join(" ")} says the signal goes in --signal`, async () => {
+      expectFailure(
+        await cli(["kill", ...args]),
+        EXIT_USAGE,
+        new RegExp(`^shimkit: kill: the signal goes in --signal: shimkit kill ${fix}\n`),
+      );
+    });
+  }
+
+  it("kill with two ids that are not signals lists them", async () => {
+    expectFailure(
+      await cli(["kill", "web", "db"]),
+      EXIT_USAGE,
+      /^shimkit: kill: want one container ID, got 2 \("web", "db"\)\n/,
+    );
+  });
+
   it("config without a subcommand lists the subcommands", async () => {
     expectFailure(
       await cli(["config"]),

@@ -13,6 +13,7 @@ import type { CommandContext } from "../context.ts";
 import { EXIT_OK, UsageError } from "../exit_codes.ts";
 import { onlyPositional, parseFlags, parseSignalFlag } from "./_args.ts";
 import { withManager } from "./_task.ts";
+import { parseSignal } from "../signals.ts";
 
 const USAGE = `usage: shimkit kill [--signal SIG] [--all] [--exec EXEC_ID] ID
 
@@ -38,6 +39,16 @@ Flags:
  * @throws NotFoundError when there is no such container or the process already exited
  */
 export async function main(args: string[], ctx: CommandContext): Promise<number> {
+  const dashed = args.find((a) =>
+    /^-([0-9]+|SIG[A-Z0-9+-]*|[A-Z][A-Z0-9+-]*)$/.test(a) && looksLikeSignal(a.slice(1))
+  );
+  if (dashed !== undefined) {
+    // kill(1)'s `kill -9 PID`.
+    const rest = args.filter((a) => a !== dashed).join(" ");
+    throw new UsageError(
+      `kill: the signal goes in --signal: shimkit kill --signal ${dashed.slice(1)} ${rest}`.trimEnd(),
+    );
+  }
   const parsed = parseFlags("kill", args, {
     signal: { type: "string", short: "s" },
     all: { type: "boolean", short: "a" },
@@ -49,7 +60,19 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
     ctx.stdout(USAGE);
     return EXIT_OK;
   }
-  const id = onlyPositional("kill", parsed.positionals);
+  const pos = parsed.positionals;
+  if (pos.length === 2 && v.signal === undefined) {
+    // `kill ID SIG` or `kill SIG ID`, as kill(1) reads: say how to write it.
+    const sig = looksLikeSignal(pos[1]) ? 1 : looksLikeSignal(pos[0]) ? 0 : -1;
+    if (sig >= 0) {
+      throw new UsageError(
+        `kill: the signal goes in --signal: shimkit kill --signal ${pos[sig].replace(/^-/, "")} ${
+          pos[1 - sig]
+        }`,
+      );
+    }
+  }
+  const id = onlyPositional("kill", pos);
   if (v.all && v.exec !== undefined) throw new UsageError("kill: --all and --exec cannot be used together");
   const signal = parseSignalFlag(v.signal);
   await withManager(ctx, async (m) => {
@@ -57,4 +80,16 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
     await task.kill(signal, { all: v.all ?? false, execId: v.exec });
   });
   return EXIT_OK;
+}
+
+/** True when `word` reads as a signal (SIGKILL, KILL, 9, -9, -KILL), not a container id. */
+function looksLikeSignal(word: string): boolean {
+  const w = word.startsWith("-") ? word.slice(1) : word;
+  if (/^sig/i.test(w) || /^[0-9]+$/.test(w)) return true;
+  try {
+    parseSignal(w);
+    return w === w.toUpperCase();
+  } catch {
+    return false;
+  }
 }
