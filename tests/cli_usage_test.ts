@@ -9,7 +9,7 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { lstat, mkdir, mkdtemp, readdir, rm, symlink, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type CliResult, runCli } from "./helpers/cli.ts";
@@ -290,6 +290,33 @@ describe("cli usage: container state mistakes (embedded fake shim)", () => {
     assert.equal(del.code, 0, del.stderr);
     assert.equal(del.stdout, `${c}\n`);
     ids.pop();
+  });
+
+  it("a bundle that is a symlink is refused by delete --force, state and kill, and what it points at is untouched", async () => {
+    s ??= await tempState("sk-us-");
+    const elsewhere = await mkdtemp(join(tmpdir(), "sk-elsewhere-"));
+    const link = join(s.state, "default", "evil");
+    try {
+      await mkdir(join(elsewhere, "rootfs"));
+      await writeFile(
+        join(elsewhere, "bootstrap.json"),
+        '{"version":2,"protocol":"ttrpc","address":"unix:///nonexistent.sock"}',
+      );
+      await mkdir(join(s.state, "default"), { recursive: true });
+      await symlink(elsewhere, link);
+      for (const args of [["delete", "--force", "evil"], ["state", "evil"], ["kill", "evil"]]) {
+        expectFailure(
+          await cli(args),
+          EXIT_FAILED_PRECONDITION,
+          /^shimkit: (delete task "default\/evil": )?load task "default\/evil": load bundle "default\/evil": "[^"]+\/default\/evil" is a symbolic link, not a bundle directory\n$/,
+        );
+      }
+      assert.deepEqual((await readdir(elsewhere)).sort(), ["bootstrap.json", "rootfs"]);
+      assert.ok((await lstat(link)).isSymbolicLink(), "the link itself is left for its owner");
+    } finally {
+      await rm(link, { force: true });
+      await rm(elsewhere, { recursive: true, force: true });
+    }
   });
 
   for (const command of ["kill", "state", "delete", "wait", "pids", "start"]) {

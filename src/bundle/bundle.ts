@@ -6,9 +6,9 @@
  * @module
  */
 
-import { chmod, chown, mkdir, readdir, rename, rm, rmdir, stat, symlink, writeFile } from "node:fs/promises";
+import { chmod, chown, lstat, mkdir, readdir, rename, rm, rmdir, symlink, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
-import { AlreadyExistsError, fromErrno, newError, NotFoundError, withContext } from "../errors.ts";
+import { AlreadyExistsError, FailedPreconditionError, fromErrno, newError, withContext } from "../errors.ts";
 import { validateId, validateNamespace } from "../ids.ts";
 import {
   bundleDir,
@@ -155,13 +155,22 @@ export async function createBundle(options: CreateBundleOptions): Promise<Bundle
  *
  * @param loc state, root, namespace and id
  * @returns the bundle; `workDir` is the `work` symlink's target when it points at the expected place
- * @throws InvalidArgumentError for a bad id/namespace, NotFoundError when the bundle directory does not exist
+ * @throws InvalidArgumentError for a bad id/namespace; NotFoundError when the bundle directory does not
+ *   exist; FailedPreconditionError when it or its namespace directory is a symlink or not a directory
+ *   (nothing is followed or touched)
  */
 export async function loadBundle(loc: BundleLocation): Promise<Bundle> {
   const b = locate(loc);
   try {
-    const st = await stat(b.path);
-    if (!st.isDirectory()) throw new NotFoundError(`${q(b.path)} is not a directory`);
+    // Neither level may be a symlink (listBundles does not follow them either): deleting a
+    // "bundle" that points elsewhere would unmount and remove what it points at.
+    for (const path of [dirname(b.path), b.path]) {
+      const st = await lstat(path);
+      if (st.isSymbolicLink()) {
+        throw new FailedPreconditionError(`${q(path)} is a symbolic link, not a bundle directory`);
+      }
+      if (!st.isDirectory()) throw new FailedPreconditionError(`${q(path)} is not a directory`);
+    }
   } catch (err) {
     throw withContext(fromErrno(err), `load bundle ${q(b.namespace + "/" + b.id)}`);
   }

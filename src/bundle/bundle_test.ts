@@ -1,10 +1,26 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, stat, writeFile } from "node:fs/promises";
+import {
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { AlreadyExistsError, InvalidArgumentError, NotFoundError } from "../errors.ts";
+import {
+  AlreadyExistsError,
+  FailedPreconditionError,
+  InvalidArgumentError,
+  NotFoundError,
+} from "../errors.ts";
 import { createBundle, deleteBundle, listBundles, loadBundle } from "./bundle.ts";
 
 const isRoot = process.getuid?.() === 0;
@@ -117,6 +133,35 @@ describe("bundle", () => {
     assert.deepEqual(await loadBundle({ ...loc, namespace: "default", id: "c1" }), b);
     await assert.rejects(loadBundle({ ...loc, namespace: "default", id: "c2" }), NotFoundError);
     await assert.rejects(loadBundle({ ...loc, namespace: "default", id: "../c1" }), InvalidArgumentError);
+  });
+
+  it("loadBundle() refuses a bundle or namespace dir that is a symlink, and touches nothing", async () => {
+    const loc = await fresh();
+    const elsewhere = join(tmp, `elsewhere${n++}`);
+    await mkdir(join(elsewhere, "rootfs"), { recursive: true });
+    await writeFile(join(elsewhere, "bootstrap.json"), "{}");
+    await mkdir(join(loc.state, "default"), { recursive: true });
+    await symlink(elsewhere, join(loc.state, "default", "evil"));
+    await assert.rejects(loadBundle({ ...loc, namespace: "default", id: "evil" }), (e: unknown) => {
+      assert.ok(e instanceof FailedPreconditionError, String(e));
+      assert.match(
+        (e as Error).message,
+        /^load bundle "default\/evil": ".*\/default\/evil" is a symbolic link, not a bundle directory$/,
+      );
+      return true;
+    });
+    await symlink(join(loc.state, "default"), join(loc.state, "linked"));
+    await assert.rejects(
+      loadBundle({ ...loc, namespace: "linked", id: "evil" }),
+      /"[^"]*\/linked" is a symbolic link/,
+    );
+    await writeFile(join(loc.state, "default", "file"), "x");
+    await assert.rejects(
+      loadBundle({ ...loc, namespace: "default", id: "file" }),
+      /"[^"]*\/file" is not a directory/,
+    );
+    assert.deepEqual((await readdir(elsewhere)).sort(), ["bootstrap.json", "rootfs"]);
+    assert.deepEqual(await listBundles(loc.state), [], "listing does not follow symlinks either");
   });
 
   it("deleteBundle() removes the bundle and work dir and is idempotent", async () => {
