@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, readdir, rm } from "node:fs/promises";
+import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { Buffer } from "node:buffer";
 import { cliCommand, type CliResult, REPO_ROOT, runCli } from "./helpers/cli.ts";
@@ -635,6 +635,53 @@ describe("cli lifecycle (embedded fake shim)", () => {
       );
       assert.equal(r.stdout.length, big.length);
       assert.equal(r.stdout, big);
+      await assertClean(e);
+    } finally {
+      await teardown(e, ids);
+      env = undefined;
+    }
+  });
+
+  it("run -i ends the container's stdin even when our stdin ends while the FIFO is full", async () => {
+    // The container reads nothing for a second: the FIFO fills (64 KiB), our write waits, and the
+    // test's stdin pipe reaches EOF meanwhile. Bun's process.stdin used to drop that `end` when it came
+    // during a pause, so CloseIO was never sent and `cat` never finished.
+    // The stdin pipe is written by a separate `cat`, as in `cat FILE | shimkit run -i …`: with the old
+    // code, 2 runs in 3 hung that way.
+    const e = await fresh();
+    try {
+      const big = Array.from({ length: 20_000 }, (_, i) => `line ${String(i).padStart(5, "0")}\n`).join("");
+      const file = join(e.s.dir, "input.txt");
+      await writeFile(file, big);
+      for (const n of [1, 2, 3]) {
+        const r = ok(
+          await runCli(
+            [
+              "--state",
+              e.s.state,
+              "--root",
+              e.s.root,
+              "--namespace",
+              NS,
+              "run",
+              "--rm",
+              "-i",
+              "--runtime",
+              FAKE,
+              id(`fslow${n}`),
+              "--",
+              "sh",
+              "-c",
+              "sleep 1; cat",
+            ],
+            { timeoutMs: 20_000, stdinPipedFrom: file },
+          ),
+          "run -i with a slow reader",
+        );
+        assert.equal(r.stdout.length, big.length);
+        assert.equal(r.stdout, big);
+      }
+      await rm(file);
       await assertClean(e);
     } finally {
       await teardown(e, ids);

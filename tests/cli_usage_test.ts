@@ -131,16 +131,15 @@ describe("cli usage: mistakes on the command line", () => {
     );
   });
 
-  for (
-    const [args, fix] of [
-      [["web", "SIGKILL"], "--signal SIGKILL web"],
-      [["web", "9"], "--signal 9 web"],
-      [["KILL", "web"], "--signal KILL web"],
-      [["web", "SIGFOO"], "--signal SIGFOO web"],
-      [["-9", "web"], "--signal 9 web"],
-      [["-KILL", "web"], "--signal KILL web"],
-    ]
-  ) {
+  const signalMistakes: Array<[string[], string]> = [
+    [["web", "SIGKILL"], "--signal SIGKILL web"],
+    [["web", "9"], "--signal 9 web"],
+    [["KILL", "web"], "--signal KILL web"],
+    [["web", "SIGFOO"], "--signal SIGFOO web"],
+    [["-9", "web"], "--signal 9 web"],
+    [["-KILL", "web"], "--signal KILL web"],
+  ];
+  for (const [args, fix] of signalMistakes) {
     it(`kill ${args.join(" ")} says the signal goes in --signal`, async () => {
       expectFailure(
         await cli(["kill", ...args]),

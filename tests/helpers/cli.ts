@@ -28,6 +28,11 @@ export interface RunCliOptions {
   timeoutMs?: number;
   /** Run under this program name (`argv0`), e.g. `containerd-shim-fake-v2`. */
   argv0?: string;
+  /**
+   * Feed stdin from this file through a `cat` process and a pipe, as `cat FILE | shimkit …` in a
+   * shell does (instead of `stdin`): the writer closes the pipe on its own schedule.
+   */
+  stdinPipedFrom?: string;
 }
 
 /** What {@link runCli} returns. */
@@ -73,8 +78,12 @@ export function runCli(args: string[], options: RunCliOptions = {}): Promise<Cli
     if (v !== undefined && !k.startsWith("SHIMKIT_")) env[k] = v;
   }
   Object.assign(env, { NO_COLOR: "1" }, options.env);
+  // `exec` makes the CLI take the shell's pid, so the timeout's kill reaches it.
+  const argv = options.stdinPipedFrom === undefined
+    ? [exe, ...pre, ...args]
+    : ["/bin/sh", "-c", 'cat "$0" | exec "$@"', options.stdinPipedFrom, exe, ...pre, ...args];
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(exe, [...pre, ...args], {
+    const child = spawn(argv[0], argv.slice(1), {
       cwd: options.cwd ?? REPO_ROOT,
       env,
       stdio: ["pipe", "pipe", "pipe"],

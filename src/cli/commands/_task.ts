@@ -216,7 +216,7 @@ export function processStreams(interactive: boolean): AttachStreams {
   return {
     stdout: guardedSink(processStream("stdout")),
     stderr: guardedSink(processStream("stderr")),
-    stdin: interactive ? process.stdin as unknown as AttachStreams["stdin"] : undefined,
+    stdin: interactive ? process.stdin : undefined,
   };
 }
 
