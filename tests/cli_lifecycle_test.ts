@@ -13,7 +13,7 @@ import { existsSync } from "node:fs";
 import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { Buffer } from "node:buffer";
-import { cliCommand, type CliResult, REPO_ROOT, runCli } from "./helpers/cli.ts";
+import { cliCommand, type CliResult, REPO_ROOT, runCli, type RunCliOptions } from "./helpers/cli.ts";
 import { findLeaks, type LeakSnapshot, snapshotLeaks } from "./helpers/leaks.ts";
 import { needsAll, needsBinary, needsRoot } from "./helpers/require.ts";
 import { busyboxRootfs, findBusybox } from "./helpers/rootfs.ts";
@@ -41,15 +41,15 @@ function uniqueId(name: string): string {
 /** One test's state/root dirs, the CLI bound to them, and its leak snapshot. */
 interface Env {
   s: TempState;
-  cli: (args: string[], timeoutMs?: number, stdin?: string) => Promise<CliResult>;
+  cli: (args: string[], timeoutMs?: number, stdin?: string, more?: RunCliOptions) => Promise<CliResult>;
   snap: LeakSnapshot;
 }
 
 async function setup(): Promise<Env> {
   const s = await tempState("sk-lc-");
   const snap = await snapshotLeaks([s.dir]);
-  const cli = (args: string[], timeoutMs = 60_000, stdin?: string) =>
-    runCli(["--state", s.state, "--root", s.root, "--namespace", NS, ...args], { timeoutMs, stdin });
+  const cli = (args: string[], timeoutMs = 60_000, stdin?: string, more: RunCliOptions = {}) =>
+    runCli(["--state", s.state, "--root", s.root, "--namespace", NS, ...args], { timeoutMs, stdin, ...more });
   return { s, cli, snap };
 }
 
@@ -531,20 +531,7 @@ describe("cli lifecycle (embedded fake shim)", () => {
       const empty = join(e.s.dir, "empty-path");
       await mkdir(empty);
       const r = ok(
-        await runCli([
-          "--state",
-          e.s.state,
-          "--root",
-          e.s.root,
-          "--namespace",
-          NS,
-          "run",
-          "--rm",
-          id("ffall"),
-          "--",
-          "echo",
-          "hi",
-        ], {
+        await e.cli(["run", "--rm", id("ffall"), "--", "echo", "hi"], undefined, undefined, {
           env: { PATH: empty },
         }),
         "run",
@@ -655,26 +642,11 @@ describe("cli lifecycle (embedded fake shim)", () => {
       await writeFile(file, big);
       for (const n of [1, 2, 3]) {
         const r = ok(
-          await runCli(
-            [
-              "--state",
-              e.s.state,
-              "--root",
-              e.s.root,
-              "--namespace",
-              NS,
-              "run",
-              "--rm",
-              "-i",
-              "--runtime",
-              FAKE,
-              id(`fslow${n}`),
-              "--",
-              "sh",
-              "-c",
-              "sleep 1; cat",
-            ],
-            { timeoutMs: 20_000, stdinPipedFrom: file },
+          await e.cli(
+            ["run", "--rm", "-i", "--runtime", FAKE, id(`fslow${n}`), "--", "sh", "-c", "sleep 1; cat"],
+            20_000,
+            undefined,
+            { stdinPipedFrom: file },
           ),
           "run -i with a slow reader",
         );
