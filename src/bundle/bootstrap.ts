@@ -12,7 +12,7 @@ import { readFileSync, statSync } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 import { fromErrno, InvalidArgumentError, NotImplementedError, withContext } from "../errors.ts";
-import { writeFileAtomic } from "./atomic.ts";
+import { replaceFileSync } from "./atomic.ts";
 import type { Bundle } from "./bundle.ts";
 import { bundleFile } from "./layout.ts";
 
@@ -159,22 +159,26 @@ export function parseStartResponse(stdout: Uint8Array | string): BootstrapInfo {
 }
 
 /**
- * Writes `bootstrap.json` atomically (temp + fsync + rename, mode 0644):
+ * Writes `bootstrap.json` atomically (temp + rename, mode 0644):
  * `{"version":3,"address":"unix:///…","protocol":"ttrpc"}`, empty fields omitted.
+ * Not fsynced: it names a shim process, which an OS crash would not leave
+ * running (see `atomic.ts`).
  *
  * @param bundle the bundle (only `path` is used)
  * @param info what to store
  * @throws errno-mapped errors
  */
-export async function writeBootstrap(bundle: Pick<Bundle, "path">, info: BootstrapInfo): Promise<void> {
+export function writeBootstrap(bundle: Pick<Bundle, "path">, info: BootstrapInfo): Promise<void> {
   const out: Partial<BootstrapInfo> = {};
   if (info.version) out.version = info.version;
   if (info.address) out.address = info.address;
   if (info.protocol) out.protocol = info.protocol;
   try {
-    await writeFileAtomic(bundleFile(bundle.path, "bootstrap"), JSON.stringify(out), 0o644);
+    // Written before this returns (a few syscalls); the promise only carries the outcome.
+    replaceFileSync(bundleFile(bundle.path, "bootstrap"), JSON.stringify(out), 0o644);
+    return Promise.resolve();
   } catch (err) {
-    throw fromErrno(err, `write ${JSON.stringify(bundleFile(bundle.path, "bootstrap"))}`);
+    return Promise.reject(fromErrno(err, `write ${JSON.stringify(bundleFile(bundle.path, "bootstrap"))}`));
   }
 }
 

@@ -15,7 +15,7 @@ import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { DeadlineExceededError, fromErrno, newError, NotImplementedError, withContext } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";
-import { writeFileAtomic } from "../bundle/atomic.ts";
+import { replaceFileSync } from "../bundle/atomic.ts";
 import { type BootstrapInfo, parseStartResponse } from "../bundle/bootstrap.ts";
 import type { Bundle } from "../bundle/bundle.ts";
 import { bundleFile } from "../bundle/layout.ts";
@@ -235,12 +235,14 @@ export async function runShimVersion(binary: string, timeoutMs = INFO_TIMEOUT_MS
  * @param binary absolute path of the shim binary
  * @throws errno-mapped errors
  */
-export async function writeShimBinaryPath(bundle: Pick<Bundle, "path">, binary: string): Promise<void> {
+export function writeShimBinaryPath(bundle: Pick<Bundle, "path">, binary: string): Promise<void> {
   const file = bundleFile(bundle.path, "shimBinaryPath");
   try {
-    await writeFileAtomic(file, binary, 0o600);
+    // Not fsynced, like bootstrap.json (see `bundle/atomic.ts`); written before this returns.
+    replaceFileSync(file, binary, 0o600);
+    return Promise.resolve();
   } catch (err) {
-    throw fromErrno(err, `write ${JSON.stringify(file)}`);
+    return Promise.reject(fromErrno(err, `write ${JSON.stringify(file)}`));
   }
 }
 

@@ -541,16 +541,9 @@ export class ShimManager {
       this.#phase("shimStart", t0);
       address = boot.address;
       t0 = performance.now();
-      // bootstrap.json is written while we connect (it is rewritten in the rare case the version is lowered).
-      const written = writeBootstrap(opts.bundle, boot).then(() => undefined, (err: unknown) => err);
-      try {
-        conn = await this.#connect(ns, id, boot.address, boot.version);
-      } catch (err) {
-        await written;
-        throw err;
-      }
-      const writeErr = await written;
-      if (writeErr !== undefined) throw writeErr;
+      // Written before the connect (a few syscalls, no fsync); rewritten in the rare case the version is lowered.
+      await writeBootstrap(opts.bundle, boot);
+      conn = await this.#connect(ns, id, boot.address, boot.version);
       this.#phase("connect", t0);
       if (conn.version !== boot.version) {
         await writeBootstrap(opts.bundle, { ...boot, version: conn.version });
