@@ -9,7 +9,7 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { readdir } from "node:fs/promises";
+import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type CliResult, runCli } from "./helpers/cli.ts";
 import { findLeaks, snapshotLeaks } from "./helpers/leaks.ts";
@@ -119,6 +119,43 @@ describe("cli built-in busybox rootfs (runc shim)", { skip: skipRunc }, () => {
     ok(await cli(["load"]), "load");
     assert.ok(existsSync(join(s.root, ".rootfs", "busybox", "bin", "busybox")));
     assert.deepEqual(JSON.parse(ok(await cli(["ps", "--json"]), "ps").stdout), []);
+  });
+
+  it("--mount binds a host dir (read-only here) and --user sets the process's ids", async () => {
+    const s = await fresh();
+    const host = join(s.dir, "host-data");
+    await mkdir(host);
+    await writeFile(join(host, "f"), "from the host\n");
+    const r = await cliIn(s)([
+      "run",
+      "--rm",
+      "--mount",
+      `type=bind,src=${host},dst=/data,options=rbind:ro`,
+      "--mount",
+      "type=tmpfs,dst=/scratch",
+      "--user",
+      "1000:100",
+      id(s, "mnt"),
+      "sh",
+      "-c",
+      "cat /data/f; id -u; id -g; touch /scratch/ok && echo scratch ok; touch /data/new",
+    ]);
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stdout, "from the host\n1000\n100\nscratch ok\n");
+    assert.match(r.stderr, /touch: \/data\/new: Read-only file system/);
+    assert.deepEqual(await readdir(host), ["f"], "the read-only bind left the host dir alone");
+    assert.deepEqual(await readdir(join(s.state, "default")), [], "no bundle left");
+  });
+
+  it("a --mount source that does not exist fails before anything is created (not found)", async () => {
+    const s = await fresh();
+    const missing = join(s.dir, "no-such-dir");
+    const r = await cliIn(s)(["run", "--rm", "--mount", `src=${missing},dst=/data`, id(s, "nomnt"), "true"]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(r.stderr, `shimkit: --mount source "${missing}": no such file or directory\n`);
+    assert.ok(
+      !existsSync(join(s.state, "default")) || (await readdir(join(s.state, "default"))).length === 0,
+    );
   });
 
   it("create without --rootfs uses the built-in rootfs too", async () => {

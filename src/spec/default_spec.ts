@@ -109,6 +109,10 @@ export interface DefaultSpecOptions {
   hostname?: string;
   /** Annotations to set. */
   annotations?: Record<string, string>;
+  /** The user the process runs as (default uid 0, gid 0). */
+  user?: { uid: number; gid: number };
+  /** Mounts added after the default ones (a bind mount from the host, a tmpfs…). */
+  mounts?: readonly OciMount[];
 }
 
 const MASKED_PATHS = [
@@ -240,7 +244,7 @@ export function generateDefaultSpec(opts: DefaultSpecOptions): OciSpec {
     ociVersion: OCI_VERSION,
     process: {
       terminal: opts.terminal ?? false,
-      user: { uid: 0, gid: 0 },
+      user: { uid: opts.user?.uid ?? 0, gid: opts.user?.gid ?? 0 },
       args: [...opts.args],
       env,
       cwd: validateCwd(opts.cwd ?? "/"),
@@ -254,7 +258,7 @@ export function generateDefaultSpec(opts: DefaultSpecOptions): OciSpec {
     },
     root: { path: opts.rootfs ?? "rootfs", readonly: opts.readonlyRootfs ?? false },
     hostname: opts.hostname ?? opts.id,
-    mounts: defaultMounts(),
+    mounts: [...defaultMounts(), ...(opts.mounts ?? []).map((m) => structuredClone(m))],
     linux: {
       resources: {
         devices: [

@@ -119,6 +119,25 @@ describe("generateDefaultSpec()", () => {
       },
     },
     {
+      name: "user sets process.user",
+      opts: { user: { uid: 1000, gid: 100 } },
+      check: (s) => assert.deepEqual(s.process!.user, { uid: 1000, gid: 100 }),
+    },
+    {
+      name: "extra mounts come after the defaults, as copies",
+      opts: { mounts: [{ destination: "/data", type: "bind", source: "/srv", options: ["rbind", "ro"] }] },
+      check: (s) => {
+        assert.equal(s.mounts!.length, 8);
+        assert.deepEqual(s.mounts!.at(-1), {
+          destination: "/data",
+          type: "bind",
+          source: "/srv",
+          options: ["rbind", "ro"],
+        });
+        assert.equal(s.mounts![0].destination, "/proc");
+      },
+    },
+    {
       name: "annotations are copied",
       opts: { annotations: { a: "b" } },
       check: (s) => assert.deepEqual(s.annotations, { a: "b" }),

@@ -19,10 +19,12 @@ import {
   execProcessSpec,
   generateDefaultSpec,
   mergeEnv,
+  type OciMount,
   type OciProcess,
   type OciSpec,
 } from "../../spec/default_spec.ts";
 import { validateId } from "../../ids.ts";
+import { parseMount, parseUser, type SpecUser } from "../../spec/parse.ts";
 import type { CommandContext } from "../context.ts";
 import { UsageError } from "../exit_codes.ts";
 import { parseFlags, parseKeyValues, parseRuntimeOptions, splitAtPositionals } from "./_args.ts";
@@ -64,6 +66,10 @@ export interface CreateArgs {
   readonly: boolean;
   /** `--hostname NAME`. */
   hostname?: string;
+  /** `--user UID[:GID]`. */
+  user?: SpecUser;
+  /** `--mount …` (repeatable), parsed. */
+  mounts: OciMount[];
 }
 
 /** The flags `run` and `create` accept, for `node:util` parseArgs. */
@@ -81,6 +87,8 @@ const OPTIONS = {
   "runtime-option": { type: "string", multiple: true },
   readonly: { type: "boolean" },
   hostname: { type: "string" },
+  user: { type: "string", short: "u" },
+  mount: { type: "string", multiple: true },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -128,6 +136,10 @@ ${runFlags}  -t, --tty                allocate a pseudo-terminal
   --runtime-option K=V     shim runtime option, e.g. BinaryName=/usr/bin/crun (repeatable)
   --readonly               mount the root filesystem read-only
   --hostname NAME          the container's hostname (default: ID)
+  -u, --user UID[:GID]     run as this user (numbers; GID defaults to 0)
+  --mount FIELDS           add a mount, as ctr: type=bind,src=/host/dir,dst=/dir,options=rbind:ro
+                           (type defaults to bind; a bind mount gets rbind unless its options
+                           say bind or rbind; repeatable)
   -h, --help               show this help
 
 Root filesystem: without --rootfs or --bundle, a runtime such as runc gets the built-in
@@ -195,6 +207,8 @@ export function parseCreateArgs(command: "run" | "create", argv: string[], cwd: 
     runtimeOptions: parseRuntimeOptions(v["runtime-option"]),
     readonly: v.readonly ?? false,
     hostname: v.hostname,
+    user: v.user === undefined ? undefined : parseUser(v.user),
+    mounts: (v.mount ?? []).map((m) => parseMount(m, cwd)),
   };
 }
 
@@ -215,6 +229,7 @@ export function overrideBundleSpec(spec: OciSpec, bundleDir: string, a: CreateAr
   out.root = { ...out.root, path: resolve(bundleDir, rootPath) };
   if (a.readonly) out.root.readonly = true;
   if (a.hostname !== undefined) out.hostname = a.hostname;
+  if (a.mounts.length > 0) out.mounts = [...(out.mounts ?? []), ...structuredClone(a.mounts)];
   const base = out.process as OciProcess | undefined;
   if (!base && a.args.length === 0) {
     throw new InvalidArgumentError(
@@ -228,6 +243,7 @@ export function overrideBundleSpec(spec: OciSpec, bundleDir: string, a: CreateAr
   } else {
     out.process = execProcessSpec(base, { args: a.args, terminal: a.tty, env: a.env, cwd: a.cwd });
   }
+  if (a.user !== undefined) out.process = { ...out.process!, user: { ...out.process!.user, ...a.user } };
   return out;
 }
 
@@ -253,6 +269,8 @@ export async function buildSpec(ctx: CommandContext, a: CreateArgs): Promise<Oci
       env: a.env,
       cwd: a.cwd,
       hostname: a.hostname,
+      user: a.user,
+      mounts: a.mounts,
     });
   }
   const path = resolve(a.bundle, "config.json");
@@ -294,6 +312,30 @@ export async function checkRootfsDir(dir: string): Promise<void> {
     throw fromErrno(e, `rootfs ${JSON.stringify(dir)}`);
   }
   if (!isDir) throw new InvalidArgumentError(`rootfs ${JSON.stringify(dir)}: not a directory`);
+}
+
+/**
+ * Checks that every bind mount's source exists, so a typo fails before a shim
+ * starts, naming the path (runc would fail inside Create with less context).
+ *
+ * @param mounts the `--mount` values, parsed
+ * @returns resolves when all exist
+ * @throws NotFoundError naming the first missing source; errno-kind errors when one cannot be checked
+ */
+export async function checkBindSources(mounts: readonly OciMount[]): Promise<void> {
+  for (const m of mounts) {
+    if (m.type !== "bind" || m.source === undefined) continue;
+    try {
+      await stat(m.source);
+    } catch (e) {
+      if ((e as { code?: string }).code === "ENOENT") {
+        throw new NotFoundError(`--mount source ${JSON.stringify(m.source)}: no such file or directory`, {
+          cause: e,
+        });
+      }
+      throw fromErrno(e, `--mount source ${JSON.stringify(m.source)}`);
+    }
+  }
 }
 
 /**
@@ -371,6 +413,7 @@ export function withBuiltinRootfs(spec: OciSpec): OciSpec {
  */
 export async function prepareSpec(ctx: CommandContext, a: CreateArgs, runtime: string): Promise<OciSpec> {
   if (a.rootfs !== undefined) await checkRootfsDir(a.rootfs);
+  await checkBindSources(a.mounts);
   const dir = builtinRootfsFor(a, runtime, ctx.global.root);
   if (dir === undefined) return await buildSpec(ctx, a);
   const override = ctx.env[BUSYBOX_ENV] || undefined;

@@ -69,6 +69,26 @@ describe("parseCreateArgs()", () => {
     assert.equal(a.readonly, true);
   });
 
+  it("parseCreateArgs() reads --user and repeated --mount, resolving a relative bind source against cwd", () => {
+    const a = parse([
+      "-u",
+      "1000:100",
+      "--mount",
+      "src=data,dst=/data,options=ro",
+      "--mount",
+      "type=tmpfs,dst=/t",
+      "c1",
+      "id",
+    ]);
+    assert.deepEqual(a.user, { uid: 1000, gid: 100 });
+    assert.deepEqual(a.mounts, [
+      { destination: "/data", type: "bind", source: "/home/u/data", options: ["rbind", "ro"] },
+      { destination: "/t", type: "tmpfs" },
+    ]);
+    assert.deepEqual(parse(["c1", "id"]).mounts, []);
+    assert.equal(parse(["c1", "id"]).user, undefined);
+  });
+
   it("parseCreateArgs() allows no command with --bundle", () => {
     const a = parse(["--bundle", "/b", "c1"]);
     assert.equal(a.bundle, "/b");
@@ -185,6 +205,22 @@ describe("overrideBundleSpec()", () => {
     assert.equal(out.root!.readonly, true);
   });
 
+  it("overrideBundleSpec() applies --user and appends --mount, with or without a command", () => {
+    for (const command of [["id"], []]) {
+      const a = parse(["--bundle", "/b", "-u", "7:8", "--mount", "src=/srv,dst=/srv", "c1", ...command]);
+      const out = overrideBundleSpec(bundleSpec(), "/b", a);
+      assert.deepEqual(out.process!.user, { uid: 7, gid: 8 });
+      const mounts = out.mounts!;
+      assert.equal(mounts.length, bundleSpec().mounts!.length + 1);
+      assert.deepEqual(mounts.at(-1), {
+        destination: "/srv",
+        type: "bind",
+        source: "/srv",
+        options: ["rbind"],
+      });
+    }
+  });
+
   it("overrideBundleSpec() does not change its input", () => {
     const spec = bundleSpec();
     const before = JSON.stringify(spec);
@@ -292,6 +328,8 @@ describe("createUsage()", () => {
           "--runtime-option",
           "--readonly",
           "--hostname",
+          "--user",
+          "--mount",
           "--help",
         ]
       ) {
