@@ -280,8 +280,10 @@ describe("cli lifecycle (runc shim, busybox rootfs)", { skip: skipBusybox }, () 
       ]);
       assert.equal(r.code, 5, r.stderr);
       assert.equal(r.stdout, "in exec 42\n");
+      const as = ok(await e.cli(["exec", "-u", "1234:99", c, "e2", "sh", "-c", "id -u; id -g"]), "exec -u");
+      assert.equal(as.stdout, "1234\n99\n");
       const pids = JSON.parse(ok(await e.cli(["pids", "--json", c]), "pids").stdout);
-      assert.equal(pids.length, 1, "the exec was deleted");
+      assert.equal(pids.length, 1, "the execs were deleted");
       ok(await e.cli(["delete", "--force", c]), "delete --force");
       await assertClean(e);
     } finally {

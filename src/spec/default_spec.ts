@@ -292,6 +292,8 @@ export interface ExecProcessOptions {
   env?: readonly string[];
   /** Working directory (default: the base process's). */
   cwd?: string;
+  /** The user (default: the base process's); additional groups are dropped when it is given. */
+  user?: { uid: number; gid: number };
 }
 
 /**
@@ -326,5 +328,6 @@ export function execProcessSpec(base: OciProcess | undefined, opts: ExecProcessO
     args: [...opts.args],
     env,
     cwd: validateCwd(opts.cwd ?? from.cwd ?? "/"),
+    user: opts.user ? { ...opts.user } : structuredClone(from.user),
   };
 }

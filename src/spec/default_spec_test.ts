@@ -205,6 +205,17 @@ describe("execProcessSpec()", () => {
     assert.equal(p.terminal, true);
     assert.equal(p.cwd, "/tmp");
   });
+  it("execProcessSpec() takes a user override, else the container's user (copied)", () => {
+    const container = generateDefaultSpec({ ...base, user: { uid: 5, gid: 6 } }).process!;
+    container.user.additionalGids = [7];
+    assert.deepEqual(execProcessSpec(container, { args: ["id"], user: { uid: 1, gid: 2 } }).user, {
+      uid: 1,
+      gid: 2,
+    });
+    const same = execProcessSpec(container, { args: ["id"] }).user;
+    assert.deepEqual(same, { uid: 5, gid: 6, additionalGids: [7] });
+    assert.notEqual(same, container.user, "deep copy");
+  });
   it("execProcessSpec() without a base uses the defaults", () => {
     const p = execProcessSpec(undefined, { args: ["true"] });
     assert.deepEqual(p.user, { uid: 0, gid: 0 });

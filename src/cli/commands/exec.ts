@@ -5,7 +5,7 @@
  * status and delete the exec afterwards. `-d` starts it and returns.
  *
  * ```
- * shimkit exec [-t] [-i] [-d] [--cwd DIR] [--env K=V]... ID EXEC_ID -- CMD...
+ * shimkit exec [-t] [-i] [-d] [--cwd DIR] [--env K=V]... [--user UID[:GID]] ID EXEC_ID -- CMD...
  * ```
  *
  * @module
@@ -14,6 +14,7 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { execProcessSpec, type OciProcess } from "../../spec/default_spec.ts";
+import { parseUser, type SpecUser } from "../../spec/parse.ts";
 import type { Task } from "../../task/manager.ts";
 import { validateId } from "../../ids.ts";
 import type { CommandContext } from "../context.ts";
@@ -35,6 +36,7 @@ Flags:
   -d, --detach             start the process and return
   -e, --env KEY=VALUE      set an environment variable (repeatable)
   --cwd DIR                working directory (absolute; default: the container's)
+  -u, --user UID[:GID]     run as this user (numbers; GID defaults to 0; default: the container's)
   -h, --help               show this help
 
 Example:
@@ -48,6 +50,7 @@ const EXEC_OPTIONS = {
   detach: { type: "boolean", short: "d" },
   cwd: { type: "string" },
   env: { type: "string", multiple: true, short: "e" },
+  user: { type: "string", short: "u" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -69,6 +72,8 @@ export interface ExecArgs {
   cwd?: string;
   /** `--env`. */
   env: string[];
+  /** `--user UID[:GID]`. */
+  user?: SpecUser;
 }
 
 /**
@@ -114,6 +119,7 @@ export function parseExecArgs(argv: string[]): ExecArgs | "help" {
     detach: v.detach ?? false,
     cwd: v.cwd,
     env: v.env ?? [],
+    user: v.user === undefined ? undefined : parseUser(v.user),
   };
 }
 
@@ -153,6 +159,7 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
       terminal: a.tty,
       env: a.env,
       cwd: a.cwd,
+      user: a.user,
     });
     const spec = process as unknown as Record<string, unknown>;
     if (a.detach) {

@@ -29,7 +29,15 @@ describe("parseExecArgs()", () => {
       detach: false,
       cwd: "/tmp",
       env: ["A=1"],
+      user: undefined,
     });
+  });
+  it("parseExecArgs() reads -u UID[:GID] and rejects a name", () => {
+    assert.deepEqual((parseExecArgs(["-u", "33:44", "c1", "e1", "id"]) as ExecArgs).user, {
+      uid: 33,
+      gid: 44,
+    });
+    assert.throws(() => parseExecArgs(["--user", "www-data", "c1", "e1", "id"]), InvalidArgumentError);
   });
   it("parseExecArgs() answers help", () => assert.equal(parseExecArgs(["-h"]), "help"));
   const usage: Array<[string, string[]]> = [
