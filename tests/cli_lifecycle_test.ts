@@ -349,6 +349,36 @@ describe("cli lifecycle (runc shim, busybox rootfs)", { skip: skipBusybox }, () 
     }
   });
 
+  it("run: a third Ctrl-C kills a container whose init ignores SIGINT, and --rm still cleans up", async () => {
+    const e = await fresh();
+    let bg: Background | undefined;
+    try {
+      const c = id("sigint");
+      // sleep as pid 1 has no SIGINT handler, so the kernel drops the signal for it (a shell waiting on a
+      // child would catch it and exit 130).
+      bg = spawnCli(e, ["run", "--rm", "--rootfs", rootfs, c, "--", "sh", "-c", "echo ready; exec sleep 60"]);
+      await until("the container to run", () => bg!.stdout().includes("ready"));
+      // Standard signals do not queue: one still pending absorbs the next, so space them out as keypresses are.
+      bg.child.kill("SIGINT");
+      await new Promise((r) => setTimeout(r, 300));
+      bg.child.kill("SIGINT");
+      await until("the warning", () => /press Ctrl-C once more to kill it/.test(bg!.stderr()));
+      bg.child.kill("SIGINT");
+      const end = await bg.exited;
+      assert.match(bg.stderr(), /interrupted 3 times: killing the container \(SIGKILL\)/);
+      if (end.signal === null) assert.equal(end.code, 137, bg.stderr());
+      bg = undefined;
+      await assertClean(e);
+    } finally {
+      if (bg) {
+        bg.child.kill("SIGKILL");
+        await bg.exited;
+      }
+      await teardown(e, ids);
+      env = undefined;
+    }
+  });
+
   it("run forwards SIGTERM to the container and exits with its status", async () => {
     const e = await fresh();
     let bg: Background | undefined;

@@ -115,3 +115,46 @@ export function signalOfExitStatus(exitStatus: number): number | undefined {
   const n = exitStatus - 128;
   return n >= 1 && n <= SIGRTMAX ? n : undefined;
 }
+
+/** How many SIGINTs within {@link INTERRUPT_WINDOW_MS} make a foreground command kill its container. */
+export const INTERRUPTS_TO_KILL = 3;
+/** The window in which repeated SIGINTs count together. */
+export const INTERRUPT_WINDOW_MS = 5000;
+
+/** What to do with one signal a foreground `run`/`exec`/`start -a` received. */
+export interface ForwardDecision {
+  /** The signal to send to the process: the one received, or SIGKILL. */
+  send: number;
+  /** `warn`: tell the user one more Ctrl-C kills; `kill`: SIGKILL is sent instead of SIGINT. */
+  stage: "forward" | "warn" | "kill";
+}
+
+/**
+ * Decides how a received signal is forwarded (pure; `recent` is the caller's
+ * state). Every signal is forwarded as it came, like `ctr run`; but a
+ * container's init ignores the signals it has no handler for, so Ctrl-C alone
+ * cannot stop `sleep`. The second SIGINT within the window is a warning, and
+ * the third is sent as SIGKILL.
+ *
+ * @param recent times of earlier SIGINTs (ms); updated in place
+ * @param signal the signal received
+ * @param now the current time (ms)
+ * @returns what to send, and at which stage
+ * @example
+ * ```ts
+ * const recent: number[] = [];
+ * nextForward(recent, 2, 0);    // { send: 2, stage: "forward" }
+ * nextForward(recent, 2, 100);  // { send: 2, stage: "warn" }
+ * nextForward(recent, 2, 200);  // { send: 9, stage: "kill" }
+ * ```
+ */
+export function nextForward(recent: number[], signal: number, now: number): ForwardDecision {
+  if (signal !== SIGNALS.INT) return { send: signal, stage: "forward" };
+  while (recent.length > 0 && now - recent[0] > INTERRUPT_WINDOW_MS) recent.shift();
+  recent.push(now);
+  if (recent.length >= INTERRUPTS_TO_KILL) {
+    recent.length = 0;
+    return { send: SIGNALS.KILL, stage: "kill" };
+  }
+  return { send: signal, stage: recent.length === INTERRUPTS_TO_KILL - 1 ? "warn" : "forward" };
+}

@@ -1,7 +1,13 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { InvalidArgumentError } from "../errors.ts";
-import { formatSignal, parseSignal, signalOfExitStatus } from "./signals.ts";
+import {
+  formatSignal,
+  INTERRUPT_WINDOW_MS,
+  nextForward,
+  parseSignal,
+  signalOfExitStatus,
+} from "./signals.ts";
 
 describe("parseSignal()", () => {
   const cases: Array<[string, number]> = [
@@ -76,4 +82,23 @@ describe("signalOfExitStatus()", () => {
   for (const [input, want] of cases) {
     it(`signalOfExitStatus() maps ${input} to ${want}`, () => assert.equal(signalOfExitStatus(input), want));
   }
+});
+
+describe("nextForward()", () => {
+  it("nextForward() forwards every signal as it came, and SIGINT too until the third within the window", () => {
+    const recent: number[] = [];
+    assert.deepEqual(nextForward(recent, 15, 0), { send: 15, stage: "forward" });
+    assert.deepEqual(nextForward(recent, 2, 0), { send: 2, stage: "forward" });
+    assert.deepEqual(nextForward(recent, 1, 10), { send: 1, stage: "forward" }, "other signals do not count");
+    assert.deepEqual(nextForward(recent, 2, 100), { send: 2, stage: "warn" });
+    assert.deepEqual(nextForward(recent, 2, 200), { send: 9, stage: "kill" });
+    assert.deepEqual(nextForward(recent, 2, 300), { send: 2, stage: "forward" }, "counting starts over");
+  });
+  it("nextForward() forgets SIGINTs older than the window", () => {
+    const recent: number[] = [];
+    nextForward(recent, 2, 0);
+    assert.equal(nextForward(recent, 2, INTERRUPT_WINDOW_MS + 1).stage, "forward");
+    assert.equal(nextForward(recent, 2, INTERRUPT_WINDOW_MS + 2).stage, "warn");
+    assert.equal(nextForward(recent, 2, 3 * INTERRUPT_WINDOW_MS).stage, "forward");
+  });
 });

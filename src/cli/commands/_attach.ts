@@ -9,6 +9,7 @@
 import type { Logger } from "../../log/logger.ts";
 import type { ExitInfo } from "../../taskapi/types.ts";
 import type { FifoSet } from "../stdio.ts";
+import { INTERRUPTS_TO_KILL, nextForward } from "../signals.ts";
 import { enterRawMode, forwardSignals, processStreams, watchTerminalSize } from "./_task.ts";
 
 /** The parts of a task a foreground process needs. */
@@ -71,8 +72,21 @@ export async function runForeground(
     });
   }
   const restoreTty = opts.tty && opts.interactive ? enterRawMode() : () => {};
-  const stopSignals = forwardSignals((signal) => {
-    log.debug("forwarding signal", { signal, exec: execId });
+  const interrupts: number[] = [];
+  const what = execId ? "exec process" : "container";
+  const stopSignals = forwardSignals((received) => {
+    const { send: signal, stage } = nextForward(interrupts, received, Date.now());
+    if (stage === "warn") {
+      log.warn(
+        `SIGINT forwarded to the ${what}, which still runs (an init ignores signals it has no handler for); ` +
+          "press Ctrl-C once more to kill it",
+        { exec: execId },
+      );
+    } else if (stage === "kill") {
+      log.warn(`interrupted ${INTERRUPTS_TO_KILL} times: killing the ${what} (SIGKILL)`, { exec: execId });
+    } else {
+      log.debug("forwarding signal", { signal, exec: execId });
+    }
     task.kill(signal, { execId }).catch((e) => log.debug("forward signal", { signal, error: e }));
   });
   let stopResize = () => {};
