@@ -127,6 +127,29 @@ interface Background {
   exited: Promise<{ code: number | null; signal: string | null }>;
 }
 
+/**
+ * Runs the CLI in the background until its output says "ready", hands it to `body`, and kills it
+ * (SIGKILL) if `body` returns or throws while it still runs.
+ */
+async function whileRunning(
+  env: Env,
+  args: string[],
+  body: (bg: Background) => Promise<void>,
+): Promise<void> {
+  const bg = spawnCli(env, args);
+  let ended = false;
+  void bg.exited.then(() => (ended = true));
+  try {
+    await until("the container to run", () => bg.stdout().includes("ready"));
+    await body(bg);
+  } finally {
+    if (!ended) {
+      bg.child.kill("SIGKILL");
+      await bg.exited;
+    }
+  }
+}
+
 function spawnCli(env: Env, args: string[]): Background {
   const [exe, ...pre] = cliCommand();
   const childEnv: Record<string, string> = {};
@@ -351,29 +374,31 @@ describe("cli lifecycle (runc shim, busybox rootfs)", { skip: skipBusybox }, () 
 
   it("run: a third Ctrl-C kills a container whose init ignores SIGINT, and --rm still cleans up", async () => {
     const e = await fresh();
-    let bg: Background | undefined;
     try {
-      const c = id("sigint");
       // sleep as pid 1 has no SIGINT handler, so the kernel drops the signal for it (a shell waiting on a
       // child would catch it and exit 130).
-      bg = spawnCli(e, ["run", "--rm", "--rootfs", rootfs, c, "--", "sh", "-c", "echo ready; exec sleep 60"]);
-      await until("the container to run", () => bg!.stdout().includes("ready"));
-      // Standard signals do not queue: one still pending absorbs the next, so space them out as keypresses are.
-      bg.child.kill("SIGINT");
-      await new Promise((r) => setTimeout(r, 300));
-      bg.child.kill("SIGINT");
-      await until("the warning", () => /press Ctrl-C once more to kill it/.test(bg!.stderr()));
-      bg.child.kill("SIGINT");
-      const end = await bg.exited;
-      assert.match(bg.stderr(), /interrupted 3 times: killing the container \(SIGKILL\)/);
-      if (end.signal === null) assert.equal(end.code, 137, bg.stderr());
-      bg = undefined;
+      await whileRunning(e, [
+        "run",
+        "--rm",
+        "--rootfs",
+        rootfs,
+        id("sigint"),
+        "sh",
+        "-c",
+        "echo ready; exec sleep 60",
+      ], async (bg) => {
+        // Standard signals do not queue: one still pending absorbs the next, so space them out as keypresses are.
+        bg.child.kill("SIGINT");
+        await new Promise((r) => setTimeout(r, 300));
+        bg.child.kill("SIGINT");
+        await until("the warning", () => /press Ctrl-C once more to kill it/.test(bg.stderr()));
+        bg.child.kill("SIGINT");
+        const end = await bg.exited;
+        assert.match(bg.stderr(), /interrupted 3 times: killing the container \(SIGKILL\)/);
+        if (end.signal === null) assert.equal(end.code, 137, bg.stderr());
+      });
       await assertClean(e);
     } finally {
-      if (bg) {
-        bg.child.kill("SIGKILL");
-        await bg.exited;
-      }
       await teardown(e, ids);
       env = undefined;
     }
@@ -381,24 +406,21 @@ describe("cli lifecycle (runc shim, busybox rootfs)", { skip: skipBusybox }, () 
 
   it("run forwards SIGTERM to the container and exits with its status", async () => {
     const e = await fresh();
-    let bg: Background | undefined;
     try {
-      const c = id("sigfwd");
       const script = 'trap "echo got TERM; exit 7" TERM; echo ready; while true; do sleep 0.1; done';
-      bg = spawnCli(e, ["run", "--rm", "--rootfs", rootfs, c, "--", "sh", "-c", script]);
-      await until("the container to run", () => bg!.stdout().includes("ready"));
-      bg.child.kill("SIGTERM");
-      const end = await bg.exited;
-      assert.match(bg.stdout(), /got TERM/, bg.stderr());
-      // Deno reports the signal it sent instead of the exit code (see the events test); Bun tells the truth.
-      if (end.signal === null) assert.equal(end.code, 7, bg.stderr());
-      bg = undefined;
+      await whileRunning(
+        e,
+        ["run", "--rm", "--rootfs", rootfs, id("sigfwd"), "sh", "-c", script],
+        async (bg) => {
+          bg.child.kill("SIGTERM");
+          const end = await bg.exited;
+          assert.match(bg.stdout(), /got TERM/, bg.stderr());
+          // Deno reports the signal it sent instead of the exit code (see the events test); Bun tells the truth.
+          if (end.signal === null) assert.equal(end.code, 7, bg.stderr());
+        },
+      );
       await assertClean(e);
     } finally {
-      if (bg) {
-        bg.child.kill("SIGKILL");
-        await bg.exited;
-      }
       await teardown(e, ids);
       env = undefined;
     }
