@@ -144,7 +144,12 @@ async function whileRunning(
     await body(bg);
   } finally {
     if (!ended) {
-      bg.child.kill("SIGKILL");
+      // process.kill: Deno's ChildProcess ignores a kill() after an earlier one.
+      try {
+        process.kill(bg.child.pid!, "SIGKILL");
+      } catch {
+        // Gone meanwhile.
+      }
       await bg.exited;
     }
   }
@@ -387,12 +392,14 @@ describe("cli lifecycle (runc shim, busybox rootfs)", { skip: skipBusybox }, () 
         "-c",
         "echo ready; exec sleep 60",
       ], async (bg) => {
-        // Standard signals do not queue: one still pending absorbs the next, so space them out as keypresses are.
-        bg.child.kill("SIGINT");
+        // Standard signals do not queue: one still pending absorbs the next, so space them out as keypresses
+        // are. process.kill, not child.kill: Deno's ChildProcess sends only the first kill() it is asked for.
+        const interrupt = () => process.kill(bg.child.pid!, "SIGINT");
+        interrupt();
         await new Promise((r) => setTimeout(r, 300));
-        bg.child.kill("SIGINT");
+        interrupt();
         await until("the warning", () => /press Ctrl-C once more to kill it/.test(bg.stderr()));
-        bg.child.kill("SIGINT");
+        interrupt();
         const end = await bg.exited;
         assert.match(bg.stderr(), /interrupted 3 times: killing the container \(SIGKILL\)/);
         if (end.signal === null) assert.equal(end.code, 137, bg.stderr());
