@@ -221,6 +221,39 @@ describe("cli usage: relative --state and --root", () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
+  for (const runtime of [FAKE, "io.containerd.runc.v2"]) {
+    it(`run on ${runtime} with a state dir too long for the events socket fails creating nothing`, async () => {
+      const base = await mkdtemp(join(tmpdir(), "sk-long-"));
+      try {
+        const state = join(base, "s".repeat(110));
+        const r = await runCli([
+          "--state",
+          state,
+          "--root",
+          join(base, "root"),
+          "run",
+          "--rm",
+          "--runtime",
+          runtime,
+          "c1",
+          "true",
+        ]);
+        expectFailure(
+          r,
+          EXIT_INVALID_ARGUMENT,
+          /socket path ".*\/events\.sock" is \d+ bytes: the limit is 107; use a shorter state dir/,
+        );
+        assert.deepEqual(
+          await readdir(base),
+          [],
+          "neither the state dir nor the root (busybox rootfs) was created",
+        );
+      } finally {
+        await rm(base, { recursive: true, force: true });
+      }
+    });
+  }
+
   it("relative --state and --root are made absolute against the working directory", async () => {
     dir = await mkdtemp(join(tmpdir(), "sk-us-"));
     const r = await runCli(["--state", "st", "--root", "rt", "config", "dump", "--json"], { cwd: dir });

@@ -14,6 +14,8 @@
 import { chmod, mkdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type Config, defaultConfig, FAKE_RUNTIME, socketDirOf } from "../../config/config.ts";
+import { eventsSocketPath } from "../../bundle/layout.ts";
+import { checkSocketPath } from "../../events/server.ts";
 import { selfCommand } from "../../platform/self.ts";
 import type { RuntimeResolver } from "../../runtime/resolve.ts";
 import { createConfiguredResolver, TaskManager } from "../../task/manager.ts";
@@ -112,11 +114,15 @@ export function runtimeResolver(ctx: CommandContext): RuntimeResolver {
  * @param ctx the command context
  * @param requested `--runtime`, if given
  * @returns the runtime name or absolute shim path
- * @throws InvalidArgumentError for a malformed runtime name or a relative path
+ * @throws InvalidArgumentError for a malformed runtime name or a relative path, or a state dir whose
+ *   events socket path would be too long
  * @throws NotFoundError when no shim binary exists for it
  * @throws ShimkitError of the errno kind when the fake shim entry point cannot be written
  */
 export async function pickRuntime(ctx: CommandContext, requested: string | undefined): Promise<string> {
+  // The first step of run/create, so it refuses a state dir the task manager would refuse (one that
+  // cannot hold the events socket) before the fake shim entry point or the busybox rootfs is written.
+  checkSocketPath(eventsSocketPath(ctx.global.state));
   const config = configOf(ctx);
   const choice = await resolveDefaultRuntime(requested, config, ctx.env);
   const reason = requested
