@@ -26,7 +26,7 @@ import { isHostPid, isProcessAlive } from "../platform/process.ts";
 import type { RuntimeResolver } from "../runtime/resolve.ts";
 import { ShimConnection } from "../shim/connection.ts";
 import { dialPath } from "../shim/socket.ts";
-import { chooseRuntime, dialOutcomeOf, isListening, mapConcurrent } from "../shim/loader.ts";
+import { chooseRuntime, dialOutcomeOf, isListening, mapConcurrent, taskWasCreated } from "../shim/loader.ts";
 import { type ContainerRecord, listRecordIds, readRecord } from "../bundle/records.ts";
 import { type BundleProbe, classifyInventory, type Diagnosis, type Inventory } from "./classify.ts";
 
@@ -168,7 +168,7 @@ export async function probeBundle(entry: BundleEntry, opts: DoctorOptions): Prom
     }
   }
   if (names.includes(BUNDLE_FILES.sandbox)) p.sandboxed = true;
-  p.created = rec !== undefined || names.includes(BUNDLE_FILES.initPid);
+  p.created = taskWasCreated(rec !== undefined, names);
   await probeRuntime(p, opts, rec);
   await probeBootstrap(p);
   p.shimPid = await readPid(bundleFile(p.path, "shimPid"));

@@ -38,6 +38,7 @@ import { ProcessDetailsSchema } from "../gen/containerd/runc/v1/runc_pb.ts";
 import type * as v2 from "../gen/containerd/task/v2/task_pb.ts";
 import { type ProcessInfoSchema, Status } from "../gen/containerd/v1/types/task_pb.ts";
 import { dateToTimestamp, GO_ZERO_TIME_SECONDS } from "../taskapi/timestamp.ts";
+import { PID_MAX_LIMIT } from "../platform/process.ts";
 import { phaseFault, type Scenario } from "./faults.ts";
 import { type Program, programFor, signalOutcome, specFor } from "./script.ts";
 
@@ -49,7 +50,7 @@ export const NAMESPACE_HEADER = "containerd-namespace-ttrpc";
  * (2^22), so a simulated pid can never name a real process, and a manager that
  * signals one by mistake gets ESRCH instead of killing something.
  */
-export const FAKE_PID_BASE = 4_194_304;
+export const FAKE_PID_BASE = PID_MAX_LIMIT;
 
 /** ^D: on a terminal, the end of input for `cat`. */
 const EOT = 0x04;

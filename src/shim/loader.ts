@@ -85,6 +85,19 @@ export interface ShimLiveness {
 }
 
 /**
+ * Tells whether a bundle's task was created through a manager: it has a container record, or runc's
+ * `init.pid` (written by Create) is in the bundle. Such a task, once stopped, has an exit status still
+ * to collect; see {@link ShimLiveness.exited}.
+ *
+ * @param hasRecord whether a container record exists for the bundle
+ * @param bundleNames the bundle directory's entries
+ * @returns true when the task was created
+ */
+export function taskWasCreated(hasRecord: boolean, bundleNames: readonly string[]): boolean {
+  return hasRecord || bundleNames.includes(BUNDLE_FILES.initPid);
+}
+
+/**
  * Decides whether a reachable shim is leaked and must be reaped (Delete + Shutdown).
  * Only a shim that is certainly not a sandbox and whose `Pids` answered NotFound, or an empty
  * list for a task that is not a recorded, exited one, is leaked (containerd#6860). Everything
@@ -611,7 +624,7 @@ async function loadLocked(
   // The listing says which optional files exist: no read (and no ENOENT error object) for absent ones.
   const sandboxId = rec?.sandboxId ??
     (names.includes(BUNDLE_FILES.sandbox) ? readSmallFile(bundleFile(bundle.path, "sandbox")) : "");
-  const created = rec !== undefined || names.includes(BUNDLE_FILES.initPid);
+  const created = taskWasCreated(rec !== undefined, names);
   // Writes to come whatever the shim answers: the record restored, an `address` file migrated.
   if ((!rec && created) || !names.includes(BUNDLE_FILES.bootstrap)) mutating();
   const choice = await chooseRuntime(bundle, rec, opts.resolver, opts.defaultRuntime, names);

@@ -66,9 +66,7 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
     const sig = looksLikeSignal(pos[1]) ? 1 : looksLikeSignal(pos[0]) ? 0 : -1;
     if (sig >= 0) {
       throw new UsageError(
-        `kill: the signal goes in --signal: shimkit kill --signal ${pos[sig].replace(/^-/, "")} ${
-          pos[1 - sig]
-        }`,
+        `kill: the signal goes in --signal: shimkit kill --signal ${pos[sig]} ${pos[1 - sig]}`,
       );
     }
   }
@@ -82,13 +80,12 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
   return EXIT_OK;
 }
 
-/** True when `word` reads as a signal (SIGKILL, KILL, 9, -9, -KILL), not a container id. */
+/** True when `word` reads as a signal (SIGKILL, SIGFOO, KILL, 9), not a container id (`kill`, `web`). */
 function looksLikeSignal(word: string): boolean {
-  const w = word.startsWith("-") ? word.slice(1) : word;
-  if (/^sig/i.test(w) || /^[0-9]+$/.test(w)) return true;
+  if (/^sig/i.test(word) || /^[0-9]+$/.test(word)) return true;
   try {
-    parseSignal(w);
-    return w === w.toUpperCase();
+    parseSignal(word);
+    return word === word.toUpperCase();
   } catch {
     return false;
   }
