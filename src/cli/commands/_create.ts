@@ -5,6 +5,7 @@
  * @module
  */
 
+import type { Stats } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { basename, isAbsolute, join, resolve } from "node:path";
 import { fromErrno, InvalidArgumentError, NotFoundError } from "../../errors.ts";
@@ -302,16 +303,21 @@ export async function buildSpec(ctx: CommandContext, a: CreateArgs): Promise<Oci
  * @throws ShimkitError of the errno kind when it cannot be examined
  */
 export async function checkRootfsDir(dir: string): Promise<void> {
-  let isDir: boolean;
+  const st = await statNaming(dir, "rootfs", "no such directory");
+  if (!st.isDirectory()) throw new InvalidArgumentError(`rootfs ${JSON.stringify(dir)}: not a directory`);
+}
+
+/** `stat`, with errors that name what the path is for: NotFound `<what> "<path>": <missing>`, else errno-kind. */
+async function statNaming(path: string, what: string, missing: string): Promise<Stats> {
   try {
-    isDir = (await stat(dir)).isDirectory();
+    return await stat(path);
   } catch (e) {
+    const at = `${what} ${JSON.stringify(path)}`;
     if ((e as { code?: string }).code === "ENOENT") {
-      throw new NotFoundError(`rootfs ${JSON.stringify(dir)}: no such directory`, { cause: e });
+      throw new NotFoundError(`${at}: ${missing}`, { cause: e });
     }
-    throw fromErrno(e, `rootfs ${JSON.stringify(dir)}`);
+    throw fromErrno(e, at);
   }
-  if (!isDir) throw new InvalidArgumentError(`rootfs ${JSON.stringify(dir)}: not a directory`);
 }
 
 /**
@@ -324,16 +330,8 @@ export async function checkRootfsDir(dir: string): Promise<void> {
  */
 export async function checkBindSources(mounts: readonly OciMount[]): Promise<void> {
   for (const m of mounts) {
-    if (m.type !== "bind" || m.source === undefined) continue;
-    try {
-      await stat(m.source);
-    } catch (e) {
-      if ((e as { code?: string }).code === "ENOENT") {
-        throw new NotFoundError(`--mount source ${JSON.stringify(m.source)}: no such file or directory`, {
-          cause: e,
-        });
-      }
-      throw fromErrno(e, `--mount source ${JSON.stringify(m.source)}`);
+    if (m.type === "bind" && m.source !== undefined) {
+      await statNaming(m.source, "--mount source", "no such file or directory");
     }
   }
 }
