@@ -124,7 +124,7 @@ export {
   type OciProcess,
   type OciSpec,
 } from "./src/spec/default_spec.ts";
-export { parseMount, parseUser, type SpecUser } from "./src/spec/parse.ts";
+export { parseLogUri, parseMount, parseUser, type SpecUser } from "./src/spec/parse.ts";
 export { ensureBusyboxRootfs, findStaticBusybox } from "./src/rootfs/busybox.ts";
 
 // ── tasks, shims and events ──────────────────────────────────────────────

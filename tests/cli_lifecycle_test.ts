@@ -10,7 +10,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { Buffer } from "node:buffer";
 import { cliCommand, type CliResult, REPO_ROOT, runCli, type RunCliOptions } from "./helpers/cli.ts";
@@ -642,6 +642,40 @@ describe("cli lifecycle (embedded fake shim)", () => {
       assert.deepEqual(load.kept.map((k: { id: string }) => k.id), [c], JSON.stringify(load));
       const del = JSON.parse(ok(await e.cli(["delete", "--json", c]), "delete").stdout);
       assert.equal(del[0]?.exitStatus, 4, "the exit status was still there to collect");
+      await assertClean(e);
+    } finally {
+      await teardown(e, ids);
+      env = undefined;
+    }
+  });
+
+  it("run --log-uri sends stdout and stderr to a file (appended), in the foreground and with -d", async () => {
+    const e = await fresh();
+    try {
+      const log = join(e.s.dir, "logs", "c.log");
+      const r = await e.cli([
+        "run",
+        "--rm",
+        "--runtime",
+        FAKE,
+        "--log-uri",
+        log,
+        id("flog1"),
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+      ]);
+      assert.equal(r.code, 3, r.stderr);
+      assert.equal(r.stdout, "", "nothing on our stdout: the shim wrote the file");
+      const c = id("flog2");
+      ok(
+        await e.cli(["run", "-d", "--runtime", FAKE, "--log-uri", `file://${log}`, c, "echo", "detached"]),
+        "run -d",
+      );
+      assert.equal(ok(await e.cli(["wait", c]), "wait").stdout, "0\n");
+      ok(await e.cli(["delete", c]), "delete");
+      assert.equal(await readFile(log, "utf8"), "out\nerr\ndetached\n");
+      await rm(join(e.s.dir, "logs"), { recursive: true });
       await assertClean(e);
     } finally {
       await teardown(e, ids);

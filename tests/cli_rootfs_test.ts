@@ -9,7 +9,7 @@
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdir, readdir, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type CliResult, runCli } from "./helpers/cli.ts";
 import { findLeaks, snapshotLeaks } from "./helpers/leaks.ts";
@@ -145,6 +145,24 @@ describe("cli built-in busybox rootfs (runc shim)", { skip: skipRunc }, () => {
     assert.match(r.stderr, /touch: \/data\/new: Read-only file system/);
     assert.deepEqual(await readdir(host), ["f"], "the read-only bind left the host dir alone");
     assert.deepEqual(await readdir(join(s.state, "default")), [], "no bundle left");
+  });
+
+  it("run --log-uri has the runc shim write stdout and stderr to the file", async () => {
+    const s = await fresh();
+    const log = join(s.dir, "logs", "c.log");
+    const r = await cliIn(s)([
+      "run",
+      "--rm",
+      "--log-uri",
+      log,
+      id(s, "log"),
+      "sh",
+      "-c",
+      "echo out; echo err >&2; exit 3",
+    ]);
+    assert.equal(r.code, 3, r.stderr);
+    assert.equal(r.stdout, "");
+    assert.deepEqual((await readFile(log, "utf8")).split("\n").sort(), ["", "err", "out"]);
   });
 
   it("a --mount source that does not exist fails before anything is created (not found)", async () => {

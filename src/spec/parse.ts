@@ -1,6 +1,6 @@
 /**
- * Parsing of the spec values a user types (pure): `--user UID[:GID]` and
- * `--mount type=bind,src=/a,dst=/b,options=rbind:ro`, the syntax of `ctr run`.
+ * Parsing of the spec values a user types (pure): `--user UID[:GID]`,
+ * `--mount type=bind,src=/a,dst=/b,options=rbind:ro` and `--log-uri`, the syntax of `ctr run`.
  *
  * @module
  */
@@ -123,4 +123,39 @@ export function parseMount(value: string, cwd: string): OciMount {
   if (source !== undefined) mount.source = source;
   if (options.length > 0) mount.options = options;
   return mount;
+}
+
+/**
+ * Parses a `--log-uri` value into the stdio URI a shim opens for the
+ * process's stdout and stderr: `file:///abs/path` (appended to, parents
+ * created) and `binary:///abs/logger?args` (the shim runs the logger) pass
+ * through; a plain path becomes `file://` + the path made absolute against `cwd`.
+ *
+ * @param value the flag's value
+ * @param cwd the directory a relative path is resolved against
+ * @returns the URI
+ * @throws InvalidArgumentError naming the value for another scheme or a relative or empty URI path
+ * @example
+ * ```ts
+ * parseLogUri("out.log", "/srv");             // "file:///srv/out.log"
+ * parseLogUri("file:///var/log/c1.log", "/"); // "file:///var/log/c1.log"
+ * ```
+ */
+export function parseLogUri(value: string, cwd: string): string {
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value);
+  if (!scheme) {
+    if (value === "") {
+      throw new InvalidArgumentError(`invalid --log-uri "": want a path, file:///PATH or binary:///PATH`);
+    }
+    return `file://${resolve(cwd, value)}`;
+  }
+  const name = scheme[1].toLowerCase();
+  if (name !== "file" && name !== "binary") {
+    throw new InvalidArgumentError(`invalid --log-uri "${value}": scheme "${name}" is not file or binary`);
+  }
+  const path = value.slice(scheme[0].length).split("?")[0];
+  if (!path.startsWith("/") || path === "/") {
+    throw new InvalidArgumentError(`invalid --log-uri "${value}": want an absolute path after ${name}://`);
+  }
+  return value;
 }

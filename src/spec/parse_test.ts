@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { InvalidArgumentError } from "../errors.ts";
-import { parseMount, parseUser } from "./parse.ts";
+import { parseLogUri, parseMount, parseUser } from "./parse.ts";
 
 describe("parseUser()", () => {
   const ok: Array<[string, { uid: number; gid: number }]> = [
@@ -83,6 +83,34 @@ describe("parseMount()", () => {
     it(`parseMount("${value}") is an invalid argument naming it`, () => {
       assert.throws(
         () => parseMount(value, "/"),
+        (e: unknown) => e instanceof InvalidArgumentError && message.test(e.message),
+      );
+    });
+  }
+});
+
+describe("parseLogUri()", () => {
+  const ok: Array<[string, string]> = [
+    ["out.log", "file:///srv/out.log"],
+    ["/var/log/c1.log", "file:///var/log/c1.log"],
+    ["file:///var/log/c1.log", "file:///var/log/c1.log"],
+    ["binary:///usr/bin/logger?tag=c1", "binary:///usr/bin/logger?tag=c1"],
+    ["FILE:///x", "FILE:///x"],
+  ];
+  for (const [value, want] of ok) {
+    it(`parseLogUri("${value}") is ${want}`, () => assert.equal(parseLogUri(value, "/srv"), want));
+  }
+  const bad: Array<[string, RegExp]> = [
+    ["", /^invalid --log-uri "": want a path, file:\/\/\/PATH or binary:\/\/\/PATH$/],
+    ["http://host/x", /^invalid --log-uri "http:\/\/host\/x": scheme "http" is not file or binary$/],
+    ["file://relative/x", /want an absolute path after file:\/\/$/],
+    ["file:///", /want an absolute path after file:\/\/$/],
+    ["binary://", /want an absolute path after binary:\/\/$/],
+  ];
+  for (const [value, message] of bad) {
+    it(`parseLogUri("${value}") is an invalid argument naming it`, () => {
+      assert.throws(
+        () => parseLogUri(value, "/"),
         (e: unknown) => e instanceof InvalidArgumentError && message.test(e.message),
       );
     });

@@ -25,7 +25,7 @@ import {
   type OciSpec,
 } from "../../spec/default_spec.ts";
 import { validateId } from "../../ids.ts";
-import { parseMount, parseUser, type SpecUser } from "../../spec/parse.ts";
+import { parseLogUri, parseMount, parseUser, type SpecUser } from "../../spec/parse.ts";
 import type { CommandContext } from "../context.ts";
 import { UsageError } from "../exit_codes.ts";
 import { parseFlags, parseKeyValues, parseRuntimeOptions, splitAtPositionals } from "./_args.ts";
@@ -71,6 +71,8 @@ export interface CreateArgs {
   user?: SpecUser;
   /** `--mount …` (repeatable), parsed. */
   mounts: OciMount[];
+  /** `--log-uri`: where the shim sends stdout and stderr instead of FIFOs (file:// or binary://). */
+  logUri?: string;
 }
 
 /** The flags `run` and `create` accept, for `node:util` parseArgs. */
@@ -90,6 +92,7 @@ const OPTIONS = {
   hostname: { type: "string" },
   user: { type: "string", short: "u" },
   mount: { type: "string", multiple: true },
+  "log-uri": { type: "string" },
   help: { type: "boolean", short: "h" },
 } as const;
 
@@ -141,6 +144,9 @@ ${runFlags}  -t, --tty                allocate a pseudo-terminal
   --mount FIELDS           add a mount, as ctr: type=bind,src=/host/dir,dst=/dir,options=rbind:ro
                            (type defaults to bind; a bind mount gets rbind unless its options
                            say bind or rbind; repeatable)
+  --log-uri PATH|URI       send the container's stdout and stderr to a file (PATH or
+                           file:///PATH, appended to) or a logging program (binary:///PATH)
+                           instead of this terminal; not with -t or -i
   -h, --help               show this help
 
 Root filesystem: without --rootfs or --bundle, a runtime such as runc gets the built-in
@@ -189,6 +195,9 @@ export function parseCreateArgs(command: "run" | "create", argv: string[], cwd: 
   if (v.bundle === undefined && args.length === 0) {
     throw new UsageError(`${command}: missing command to run after container ID "${id}"`);
   }
+  if (v["log-uri"] !== undefined && (v.tty || v.interactive)) {
+    throw new UsageError(`${command}: --log-uri cannot be used with --tty or --interactive`);
+  }
   if (v.cwd !== undefined && !isAbsolute(v.cwd)) {
     throw new InvalidArgumentError(`invalid cwd "${v.cwd}": must be an absolute path`);
   }
@@ -210,6 +219,7 @@ export function parseCreateArgs(command: "run" | "create", argv: string[], cwd: 
     hostname: v.hostname,
     user: v.user === undefined ? undefined : parseUser(v.user),
     mounts: (v.mount ?? []).map((m) => parseMount(m, cwd)),
+    logUri: v["log-uri"] === undefined ? undefined : parseLogUri(v["log-uri"], cwd),
   };
 }
 

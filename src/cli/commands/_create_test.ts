@@ -89,6 +89,18 @@ describe("parseCreateArgs()", () => {
     assert.equal(parse(["c1", "id"]).user, undefined);
   });
 
+  it("parseCreateArgs() reads --log-uri, making a path a file URI, and refuses it with -t or -i", () => {
+    assert.equal(parse(["--log-uri", "logs/c1.log", "c1", "true"]).logUri, "file:///home/u/logs/c1.log");
+    assert.equal(parse(["c1", "true"]).logUri, undefined);
+    for (const flag of ["-t", "-i"]) {
+      assert.throws(
+        () => parseCreateArgs("run", [flag, "--log-uri", "/x", "c1", "true"], CWD),
+        (e: unknown) =>
+          e instanceof UsageError && /--log-uri cannot be used with --tty or --interactive/.test(e.message),
+      );
+    }
+  });
+
   it("parseCreateArgs() allows no command with --bundle", () => {
     const a = parse(["--bundle", "/b", "c1"]);
     assert.equal(a.bundle, "/b");
@@ -330,6 +342,7 @@ describe("createUsage()", () => {
           "--hostname",
           "--user",
           "--mount",
+          "--log-uri",
           "--help",
         ]
       ) {

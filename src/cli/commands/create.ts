@@ -77,6 +77,17 @@ export async function createTask(
 }
 
 /**
+ * The stdio of a process whose output goes to a `--log-uri`: no stdin, stdout
+ * and stderr both to the URI (the shim opens it), no terminal.
+ *
+ * @param uri a `file://` or `binary://` URI (see `parseLogUri`)
+ * @returns the stdio to pass to Create
+ */
+export function logUriStdio(uri: string): StdioPaths {
+  return { stdin: "", stdout: uri, stderr: uri, terminal: false };
+}
+
+/**
  * Deletes a container after a failure, logging instead of throwing.
  *
  * @param ctx the command context
@@ -109,6 +120,10 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
   const runtime = await pickRuntime(ctx, a.runtime);
   const spec = await prepareSpec(ctx, a, runtime);
   return await withManager(ctx, async (m) => {
+    if (a.logUri !== undefined) {
+      printCreated(ctx, await createTask(ctx, m, a, spec, runtime, logUriStdio(a.logUri)), "created");
+      return EXIT_OK;
+    }
     const fifos = await createFifoSet({
       state: ctx.global.state,
       namespace: ctx.global.namespace,

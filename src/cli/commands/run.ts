@@ -19,7 +19,7 @@ import { EXIT_OK, UsageError } from "../exit_codes.ts";
 import { createFifoSet } from "../stdio.ts";
 import { runForeground } from "./_attach.ts";
 import { createUsage, parseCreateArgs, prepareSpec } from "./_create.ts";
-import { createTask, deleteQuietly, printCreated } from "./create.ts";
+import { createTask, deleteQuietly, logUriStdio, printCreated } from "./create.ts";
 import { pickRuntime, withManager } from "./_task.ts";
 
 /**
@@ -46,12 +46,10 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
 
   return await withManager(ctx, async (m) => {
     if (a.detach) {
-      const task = await createTask(ctx, m, a, spec, runtime, {
-        stdin: "",
-        stdout: "",
-        stderr: "",
-        terminal: a.tty,
-      });
+      const stdio = a.logUri !== undefined
+        ? logUriStdio(a.logUri)
+        : { stdin: "", stdout: "", stderr: "", terminal: a.tty };
+      const task = await createTask(ctx, m, a, spec, runtime, stdio);
       try {
         await task.start();
       } catch (e) {
@@ -63,7 +61,8 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
       return EXIT_OK;
     }
 
-    const fifos = await createFifoSet({
+    // With --log-uri the shim writes the output itself: no FIFOs to copy from.
+    const fifos = a.logUri !== undefined ? undefined : await createFifoSet({
       state: ctx.global.state,
       namespace: ns,
       id: a.id,
@@ -72,8 +71,8 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
     });
     try {
       // Our ends must be open before Create: the runc shim's open of its write end waits for a reader.
-      await fifos.open();
-      const task = await createTask(ctx, m, a, spec, runtime, fifos.paths);
+      await fifos?.open();
+      const task = await createTask(ctx, m, a, spec, runtime, fifos?.paths ?? logUriStdio(a.logUri!));
       let exit;
       try {
         exit = await runForeground(task, fifos, {
@@ -91,7 +90,7 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
       if (a.rm) await m.delete(ns, a.id);
       return exit.exitStatus;
     } finally {
-      await fifos.close();
+      await fifos?.close();
     }
   });
 }
