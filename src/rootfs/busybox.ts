@@ -217,7 +217,25 @@ export async function ensureBusyboxRootfs(
   dir: string,
   opts: EnsureBusyboxRootfsOptions = {},
 ): Promise<string> {
-  if (await isBusyboxRootfs(dir)) return dir;
+  await buildBusyboxRootfsIfMissing(dir, opts);
+  return dir;
+}
+
+/**
+ * {@link ensureBusyboxRootfs}, telling whether this call built the rootfs
+ * (false when it was there already, or another process built it first).
+ *
+ * @param dir the rootfs directory (its parent is created when missing)
+ * @param opts the busybox binary to use
+ * @returns true when this call renamed a new rootfs into place
+ * @throws NotFoundError when no static busybox is installed (and none was given)
+ * @throws ShimkitError of the errno kind when the rootfs cannot be written
+ */
+export async function buildBusyboxRootfsIfMissing(
+  dir: string,
+  opts: EnsureBusyboxRootfsOptions = {},
+): Promise<boolean> {
+  if (await isBusyboxRootfs(dir)) return false;
   let busybox = opts.busybox;
   if (busybox === undefined) {
     const found = await findStaticBusybox();
@@ -250,14 +268,15 @@ export async function ensureBusyboxRootfs(
     await writeFile(join(tmp, "etc", "group"), GROUP, { mode: 0o644 });
     try {
       await rename(tmp, dir);
+      return true;
     } catch (e) {
       // Another process won the race (rename onto a non-empty dir fails); its rootfs is as good as ours.
       if (!(await isBusyboxRootfs(dir))) throw e;
       await rm(tmp, { recursive: true, force: true });
+      return false;
     }
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     throw fromErrno(e, `build busybox rootfs "${dir}" from "${busybox}"`);
   }
-  return dir;
 }

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { isNotFound } from "../errors.ts";
 import {
   APPLETS,
+  buildBusyboxRootfsIfMissing,
   BUSYBOX_PATHS,
   elfLinkage,
   ensureBusyboxRootfs,
@@ -148,6 +149,14 @@ describe("ensureBusyboxRootfs()", { skip: skipBusybox }, () => {
     await ensureBusyboxRootfs(dest, { busybox: "/nonexistent/busybox" });
     assert.equal(await readFile(join(dest, "marker"), "utf8"), "kept");
     assert.equal((await lstat(join(dest, "bin", "sh"))).ino, before.ino);
+  });
+
+  it("buildBusyboxRootfsIfMissing() says whether this call built the rootfs", async () => {
+    const dest = join(await tempDir(), "busybox");
+    assert.equal(await buildBusyboxRootfsIfMissing(dest), true);
+    assert.equal(await buildBusyboxRootfsIfMissing(dest, { busybox: "/nonexistent/busybox" }), false);
+    const built = await Promise.all(Array.from({ length: 4 }, () => buildBusyboxRootfsIfMissing(dest + "2")));
+    assert.equal(built.filter((b) => b).length, 1, "one of racing callers built it");
   });
 
   it("ensureBusyboxRootfs() called concurrently builds one rootfs and leaves no temp dirs", async () => {

@@ -9,12 +9,7 @@ import type { Stats } from "node:fs";
 import { readFile, stat } from "node:fs/promises";
 import { basename, isAbsolute, join, resolve } from "node:path";
 import { fromErrno, InvalidArgumentError, NotFoundError } from "../../errors.ts";
-import {
-  BUSYBOX_PATHS,
-  ensureBusyboxRootfs,
-  findStaticBusybox,
-  isBusyboxRootfs,
-} from "../../rootfs/busybox.ts";
+import { buildBusyboxRootfsIfMissing, BUSYBOX_PATHS, findStaticBusybox } from "../../rootfs/busybox.ts";
 import { classifyRuntime } from "../../runtime/name.ts";
 import {
   execProcessSpec,
@@ -439,8 +434,7 @@ export async function prepareSpec(ctx: CommandContext, a: CreateArgs, runtime: s
   }
   const spec = withBuiltinRootfs(await buildSpec(ctx, { ...a, rootfs: dir }));
   // Said once, at info, when the rootfs is built; every later container that uses it logs at debug.
-  const built = !(await isBusyboxRootfs(dir));
-  await ensureBusyboxRootfs(dir, { busybox: found.path });
+  const built = await buildBusyboxRootfsIfMissing(dir, { busybox: found.path });
   const fields = { rootfs: dir, busybox: found.path, runtime };
   if (built) ctx.logger.info("built the busybox rootfs (read-only; pass --rootfs DIR for your own)", fields);
   else ctx.logger.debug("using the built-in busybox rootfs", fields);
