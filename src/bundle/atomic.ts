@@ -28,8 +28,7 @@ import { basename, dirname, join } from "node:path";
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode: number): Promise<void> {
   const dir = dirname(path);
-  // Hidden name: bundle loaders and listings skip dot-files, so a crash mid-write leaves nothing they read.
-  const tmp = join(dir, `.${basename(path)}.${randomHex(6)}.tmp`);
+  const tmp = tempPathFor(path);
   const fh = await open(tmp, "wx", mode);
   try {
     await fh.writeFile(data);
@@ -62,7 +61,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
  * @throws the underlying errno error (ENOENT when the directory is missing, …)
  */
 export function replaceFileSync(path: string, data: string | Uint8Array, mode: number): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${randomHex(6)}.tmp`);
+  const tmp = tempPathFor(path);
   const fd = openSync(tmp, "wx", mode);
   try {
     fchmodSync(fd, mode);
@@ -80,6 +79,11 @@ export function replaceFileSync(path: string, data: string | Uint8Array, mode: n
     rmSync(tmp, { force: true });
     throw err;
   }
+}
+
+/** A hidden, unique temp name beside `path`: loaders and listings skip dot-files, so a crash mid-write leaves nothing they read. */
+function tempPathFor(path: string): string {
+  return join(dirname(path), `.${basename(path)}.${randomHex(6)}.tmp`);
 }
 
 /** `bytes` random bytes as hex; Web Crypto, so the start path never loads `node:crypto` (see `src/sha256.ts`). */

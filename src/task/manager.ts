@@ -371,6 +371,20 @@ export class Task {
 }
 
 /**
+ * Checks that a state dir can hold the events socket shims publish to
+ * (`<state>/events.sock`, at most 107 bytes), as {@link TaskManager.open}
+ * does before it creates anything; callers that write to the state dir
+ * before opening a manager check first.
+ *
+ * @param state the state directory
+ * @returns the events socket path
+ * @throws InvalidArgumentError naming the path and its length when it is too long
+ */
+export function checkStateDir(state: string): string {
+  return checkSocketPath(eventsSocketPath(state));
+}
+
+/**
  * The runtime resolver a config implies: the configured runtime paths
  * (`[runtimes.<name>] path`), then `PATH`, then the directory of this program.
  *
@@ -476,7 +490,7 @@ export class TaskManager {
     };
     const resolver = opts.resolver ?? createConfiguredResolver(config);
     // Before any directory is made: shims dial this socket to publish, whether or not we serve it.
-    const socket = checkSocketPath(eventsSocketPath(opts.state));
+    const socket = checkStateDir(opts.state);
     await mkdir(opts.state, { recursive: true, mode: 0o711 });
     await mkdir(opts.root, { recursive: true, mode: 0o711 });
     const m = new TaskManager(opts, config, resolver, timeouts);

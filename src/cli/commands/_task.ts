@@ -14,11 +14,9 @@
 import { chmod, mkdir, readFile, readlink, rename, rm, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { type Config, defaultConfig, FAKE_RUNTIME, socketDirOf } from "../../config/config.ts";
-import { eventsSocketPath } from "../../bundle/layout.ts";
-import { checkSocketPath } from "../../events/server.ts";
 import { selfCommand } from "../../platform/self.ts";
 import type { RuntimeResolver } from "../../runtime/resolve.ts";
-import { createConfiguredResolver, TaskManager } from "../../task/manager.ts";
+import { checkStateDir, createConfiguredResolver, TaskManager } from "../../task/manager.ts";
 import type { CommandContext } from "../context.ts";
 import { resolveDefaultRuntime } from "../default_runtime.ts";
 import { shellQuote } from "./_args.ts";
@@ -122,7 +120,7 @@ export function runtimeResolver(ctx: CommandContext): RuntimeResolver {
 export async function pickRuntime(ctx: CommandContext, requested: string | undefined): Promise<string> {
   // The first step of run/create, so it refuses a state dir the task manager would refuse (one that
   // cannot hold the events socket) before the fake shim entry point or the busybox rootfs is written.
-  checkSocketPath(eventsSocketPath(ctx.global.state));
+  checkStateDir(ctx.global.state);
   const config = configOf(ctx);
   const choice = await resolveDefaultRuntime(requested, config, ctx.env);
   const reason = requested
