@@ -96,7 +96,7 @@ export interface AttachStreams {
 
 const READ_CHUNK = 64 * 1024;
 /** Longest pause between polls of an idle FIFO (ms): bounds the added output latency. */
-const POLL_MAX_MS = 20;
+export const POLL_MAX_MS = 20;
 
 function isEagain(e: unknown): boolean {
   const code = (e as { code?: unknown } | null)?.code;
@@ -130,9 +130,16 @@ export async function readFifo(
   ended: () => "eof" | "stop" | undefined = () => "eof",
   wake?: () => Promise<void>,
 ): Promise<number> {
-  for (let delay = 1;; delay = Math.min(delay * 2, POLL_MAX_MS)) {
+  let seen = ended();
+  for (let delay = 1;; delay = nextPollDelay(delay)) {
     const state = ended();
     if (state === "stop") return 0;
+    if (state !== seen) {
+      // The process just exited: its last output and the shim's close follow within a few ms, so
+      // the backoff starts over instead of sleeping the longest pause after them.
+      seen = state;
+      delay = 1;
+    }
     try {
       const n = (await fh.read(buf, 0, buf.length, null)).bytesRead;
       // 0 means "no writer": the end, or a writer that has not connected yet.
@@ -142,6 +149,17 @@ export async function readFifo(
     }
     await nap(delay, wake?.());
   }
+}
+
+/**
+ * The pause before the next poll of an idle FIFO: doubling from 1 ms up to
+ * {@link POLL_MAX_MS}.
+ *
+ * @param delay the pause just taken (ms)
+ * @returns the next pause (ms)
+ */
+export function nextPollDelay(delay: number): number {
+  return Math.min(delay * 2, POLL_MAX_MS);
 }
 
 /**
@@ -161,7 +179,7 @@ export async function writeFifo(fh: FileHandle, data: Uint8Array): Promise<void>
     } catch (e) {
       if (!isEagain(e)) throw e;
       await sleep(delay);
-      delay = Math.min(delay * 2, POLL_MAX_MS);
+      delay = nextPollDelay(delay);
     }
   }
 }
@@ -199,6 +217,7 @@ export class FifoSet {
   #exited = false;
   #stopStdin?: () => void;
   #closed = false;
+  #closing?: Promise<void>;
   /** Settles when the exit or close is signalled, so output readers stop backing off at once. */
   #wakeUp!: () => void;
   #woken = this.#rearm();
@@ -313,8 +332,13 @@ export class FifoSet {
    *
    * @returns resolves when the dir is gone
    */
-  async close(): Promise<void> {
-    if (this.#closed) return;
+  close(): Promise<void> {
+    // Every caller waits for the same close: the dir is gone when any of them resumes.
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true;
     this.#wake();
     this.#stopStdin?.();

@@ -5,7 +5,15 @@ import { type FileHandle, mkdtemp, open, readdir, rm, writeFile } from "node:fs/
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
-import { createFifoSet, existingFifoSet, FIFO_DIR_NAME, fifoDirOf, readFifo } from "./stdio.ts";
+import {
+  createFifoSet,
+  existingFifoSet,
+  FIFO_DIR_NAME,
+  fifoDirOf,
+  nextPollDelay,
+  POLL_MAX_MS,
+  readFifo,
+} from "./stdio.ts";
 
 /** A sink that records what it was given. */
 function collector() {
@@ -236,33 +244,69 @@ describe("createFifoSet()", () => {
   });
 });
 
+/**
+ * Runs readFifo() on a fake FIFO until it has backed off to its longest pause, then reports the
+ * process's exit and wakes it; resolves with which came first after the wake-up, the read's end
+ * or a timer of `withinMs`.
+ */
+async function exitAfterBackoff(
+  read: (exited: boolean) => Promise<{ bytesRead: number }>,
+  withinMs: number,
+): Promise<{ first: string; got: number }> {
+  const fifo: { state?: "eof" } = {};
+  let reads = 0;
+  const fh = {
+    read() {
+      reads++;
+      return read(fifo.state === "eof");
+    },
+  } as unknown as FileHandle;
+  let wakeUp = () => {};
+  let woken = new Promise<void>((r) => wakeUp = r);
+  const got = readFifo(fh, new Uint8Array(16), () => fifo.state, () => woken);
+  // Let it back off to its longest wait.
+  await new Promise((r) => setTimeout(r, 80));
+  assert.ok(reads >= 3, `${reads} reads while waiting`);
+  fifo.state = "eof";
+  const w = wakeUp;
+  woken = new Promise<void>((r) => wakeUp = r);
+  w();
+  const first = await Promise.race([
+    got.then(() => "returned"),
+    new Promise<string>((r) => setTimeout(() => r("still waiting"), withinMs)),
+  ]);
+  return { first, got: await got };
+}
+
 describe("readFifo()", () => {
   it("readFifo() stops backing off as soon as it is woken", async () => {
     // A FIFO whose writer has not connected: reads return 0 (settling in microtasks only).
-    let reads = 0;
-    const fh = {
-      read() {
-        reads++;
-        return Promise.resolve({ bytesRead: 0 });
-      },
-    } as unknown as FileHandle;
-    const fifo: { state?: "eof" } = {};
-    let wakeUp = () => {};
-    let woken = new Promise<void>((r) => wakeUp = r);
-    const got = readFifo(fh, new Uint8Array(16), () => fifo.state, () => woken);
-    // Let it back off to its longest wait.
-    await new Promise((r) => setTimeout(r, 80));
-    assert.ok(reads >= 3, `${reads} reads while waiting`);
-    fifo.state = "eof";
-    const w = wakeUp;
-    woken = new Promise<void>((r) => wakeUp = r);
-    w();
     // Woken, it reads again without waiting for its timer: it returns before a 0 ms timeout fires.
-    const first = await Promise.race([
-      got.then(() => "returned"),
-      new Promise<string>((r) => setTimeout(() => r("still waiting"), 0)),
-    ]);
+    const { first, got } = await exitAfterBackoff(() => Promise.resolve({ bytesRead: 0 }), 0);
     assert.equal(first, "returned");
-    assert.equal(await got, 0);
+    assert.equal(got, 0);
+  });
+
+  it("readFifo() starts its backoff over when the process exits while a writer is still attached", async () => {
+    // The shim closes its end a moment after the exit: the first read after the wake-up finds the
+    // writer still there (EAGAIN), and the end of file must be seen after a 1 ms pause, not after
+    // the longest one (POLL_MAX_MS).
+    let readsAfterExit = 0;
+    const { first, got } = await exitAfterBackoff((exited) => {
+      if (exited && ++readsAfterExit > 1) return Promise.resolve({ bytesRead: 0 });
+      return Promise.reject(Object.assign(new Error("EAGAIN"), { code: "EAGAIN" }));
+    }, POLL_MAX_MS / 2);
+    assert.equal(first, "returned");
+    assert.equal(got, 0);
+    assert.equal(readsAfterExit, 2);
+  });
+});
+
+describe("nextPollDelay()", () => {
+  it("doubles from 1 ms and stops at POLL_MAX_MS", () => {
+    const seen = [1];
+    while (seen.length < 8) seen.push(nextPollDelay(seen.at(-1)!));
+    assert.deepEqual(seen, [1, 2, 4, 8, 16, 20, 20, 20]);
+    assert.equal(POLL_MAX_MS, 20);
   });
 });

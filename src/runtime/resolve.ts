@@ -13,7 +13,7 @@
  * @module
  */
 
-import { stat as fsStat } from "node:fs/promises";
+import { statSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
 import { FailedPreconditionError, fromErrno, NotFoundError, quoteValue, withContext } from "../errors.ts";
 import { classifyRuntime } from "./name.ts";
@@ -36,7 +36,7 @@ export interface RuntimeResolverOptions {
   selfDir?: string;
   /** Configured runtimes: name → absolute binary path; consulted before PATH. */
   runtimes?: Record<string, string>;
-  /** Injectable stat (follows symlinks); defaults to `fs.promises.stat`. */
+  /** Injectable stat (follows symlinks); defaults to {@link statNow}. */
   stat?: (path: string) => Promise<StatLike>;
 }
 
@@ -59,6 +59,24 @@ export interface RuntimeResolver {
 const UNSEARCHABLE = new Set(["EACCES", "EPERM", "ELOOP", "ENAMETOOLONG"]);
 
 /**
+ * The default stat of a resolver: `stat(2)` right away. A PATH search stats up to one candidate
+ * per directory, and each `fs.promises.stat` is a round trip through the runtime's thread pool
+ * (measured in the compiled CLI: ~1.5–3 ms for the three lookups of one `run`, against ~0.1 ms
+ * synchronously); a stat of a local path does not block for long.
+ *
+ * @param path the path
+ * @returns its stat
+ * @throws the errno error (ENOENT, EACCES…)
+ */
+export function statNow(path: string): Promise<StatLike> {
+  try {
+    return Promise.resolve(statSync(path));
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+/**
  * Creates a runtime resolver over the given search locations.
  *
  * @param options PATH value, the running executable's directory, configured runtimes and an injectable stat
@@ -70,7 +88,7 @@ const UNSEARCHABLE = new Set(["EACCES", "EPERM", "ELOOP", "ENAMETOOLONG"]);
  * ```
  */
 export function createRuntimeResolver(options: RuntimeResolverOptions = {}): RuntimeResolver {
-  const stat = options.stat ?? fsStat;
+  const stat = options.stat ?? statNow;
   const pathValue = options.path ?? "";
   const pathDirs = pathValue.split(":").filter((d) => d !== "" && isAbsolute(d));
   const extraDirs = (options.extraPaths ?? []).filter((d) => isAbsolute(d));

@@ -746,18 +746,28 @@ export class ShimManager {
    */
   async delete(shim: Shim): Promise<void> {
     this.#forget(shim);
-    if (!shim.sandboxed) {
-      try {
-        await this.shutdown(shim);
-      } catch (err) {
-        // As containerd: a shim that does not shut down is logged, not fatal. Its task is gone
-        // already, so it serves nothing; stop it rather than leave it running.
-        this.#log.error("failed to shut down shim", { namespace: shim.namespace, id: shim.id, err });
-        this.#kill([shim.pid], { namespace: shim.namespace, id: shim.id });
-        await this.#waitGone([shim.pid], 1000);
-        await this.#removeStaleSocket(shim.address);
-      }
-      if (await this.#drainUntilExit(shim)) {
+    if (shim.sandboxed) {
+      shim.connection.close();
+      await shim.log?.close();
+      await deleteBundle(shim.bundle);
+      return;
+    }
+    try {
+      await this.shutdown(shim);
+    } catch (err) {
+      // As containerd: a shim that does not shut down is logged, not fatal. Its task is gone
+      // already, so it serves nothing; stop it rather than leave it running.
+      this.#log.error("failed to shut down shim", { namespace: shim.namespace, id: shim.id, err });
+      this.#kill([shim.pid], { namespace: shim.namespace, id: shim.id });
+      await this.#waitGone([shim.pid], 1000);
+      await this.#removeStaleSocket(shim.address);
+    }
+    // The bundle is removed while the daemon finishes exiting, as containerd removes it right after
+    // Shutdown (the daemon's open log FIFO keeps working). Whether it runs in the bundle is asked first.
+    const inBundle = hasCwd(shim.pid, shim.bundle.path);
+    const removed = deleteBundle(shim.bundle).then(() => undefined, (err: unknown) => ({ err }));
+    try {
+      if (await this.#drainUntilExit(shim, inBundle)) {
         // It answered Shutdown but still runs after the whole budget: a real shim does this while its
         // publisher retries events nobody receives. Its task is gone and no other container uses it;
         // stop it rather than leave it behind.
@@ -770,10 +780,12 @@ export class ShimManager {
         this.#kill([shim.pid], { namespace: shim.namespace, id: shim.id });
         await this.#waitGone([shim.pid], 1000);
       }
+      shim.connection.close();
+      await shim.log?.close();
+    } finally {
+      const failed = await removed;
+      if (failed) throw failed.err;
     }
-    shim.connection.close();
-    await shim.log?.close();
-    await deleteBundle(shim.bundle);
   }
 
   /**
@@ -787,9 +799,11 @@ export class ShimManager {
    * bundle (a shim daemon runs there), so a wrong pid is never killed. Otherwise it is waited for like
    * one that closed the connection.
    *
+   * @param shim the shim
+   * @param inBundle whether the daemon's cwd was its bundle, asked before the bundle was removed
    * @returns true when the daemon still runs after the whole budget and serves no other container
    */
-  async #drainUntilExit(shim: Shim): Promise<boolean> {
+  async #drainUntilExit(shim: Shim, inBundle: boolean): Promise<boolean> {
     if (shim.pid <= 0) return false;
     const t0 = Date.now();
     let shared: boolean | undefined;
@@ -797,7 +811,7 @@ export class ShimManager {
       const waited = Date.now() - t0;
       if (!shim.connection.closed && waited >= 100) {
         // Left alone when it may serve others, or when the pid it reported is not a process in its bundle.
-        shared ??= this.#servesOtherBundles(shim) || !hasCwd(shim.pid, shim.bundle.path);
+        shared ??= this.#servesOtherBundles(shim) || !inBundle;
         if (shared) return false;
       }
       if (waited >= this.#o.timeouts.shutdownMs) return true;

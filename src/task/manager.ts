@@ -430,6 +430,8 @@ export class TaskManager {
   readonly #bus = new EventBus();
   readonly #journal: string;
   #listener: EventsListener | undefined;
+  /** The listener's start, begun by open() and awaited before a Create is sent and on close. */
+  #listening: Promise<void> = Promise.resolve();
   #spareFifo: Promise<string | undefined> | undefined;
   #fifoSeq = 0;
   #created = 0;
@@ -473,7 +475,8 @@ export class TaskManager {
   /**
    * Opens a task manager on a state and root dir, creating them if needed,
    * and (unless `events: false`) takes the events listener role for the state
-   * dir when no other process has it.
+   * dir when no other process has it. The listener binds in the background;
+   * {@link TaskManager.create} waits for it before sending Create.
    *
    * @param opts directories, config, resolver, timeouts, hooks
    * @returns the manager
@@ -495,11 +498,15 @@ export class TaskManager {
     await mkdir(opts.root, { recursive: true, mode: 0o711 });
     const m = new TaskManager(opts, config, resolver, timeouts);
     if (opts.events !== false) {
-      m.#listener = await EventsListener.start({
+      // Bound while the first shim starts (2–3 ms less before it): a shim publishes nothing before
+      // its Create, and create() waits for this before sending one.
+      m.#listening = EventsListener.start({
         socketPath: socket,
         journalPath: m.#journal,
         logger: m.#log,
-      });
+      }).then((l) => {
+        m.#listener = l;
+      }, (err) => m.#log.warn("events listener failed", { socket, err }));
     }
     return m;
   }
@@ -632,6 +639,7 @@ export class TaskManager {
           () => undefined,
           (err: unknown) => err ?? new Error("write record"),
         );
+        await this.#listening;
         t0 = performance.now();
         const createMs = this.#o.timeouts?.createMs ?? defaultCreateTimeoutMs(this.#timeouts.startMs);
         let pid: number;
@@ -973,6 +981,7 @@ export class TaskManager {
     this.#spareFifo = undefined;
     if (spare) await rm(spare, { force: true });
     await this.shims.close();
+    await this.#listening;
     await this.#listener?.close();
   }
 }

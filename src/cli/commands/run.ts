@@ -87,6 +87,8 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
         throw e;
       }
       ctx.logger.debug("container exited", { id: a.id, status: exit.exitStatus });
+      // The output is copied: the FIFO dir goes while the container is deleted (finally waits for it).
+      void fifos?.close();
       if (a.rm) await m.delete(ns, a.id);
       return exit.exitStatus;
     } finally {
