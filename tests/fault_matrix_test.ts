@@ -86,6 +86,8 @@ class Harness {
   readonly events: TaskEvent[] = [];
   /** Warning and error lines the managers logged. */
   readonly warnings: string[] = [];
+  /** The managers' info lines. */
+  readonly infos: string[] = [];
   /** Shim log lines that came through the log FIFO with the flood marker. */
   floodLines = 0;
   /** Real pids (shim daemons, leaked children) that must be gone at the end. */
@@ -116,6 +118,7 @@ class Harness {
       write: (line) => {
         if (line.includes("x".repeat(64))) this.floodLines++;
         else if (/ level=(warn|error) /.test(line)) this.warnings.push(line);
+        else if (/ level=info /.test(line)) this.infos.push(line);
       },
     });
     const tm = await TaskManager.open({
@@ -782,6 +785,38 @@ const CASES: Case[] = [
       assert.equal((await again.state()).status, "running");
       assert.equal(again.shim.pid, task.shim.pid, "the same shim");
       assert.equal((await h.tm.delete(NS, ID, { force: true })).exitStatus, 137);
+      assert.deepEqual(h.events.filter((e) => e.synthesized), [], "nothing synthesized for a live shim");
+      await h.assertGone(ID);
+    },
+  },
+  {
+    name:
+      "Wait close (every call): delete({force}) kills, loses its Wait too, and deletes through a new connection",
+    async run(h) {
+      // `run --rm` on such a shim: its Wait loses the connection, then the cleanup's force delete
+      // loses its own Wait. The shim lives and answers: it must be deleted, not left behind.
+      const task = await h.create(fault("Wait", "close"));
+      await task.start();
+      await expectError(() => task.wait(), {
+        kind: "unavailable",
+        match: /wait.*"c1": ttrpc: closed/,
+        withinMs: 2000,
+      });
+      assert.equal((await h.tm.delete(NS, ID, { force: true })).exitStatus, 137);
+      assert.deepEqual(h.events.filter((e) => e.synthesized), [], "nothing synthesized for a live shim");
+      await h.assertGone(ID);
+    },
+  },
+  {
+    name:
+      "Delete close once: delete() reconnects (the shim answers) and deletes; nothing synthesized, nothing left",
+    async run(h) {
+      const task = await h.create(fault("Delete", "1*close"));
+      await task.start();
+      await task.kill(9);
+      assert.equal((await task.wait()).exitStatus, 137);
+      assert.equal((await h.tm.delete(NS, ID)).exitStatus, 137);
+      assert.ok(h.infos.some((m) => /deleting through a new one/.test(m)), "the retry is logged");
       assert.deepEqual(h.events.filter((e) => e.synthesized), [], "nothing synthesized for a live shim");
       await h.assertGone(ID);
     },

@@ -268,7 +268,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   let stateChain: Promise<void> = Promise.resolve();
   const saveState = (bundle: string, patch: Parameters<typeof updateFakeState>[1]) => {
     stateChain = stateChain.then(() => updateFakeState(bundle, patch)).catch((err) =>
-      log.warn("write fake state failed", { bundle, error: err })
+      // ENOENT: the manager removed the bundle already (it may right after Shutdown): nothing to keep.
+      (err as { code?: string }).code === "ENOENT"
+        ? log.debug("bundle gone; fake state not written", { bundle })
+        : log.warn("write fake state failed", { bundle, error: err })
     );
   };
 

@@ -614,12 +614,18 @@ export class ShimManager {
    * @param ns namespace
    * @param id container id
    * @param opts bundle, runtime, binary path
-   * @returns the connected shim (already tracked: returned as is when loaded before)
+   * @returns the connected shim (already tracked with an open connection: returned as is)
    * @throws NotFoundError / UnavailableError when the shim is gone (nothing is cleaned up here)
    */
   async load(ns: string, id: string, opts: LoadShimOptions): Promise<Shim> {
     const existing = this.#shims.get(key(ns, id));
-    if (existing) return existing;
+    if (existing && !existing.connection.closed) return existing;
+    if (existing) {
+      // Its connection was lost and its dead-shim check has not run yet: connect anew. The check still
+      // runs (it finds the shim answering, or the bundle gone).
+      this.#forget(existing);
+      await existing.log?.close();
+    }
     const ctx = `load shim ${q(ns + "/" + id)}`;
     let boot: BootstrapInfo;
     let runtimePath: string;
@@ -783,9 +789,11 @@ export class ShimManager {
       shim.connection.close();
       await shim.log?.close();
     } finally {
-      const failed = await removed;
-      if (failed) throw failed.err;
+      // Whatever happened above, the removal has finished when this returns (it never rejects).
+      await removed;
     }
+    const failed = await removed;
+    if (failed) throw failed.err;
   }
 
   /**

@@ -167,6 +167,8 @@ function namingTimeout(err: unknown, timeoutMs: number, t0: number): unknown {
 /** No bundle for the task: it does not exist (as opposed to a shim that does not answer). */
 class TaskNotFoundError extends NotFoundError {}
 const q = JSON.stringify;
+/** What one try of a delete returns when it should be retried on a new connection. */
+const RECONNECT = Symbol("reconnect");
 
 /** Internal view of the manager a Task reports to. */
 interface TaskHost {
@@ -822,63 +824,98 @@ export class TaskManager {
     validateId(id);
     const ctx = `delete task ${q(ns + "/" + id)}`;
     return await this.#exclusive(ns, id, async () => {
-      let task: Task;
-      try {
-        task = await this.get(ns, id);
-      } catch (err) {
-        return await this.#deleteUnreachable(ns, id, err, ctx);
-      }
-      const shim = task.shim;
-      if (opts.force) {
-        await task.kill(9, { all: true }).catch((err) => {
-          if (!isNotFound(err)) this.#log.debug("force delete: kill", { namespace: ns, id, err });
+      for (let attempt = 1;; attempt++) {
+        const done = await this.#deleteOnce(ns, id, opts, ctx, attempt === 1);
+        if (done !== RECONNECT) return done;
+        this.#log.info("shim closed the connection but answers again; deleting through a new one", {
+          namespace: ns,
+          id,
         });
-        await task.wait("", { timeoutMs: this.#timeouts.cleanupMs }).catch((err) =>
-          this.#log.debug("force delete: wait", { namespace: ns, id, err })
-        );
       }
-      let exit: ExitInfo;
-      const deleteMs = this.#o.timeouts?.deleteMs ?? this.#timeouts.cleanupMs;
-      const t0 = performance.now();
-      try {
-        exit = await shim.task.delete(id, "", { timeoutMs: deleteMs });
-      } catch (caught) {
-        const err = namingTimeout(caught, deleteMs, t0);
-        // Only a lost connection means a dead shim (containerd: ttrpc.ErrClosed); a shim that answers
-        // Unavailable itself is alive, and its task stays, as it does after a timeout (retry, or force).
-        const lost = isUnavailable(err) && shim.connection.closed;
-        // Forced: a shim that does not answer Delete in time (namingTimeout wrapped the error: our own
-        // deadline fired) is torn down like a dead one (`shim delete`).
-        const stuck = opts.force === true && err !== caught;
-        if (lost || stuck) {
-          if (stuck) {
-            this.#log.warn("shim did not answer delete; tearing it down", { namespace: ns, id, err });
-          }
-          this.#tasks.delete(key(ns, id));
-          const dead = await this.shims.cleanupDeadLocked(shim, { force: stuck });
-          // Nothing cleaned while the bundle is still there: the shim answers again; keep the task.
-          if (dead === undefined && await exists(shim.bundle.path)) throw withContext(err, ctx);
-          await removeRecord(this.root, ns, id).catch(() => false);
-          return dead ?? { exitStatus: DEAD_SHIM_EXIT_STATUS };
-        }
-        if (!isNotFound(err)) throw withContext(err, ctx);
-        exit = { exitStatus: 0 };
-      }
-      this.phase("delete", t0);
-      shim.created = false;
-      this.#tasks.delete(key(ns, id));
-      const unrecorded = removeRecord(this.root, ns, id).catch((err) =>
-        this.#log.warn("remove container record", { namespace: ns, id, err })
-      );
-      try {
-        await this.shims.delete(shim);
-      } catch (err) {
-        throw withContext(err, ctx);
-      } finally {
-        await unrecorded;
-      }
-      return exit;
     });
+  }
+
+  /**
+   * One try of {@link delete}, under the container's lock. A connection the shim closed while the
+   * shim still answers yields {@link RECONNECT} on the first try (the caller loads the task again
+   * and retries once), so `run --rm` does not leave a live shim behind after a dropped connection.
+   */
+  async #deleteOnce(
+    ns: string,
+    id: string,
+    opts: { force?: boolean },
+    ctx: string,
+    mayReconnect: boolean,
+  ): Promise<ExitInfo | typeof RECONNECT> {
+    let task: Task;
+    try {
+      task = await this.get(ns, id);
+    } catch (err) {
+      return await this.#deleteUnreachable(ns, id, err, ctx);
+    }
+    if (opts.force) {
+      await task.kill(9, { all: true }).catch((err) => {
+        if (!isNotFound(err)) this.#log.debug("force delete: kill", { namespace: ns, id, err });
+      });
+      await task.wait("", { timeoutMs: this.#timeouts.cleanupMs }).catch((err) =>
+        this.#log.debug("force delete: wait", { namespace: ns, id, err })
+      );
+      if (task.shim.connection.closed) {
+        // The shim dropped the connection during the kill or the wait: Delete goes through a new one
+        // (or, when it cannot be reached any more, the dead-shim cleanup runs).
+        try {
+          task = await this.get(ns, id);
+        } catch (err) {
+          return await this.#deleteUnreachable(ns, id, err, ctx);
+        }
+      }
+    }
+    const shim = task.shim;
+    let exit: ExitInfo;
+    const deleteMs = this.#o.timeouts?.deleteMs ?? this.#timeouts.cleanupMs;
+    const t0 = performance.now();
+    try {
+      exit = await shim.task.delete(id, "", { timeoutMs: deleteMs });
+    } catch (caught) {
+      const err = namingTimeout(caught, deleteMs, t0);
+      // Only a lost connection means a dead shim (containerd: ttrpc.ErrClosed); a shim that answers
+      // Unavailable itself is alive, and its task stays, as it does after a timeout (retry, or force).
+      const lost = isUnavailable(err) && shim.connection.closed;
+      // Forced: a shim that does not answer Delete in time (namingTimeout wrapped the error: our own
+      // deadline fired) is torn down like a dead one (`shim delete`).
+      const stuck = opts.force === true && err !== caught;
+      if (lost || stuck) {
+        if (stuck) {
+          this.#log.warn("shim did not answer delete; tearing it down", { namespace: ns, id, err });
+        }
+        this.#tasks.delete(key(ns, id));
+        const dead = await this.shims.cleanupDeadLocked(shim, { force: stuck });
+        // Nothing cleaned while the bundle is still there: the shim answers again. Try once more
+        // on a new connection; after that, keep the task.
+        if (dead === undefined && await exists(shim.bundle.path)) {
+          if (lost && !stuck && mayReconnect) return RECONNECT;
+          throw withContext(err, ctx);
+        }
+        await removeRecord(this.root, ns, id).catch(() => false);
+        return dead ?? { exitStatus: DEAD_SHIM_EXIT_STATUS };
+      }
+      if (!isNotFound(err)) throw withContext(err, ctx);
+      exit = { exitStatus: 0 };
+    }
+    this.phase("delete", t0);
+    shim.created = false;
+    this.#tasks.delete(key(ns, id));
+    const unrecorded = removeRecord(this.root, ns, id).catch((err) =>
+      this.#log.warn("remove container record", { namespace: ns, id, err })
+    );
+    try {
+      await this.shims.delete(shim);
+    } catch (err) {
+      throw withContext(err, ctx);
+    } finally {
+      await unrecorded;
+    }
+    return exit;
   }
 
   /** Delete when the shim could not be loaded: nothing at all → NotFound; a dead shim → its cleanup; a stale record → removed. */
