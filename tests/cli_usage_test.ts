@@ -115,6 +115,25 @@ describe("cli usage: mistakes on the command line", () => {
     );
   });
 
+  it("run -i -t and exec -i -t with stdin from a pipe are refused before anything is created", async () => {
+    // runCli's stdin is a pipe. With a pty, the end of piped input hangs the process up.
+    const want = /: -i with -t needs a terminal on stdin, and stdin is a pipe or a file .*drop -t/;
+    for (
+      const args of [["run", "--rm", "-i", "-t", "--runtime", FAKE, "c1", "--", "cat"], [
+        "exec",
+        "-it",
+        "c1",
+        "e1",
+        "cat",
+      ]]
+    ) {
+      const r = await cli(args);
+      expectFailure(r, EXIT_USAGE, new RegExp(`^shimkit: ${args[0]}${want.source}`));
+    }
+    assert.ok(await isEmpty(s.state), "nothing in the state dir");
+    assert.ok(await isEmpty(s.root), "nothing in the root dir");
+  });
+
   it("create --rm names the run-only flag", async () => {
     expectFailure(
       await cli(["create", "--rm", "c1", "true"]),
@@ -321,6 +340,24 @@ describe("cli usage: container state mistakes (embedded fake shim)", () => {
     const del = await cli(["delete", c]);
     assert.equal(del.code, 0, del.stderr);
     assert.equal(del.stdout, `${c}\n`);
+    ids.pop();
+  });
+
+  it("start -a of a container created with -i -t needs a terminal on stdin; the container stays created", async () => {
+    const c = uniqueId("it");
+    ids.push(c);
+    const cr = await cli(["create", "-i", "-t", "--runtime", FAKE, c, "--", "sh"]);
+    assert.equal(cr.code, 0, cr.stderr);
+    expectFailure(
+      await cli(["start", "-a", c]),
+      EXIT_USAGE,
+      new RegExp(
+        `^shimkit: start -a "${c}" \\(created with -i and -t\\): -i with -t needs a terminal on stdin`,
+      ),
+    );
+    const st = await cli(["state", "--json", c]);
+    assert.equal(JSON.parse(st.stdout).status, "created");
+    assert.equal((await cli(["delete", c])).code, 0);
     ids.pop();
   });
 

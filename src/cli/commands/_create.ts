@@ -123,7 +123,7 @@ Flags come before ID; everything after ID is the container's command.${
 
 Flags:
 ${runFlags}  -t, --tty                allocate a pseudo-terminal
-  -i, --interactive        connect stdin to the container
+  -i, --interactive        connect stdin to the container (with -t, stdin must be a terminal)
   --runtime NAME|PATH      runtime name (io.containerd.runc.v2) or absolute path of a shim binary;
                            default: the config's default_runtime, or the embedded fake shim
                            (io.containerd.fake.v2) when no containerd-shim-runc-v2 is installed

@@ -19,6 +19,7 @@ import type { RuntimeResolver } from "../../runtime/resolve.ts";
 import { checkStateDir, createConfiguredResolver, TaskManager } from "../../task/manager.ts";
 import type { CommandContext } from "../context.ts";
 import { resolveDefaultRuntime } from "../default_runtime.ts";
+import { UsageError } from "../exit_codes.ts";
 import { shellQuote } from "./_args.ts";
 import { processStream } from "../process_output.ts";
 import type { AttachStreams, ByteSink } from "../stdio.ts";
@@ -253,6 +254,27 @@ export function guardedSink(stream: NodeJS.WriteStream): ByteSink {
       stream.on("error", once);
     },
   };
+}
+
+/**
+ * Refuses `-i` with `-t` when our stdin is not a terminal (a pipe or a file), as docker and ctr
+ * do. With a pty the runc shim closes the terminal when the stdin FIFO ends, which hangs the
+ * process up: piped input would kill it, often before it starts ("cannot start a container that
+ * has stopped").
+ *
+ * @param what the command and flags, for the message (e.g. `run`)
+ * @param isTty whether stdin is a terminal (default: this process's stdin)
+ * @throws UsageError when it is not
+ */
+export function requireTerminalStdin(
+  what: string,
+  isTty: boolean = (process.stdin as { isTTY?: boolean }).isTTY === true,
+): void {
+  if (isTty) return;
+  throw new UsageError(
+    `${what}: -i with -t needs a terminal on stdin, and stdin is a pipe or a file (its end would hang ` +
+      "up the process's terminal); drop -t to pipe input to the process",
+  );
 }
 
 /**

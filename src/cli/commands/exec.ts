@@ -22,7 +22,7 @@ import { EXIT_OK, UsageError } from "../exit_codes.ts";
 import { createFifoSet } from "../stdio.ts";
 import { runForeground } from "./_attach.ts";
 import { parseFlags, splitAtPositionals } from "./_args.ts";
-import { withManager } from "./_task.ts";
+import { requireTerminalStdin, withManager } from "./_task.ts";
 
 const USAGE = `usage: shimkit exec [flags] ID EXEC_ID [--] CMD [ARG...]
 
@@ -32,7 +32,7 @@ Flags come before ID; everything after EXEC_ID is the command.
 
 Flags:
   -t, --tty                allocate a pseudo-terminal
-  -i, --interactive        connect stdin to the process
+  -i, --interactive        connect stdin to the process (with -t, stdin must be a terminal)
   -d, --detach             start the process and return
   -e, --env KEY=VALUE      set an environment variable (repeatable)
   --cwd DIR                working directory (absolute; default: the container's)
@@ -152,6 +152,7 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
     ctx.stdout(USAGE);
     return EXIT_OK;
   }
+  if (a.interactive && a.tty) requireTerminalStdin("exec");
   return await withManager(ctx, async (m) => {
     const task = await m.get(ctx.global.namespace, a.id);
     const process = execProcessSpec(await containerProcess(task, ctx), {

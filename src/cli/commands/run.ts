@@ -20,7 +20,7 @@ import { createFifoSet } from "../stdio.ts";
 import { runForeground } from "./_attach.ts";
 import { createUsage, parseCreateArgs, prepareSpec } from "./_create.ts";
 import { createTask, deleteQuietly, logUriStdio, printCreated } from "./create.ts";
-import { pickRuntime, withManager } from "./_task.ts";
+import { pickRuntime, requireTerminalStdin, withManager } from "./_task.ts";
 
 /**
  * Runs `shimkit run`.
@@ -40,6 +40,7 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
   if (a.detach && a.interactive) {
     throw new UsageError("run: --detach and --interactive cannot be used together");
   }
+  if (a.interactive && a.tty) requireTerminalStdin("run");
   const runtime = await pickRuntime(ctx, a.runtime);
   const spec = await prepareSpec(ctx, a, runtime);
   const ns = ctx.global.namespace;

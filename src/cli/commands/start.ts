@@ -15,7 +15,7 @@ import type { CommandContext } from "../context.ts";
 import { EXIT_OK } from "../exit_codes.ts";
 import { existingFifoSet } from "../stdio.ts";
 import { runForeground } from "./_attach.ts";
-import { withManager } from "./_task.ts";
+import { requireTerminalStdin, withManager } from "./_task.ts";
 import { onlyPositional, parseFlags } from "./_args.ts";
 
 const USAGE = `usage: shimkit start [-a] ID
@@ -60,6 +60,7 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
       await task.start();
       return EXIT_OK;
     }
+    if (st.stdin !== "" && st.terminal) requireTerminalStdin(`start -a "${id}" (created with -i and -t)`);
     const fifos = existingFifoSet(ctx.global.state, st);
     if (!fifos) {
       throw new FailedPreconditionError(
