@@ -196,6 +196,56 @@ describe("cli usage: mistakes on the command line", () => {
     },
   );
 
+  it("config migrate turns a containerd config.toml into one shimkit loads; --config refuses the original", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "sk-ctd-"));
+    try {
+      const containerd = join(dir, "containerd.toml");
+      await writeFile(
+        containerd,
+        [
+          "version = 2",
+          'root = "/var/lib/containerd"',
+          "[debug]",
+          'level = "debug"',
+          "[timeouts]",
+          '"io.containerd.timeout.shim.load" = "7s"',
+          '[plugins."io.containerd.runtime.v2.task"]',
+          "sched_core = true",
+          '[plugins."io.containerd.grpc.v1.cri".containerd]',
+          'default_runtime_name = "runc"',
+          '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]',
+          'runtime_type = "io.containerd.runc.v2"',
+          '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]',
+          "SystemdCgroup = true",
+        ].join("\n"),
+      );
+      expectFailure(
+        await cli(["--config", containerd, "ps"]),
+        EXIT_INVALID_ARGUMENT,
+        /^shimkit: config ".*containerd\.toml": plugins: a containerd setting: .*shimkit config migrate FILE/,
+      );
+      const m = await cli(["config", "migrate", containerd]);
+      assert.equal(m.code, 0, m.stderr);
+      assert.match(m.stderr, /level=warn msg="root: \\"\/var\/lib\/containerd\\" is containerd's own dir/);
+      assert.match(
+        m.stderr,
+        /plugins\.\\"io\.containerd\.grpc\.v1\.cri\\": the CRI settings have no equivalent/,
+      );
+      const migrated = join(dir, "shimkit.toml");
+      await writeFile(migrated, m.stdout);
+      const d = await cli(["--config", migrated, "config", "dump", "--json"]);
+      assert.equal(d.code, 0, d.stderr);
+      const dumped = JSON.parse(d.stdout);
+      assert.equal(dumped.debug, true);
+      assert.equal(dumped.defaultRuntime, "io.containerd.runc.v2");
+      assert.deepEqual(dumped.shim.env, ["SCHED_CORE=1"]);
+      assert.deepEqual(dumped.runtimes["io.containerd.runc.v2"].options, { SystemdCgroup: true });
+      assert.notEqual(dumped.root, "/var/lib/containerd", "containerd's root is not shimkit's");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it("config default --json prints the defaults as JSON", async () => {
     const r = await cli(["config", "default", "--json"]);
     assert.equal(r.code, 0, r.stderr);

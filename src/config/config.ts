@@ -10,6 +10,7 @@
 import { parse, stringify, TomlError } from "smol-toml";
 import { InvalidArgumentError, NotImplementedError } from "../errors.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
+import { containerdKeyOf } from "./containerd.ts";
 import { migrateConfigTable } from "./migrate.ts";
 
 /** The config format version this build writes and reads natively. */
@@ -152,6 +153,13 @@ export function parseConfig(text: string, source: string): ParsedConfig {
   if (migrated.sourceVersion > CONFIG_VERSION) {
     throw new NotImplementedError(
       `config "${source}": version: unsupported version ${migrated.sourceVersion}: this build reads up to ${CONFIG_VERSION}`,
+    );
+  }
+  const containerdKey = containerdKeyOf(migrated.table);
+  if (containerdKey !== undefined) {
+    throw new InvalidArgumentError(
+      `config "${source}": ${containerdKey}: a containerd setting: this is a containerd config, and shimkit ` +
+        `reads its own format; convert it with "shimkit config migrate FILE" and review what it drops`,
     );
   }
   return {

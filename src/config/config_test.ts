@@ -93,6 +93,12 @@ options = { BinaryName = "/usr/bin/runc", SystemdCgroup = false }
       `timeouts.load: want a duration string like "5s", got 5`,
     ],
     ["an unknown top-level key", `version = 3\nstat = "/run"`, `stat: unknown key`],
+    [
+      "a containerd config",
+      `version = 2\n[grpc]\naddress = "/run/containerd/containerd.sock"`,
+      `grpc: a containerd setting: this is a containerd config, and shimkit reads its own format; ` +
+      `convert it with "shimkit config migrate FILE" and review what it drops`,
+    ],
     ["an unknown timeout", `version = 3\n[timeouts]\nstop = "1s"`, `timeouts.stop: unknown key`],
     ["a relative state", `state = "run/x"`, `state: want an absolute path, got "run/x"`],
     ["a non-string root", `root = 5`, `root: want a string, got 5`],

@@ -1,7 +1,8 @@
 /**
  * `shimkit config default|dump|migrate [FILE]`: print the commented default
  * config, the effective config (file + environment + flags), or a file
- * migrated to the current version (warnings on stderr).
+ * migrated to the current version (warnings on stderr): an older shimkit file,
+ * or a containerd `config.toml` (see `config/containerd.ts`).
  *
  * @module
  */
@@ -16,6 +17,7 @@ import {
   parseToml,
 } from "../../config/config.ts";
 import { DEFAULT_CONFIG_PATH } from "../../config/load.ts";
+import { adoptContainerdConfig } from "../../config/containerd.ts";
 import { migrateConfigTable } from "../../config/migrate.ts";
 import { fromErrno, InvalidArgumentError, NotFoundError } from "../../errors.ts";
 import type { CommandContext } from "../context.ts";
@@ -28,7 +30,8 @@ const USAGE = `usage: shimkit config default | dump | migrate [FILE|-] [--json]
   default          print the default config, commented (--json: the defaults as JSON)
   dump             print the effective config: file, environment and flags applied
   migrate [FILE]   print FILE (default: the config in use; - reads stdin) rewritten for
-                   this version; warnings go to stderr`;
+                   this version; a containerd config.toml keeps its runtimes, shim timeouts
+                   and debug level; what is dropped is listed on stderr`;
 
 /**
  * Runs `shimkit config`.
@@ -101,10 +104,12 @@ async function migrate(file: string, ctx: CommandContext): Promise<number> {
     }
     throw e;
   }
-  const out = stringify(result.table).trimEnd() + "\n";
+  // A containerd config.toml: what shimkit has too is carried over, the rest dropped with a warning.
+  const adopted = adoptContainerdConfig(result.table);
+  const out = stringify(adopted.table).trimEnd() + "\n";
   parseConfig(out, `${source} (migrated)`);
-  for (const w of result.warnings) ctx.logger.warn(w, { config: source });
-  if (ctx.global.json) printJson(ctx, result.table);
+  for (const w of [...result.warnings, ...adopted.warnings]) ctx.logger.warn(w, { config: source });
+  if (ctx.global.json) printJson(ctx, adopted.table);
   else ctx.stdout(out);
   return EXIT_OK;
 }
