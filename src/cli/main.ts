@@ -9,7 +9,7 @@
  */
 
 import { basename } from "node:path";
-import { NotImplementedError, ShimkitError } from "../errors.ts";
+import { kindOf, NotImplementedError, ShimkitError } from "../errors.ts";
 import { createLogger } from "../log/logger.ts";
 import type { CommandContext } from "./context.ts";
 import { EXIT_OK, EXIT_USAGE, exitCodeForError, isUsageError, UsageError } from "./exit_codes.ts";
@@ -255,12 +255,15 @@ function usage(message: string): UsageError {
  * @returns the exit code
  */
 export async function runCli(argv: string[], io: CliIO): Promise<number> {
+  // With --log-format json, the final error is a JSON log line too, so stderr stays parseable.
+  let jsonErrors = false;
   try {
     if (isFakeShimName(io.argv0) || isFakeShimName(io.execPath)) {
       const name = isFakeShimName(io.argv0) ? basename(io.argv0) : basename(io.execPath!);
       return await runFakeShim(argv, name);
     }
     const parsed = parseGlobalArgs(argv);
+    jsonErrors = parsed.flags.logFormat === "json";
     if (parsed.flags.version) {
       io.stdout(`shimkit version ${VERSION}\n`);
       return EXIT_OK;
@@ -325,12 +328,23 @@ export async function runCli(argv: string[], io: CliIO): Promise<number> {
     }
     return await mod.main(args, ctx);
   } catch (err) {
-    io.stderr(`shimkit: ${errorMessage(err)}\n`);
-    if (!(err instanceof ShimkitError) && !isUsageError(err) && err instanceof Error && err.stack) {
-      // Not one of ours: a bug, so show where it came from.
-      io.stderr(err.stack + "\n");
+    const code = exitCodeForError(err);
+    // Not one of ours: a bug, so show where it came from.
+    const stack = !(err instanceof ShimkitError) && !isUsageError(err) && err instanceof Error
+      ? err.stack
+      : undefined;
+    if (jsonErrors) {
+      const line = (l: string) => io.stderr(l + "\n");
+      createLogger({ level: "error", format: "json", write: line }).error(errorMessage(err), {
+        kind: isUsageError(err) ? "usage" : kindOf(err),
+        exit_code: code,
+        ...(stack ? { stack } : {}),
+      });
+      return code;
     }
-    return exitCodeForError(err);
+    io.stderr(`shimkit: ${errorMessage(err)}\n`);
+    if (stack) io.stderr(stack + "\n");
+    return code;
   }
 }
 

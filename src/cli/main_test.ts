@@ -73,6 +73,29 @@ describe("runCli()", () => {
     assert.match(r.stderr, /^shimkit: unknown command "frobnicate"\ncommands: run, create, /);
   });
 
+  it("with --log-format json, the final error is one JSON line with its kind and exit code", async () => {
+    const s = await tempState("sk-main-");
+    try {
+      const r = await cli(["--log-format", "json", "--state", s.state, "--root", s.root, "state", "nope"]);
+      assert.equal(r.code, 3);
+      assert.equal(r.stdout, "");
+      const lines = r.stderr.trimEnd().split("\n");
+      assert.equal(lines.length, 1, r.stderr);
+      const line = JSON.parse(lines[0]);
+      assert.equal(line.level, "error");
+      assert.match(line.msg, /^task "default\/nope" not found$/);
+      assert.equal(line.kind, "not_found");
+      assert.equal(line.exit_code, 3);
+      const u = await cli(["--log-format", "json", "frobnicate"]);
+      assert.equal(u.code, 2);
+      const usage = JSON.parse(u.stderr.trimEnd());
+      assert.equal(usage.kind, "usage");
+      assert.match(usage.msg, /^unknown command "frobnicate"/);
+    } finally {
+      await s.cleanup();
+    }
+  });
+
   it("exits 2 for a bad global flag and for a bad command flag", async () => {
     assert.equal((await cli(["--bogus", "ps"])).code, 2);
     const r = await cli(["version", "--bogus"], { SHIMKIT_CONFIG: "" });
