@@ -79,7 +79,7 @@ Runtime name io.containerd.fake.v2. Processes are simulated, pids are synthetic
 (>= 4194304). Without a scenario a process's args are read by a tiny shell:
 echo [-n] WORDS (>&2 for stderr), true, false, sleep N, exit N, cat (copies
 stdin until CloseIO, or ^D on a terminal) and sh -c "cmd; cmd && cmd || cmd";
-anything else prints nothing and exits 0.
+anything else is "not found" on stderr and exits 127.
 
 Scenario (TOML) from $SHIMKIT_FAKE_SCENARIO (path or inline) and the
 config.json annotation io.shimkit.fake.scenario; per-target faults from

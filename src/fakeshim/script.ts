@@ -8,7 +8,7 @@
  * - `cat` (or `cat -`) copies stdin to stdout until stdin is closed (CloseIO, or ^D on a terminal)
  * - `sh -c "…"` / `bash -c "…"` runs its script: commands split on `;`, `&&`,
  *   `||` and newlines, with single and double quotes
- * - anything else prints nothing and exits 0
+ * - anything else is "not found": a line on stderr, exit 127 (as a shell says)
  *
  * A scenario entry that sets any of exit_code, duration, stdout or stderr
  * replaces that reading entirely; `traps` and `oom` apply either way.
@@ -173,7 +173,14 @@ function runCommand(words: string[], st: ShellState, depth: number): void {
       st.status = 0;
       return;
     default:
-      st.status = 0;
+      // As a shell that finds no such program (the simulation runs none): say so, exit 127.
+      st.steps.push({
+        kind: "write",
+        stream: "stderr",
+        text: `${depth > 0 ? "sh: " : ""}${args[0]}: not found (the fake shim runs no programs; it knows ` +
+          "echo, true, false, exit, sleep, cat and sh -c)\n",
+      });
+      st.status = 127;
   }
 }
 

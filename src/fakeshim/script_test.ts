@@ -18,7 +18,19 @@ describe("shellProgram()", () => {
     ["sleep seconds", ["sleep", "2"], [sleep(2000), exit(0)]],
     ["sleep fraction", ["sleep", "0.5"], [sleep(500), exit(0)]],
     ["sleep infinity", ["sleep", "infinity"], [sleep(Infinity), exit(0)]],
-    ["unknown command", ["nginx", "-g", "daemon off;"], [exit(0)]],
+    ["unknown command", ["nginx", "-g", "daemon off;"], [
+      err(
+        "nginx: not found (the fake shim runs no programs; it knows echo, true, false, exit, sleep, cat and sh -c)\n",
+      ),
+      exit(127),
+    ]],
+    ["unknown command in sh -c, then ||", ["sh", "-c", "ls / || echo fallback"], [
+      err(
+        "sh: ls: not found (the fake shim runs no programs; it knows echo, true, false, exit, sleep, cat and sh -c)\n",
+      ),
+      out("fallback\n"),
+      exit(0),
+    ]],
     ["sh -c exit", ["sh", "-c", "exit 3"], [exit(3)]],
     ["sh -c false", ["/bin/sh", "-c", "false"], [exit(1)]],
     ["sh -c sequence", ["sh", "-c", "echo a; echo 'b c'; exit 7; echo never"], [
