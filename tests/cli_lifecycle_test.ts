@@ -264,7 +264,7 @@ describe("cli lifecycle (runc shim, busybox rootfs)", { skip: skipBusybox }, () 
     }
   });
 
-  it("run -d, kill, wait (143) and delete work from separate processes", async () => {
+  it("run -d, kill, wait (143), a refused exec and delete work from separate processes", async () => {
     const e = await fresh();
     try {
       const c = id("detach");
@@ -281,6 +281,13 @@ describe("cli lifecycle (runc shim, busybox rootfs)", { skip: skipBusybox }, () 
       assert.equal(w.code, 143, w.stderr);
       assert.equal(w.stdout, "143\n");
       assert.equal(JSON.parse(ok(await e.cli(["state", "--json", c]), "state").stdout).status, "stopped");
+      // The runc shim refuses with status Unknown ("cannot exec in a stopped state"); the CLI says why.
+      const late = await e.cli(["exec", c, "late", "--", "true"]);
+      assert.equal(late.code, 6, late.stderr);
+      assert.match(
+        late.stderr,
+        /exec "[^"]+" exec "late": container is stopped: exec needs a running container/,
+      );
       assert.equal(ok(await e.cli(["delete", c]), "delete").stdout, `${c}\n`);
       assert.deepEqual(JSON.parse(ok(await e.cli(["ps", "--json"]), "ps").stdout), []);
       await assertClean(e);

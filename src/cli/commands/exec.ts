@@ -16,6 +16,7 @@ import { join } from "node:path";
 import { execProcessSpec, type OciProcess } from "../../spec/default_spec.ts";
 import { parseUser, type SpecUser } from "../../spec/parse.ts";
 import type { Task } from "../../task/manager.ts";
+import { FailedPreconditionError, kindOf } from "../../errors.ts";
 import { validateId } from "../../ids.ts";
 import type { CommandContext } from "../context.ts";
 import { EXIT_OK, UsageError } from "../exit_codes.ts";
@@ -137,6 +138,39 @@ async function containerProcess(task: Task, ctx: CommandContext): Promise<OciPro
 }
 
 /**
+ * Exec, with a shim's bare refusal explained: the runc shim answers an exec
+ * into a stopped or paused container with status Unknown ("cannot exec in a
+ * stopped state"), which would exit 1. When Exec fails that way, the
+ * container's state is asked, and a container that is not running becomes a
+ * FailedPrecondition (exit 6) that says so.
+ *
+ * @param task the container's task
+ * @param execId the exec id
+ * @param req the Exec request
+ * @returns when the exec process is created
+ * @throws FailedPreconditionError when the container is stopped or paused; the Exec error otherwise
+ */
+export async function execExplained(
+  task: Task,
+  execId: string,
+  req: Parameters<Task["exec"]>[1],
+): Promise<void> {
+  try {
+    await task.exec(execId, req);
+  } catch (err) {
+    if (kindOf(err) !== "unknown") throw err;
+    const status = await task.state().then((st) => st.status, () => undefined);
+    if (status === "stopped" || status === "paused") {
+      throw new FailedPreconditionError(
+        `exec "${task.id}" exec "${execId}": container is ${status}: exec needs a running container`,
+        { cause: err },
+      );
+    }
+    throw err;
+  }
+}
+
+/**
  * Runs `shimkit exec`.
  *
  * @param args the arguments after `exec`
@@ -164,7 +198,13 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
     });
     const spec = process as unknown as Record<string, unknown>;
     if (a.detach) {
-      await task.exec(a.execId, { process: spec, stdin: "", stdout: "", stderr: "", terminal: a.tty });
+      await execExplained(task, a.execId, {
+        process: spec,
+        stdin: "",
+        stdout: "",
+        stderr: "",
+        terminal: a.tty,
+      });
       await task.start(a.execId);
       return EXIT_OK;
     }
@@ -179,7 +219,7 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
     try {
       // Our ends must be open before Exec: the runc shim's open of its write end waits for a reader.
       await fifos.open();
-      await task.exec(a.execId, { process: spec, ...fifos.paths });
+      await execExplained(task, a.execId, { process: spec, ...fifos.paths });
       try {
         const exit = await runForeground(task, fifos, {
           execId: a.execId,
