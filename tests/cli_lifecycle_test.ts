@@ -155,13 +155,14 @@ async function whileRunning(
   }
 }
 
-function spawnCli(env: Env, args: string[]): Background {
+function spawnCli(env: Env, args: string[], extraEnv: Record<string, string> = {}): Background {
   const [exe, ...pre] = cliCommand();
   const childEnv: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
     if (v !== undefined && !k.startsWith("SHIMKIT_")) childEnv[k] = v;
   }
   childEnv.NO_COLOR = "1";
+  Object.assign(childEnv, extraEnv);
   const child = spawn(
     exe,
     [...pre, "--state", env.s.state, "--root", env.s.root, "--namespace", NS, ...args],
@@ -542,6 +543,50 @@ describe("cli lifecycle (embedded fake shim)", () => {
   after(async () => {
     await teardown(env, ids);
   });
+
+  for (const signals of [1, 2]) {
+    it(
+      signals === 1
+        ? "run: a signal while the container is created deletes it once Create returns, and exits 9 (canceled)"
+        : "run: a second signal while the container is created exits at once (130), and gc removes the rest",
+      async () => {
+        const e = await fresh();
+        try {
+          const c = id(`setupint${signals}`);
+          // Create answers after 2 s: the signals arrive while it is in flight.
+          const bg = spawnCli(
+            e,
+            ["--log-level", "debug", "run", "--rm", "--runtime", FAKE, c, "--", "sleep", "30"],
+            { SHIMKIT_FAKE_SCENARIO: '[faults]\nCreate = "latency(2s)"' },
+          );
+          await until("the shim to be connected", () => /phase=connect /.test(bg.stderr()));
+          const interrupt = () => process.kill(bg.child.pid!, "SIGINT");
+          interrupt();
+          await until("the note", () => /SIGINT received while the container is set up/.test(bg.stderr()));
+          if (signals === 1) {
+            const end = await bg.exited;
+            assert.equal(end.code, 9, bg.stderr());
+            assert.match(
+              bg.stderr(),
+              /shimkit: interrupted by SIGINT while the container was set up; it was deleted/,
+            );
+            assert.doesNotMatch(bg.stderr(), /phase=start /, "never started");
+          } else {
+            interrupt();
+            const end = await bg.exited;
+            assert.equal(end.code, 130, bg.stderr());
+            assert.match(bg.stderr(), /SIGINT again: exiting now; shimkit gc removes what is left/);
+            ok(await e.cli(["gc"]), "gc");
+          }
+          assert.deepEqual(JSON.parse(ok(await e.cli(["ps", "--json"]), "ps").stdout), []);
+          await assertClean(e);
+        } finally {
+          await teardown(e, ids);
+          env = undefined;
+        }
+      },
+    );
+  }
 
   it("run --rm with the fake runtime prints the output", async () => {
     const e = await fresh();

@@ -28,10 +28,11 @@
  */
 
 import { constants } from "node:fs";
-import { type FileHandle, mkdir, mkdtemp, open, rm, rmdir } from "node:fs/promises";
+import { type FileHandle, lstat, mkdir, mkdtemp, open, readdir, realpath, rm, rmdir } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { fromErrno, withContext } from "../errors.ts";
 import { makeFifos } from "../platform/fifo.ts";
+import { isProcessAlive, openPathsUnder } from "../platform/process.ts";
 
 /** Name of the dir under the state dir that holds the CLI's FIFO dirs. */
 export const FIFO_DIR_NAME = ".fifo";
@@ -453,8 +454,91 @@ export function existingFifoSet(state: string, io: StdioPaths): FifoSet | undefi
   return dir === undefined ? undefined : new FifoSet(dir, { ...io });
 }
 
+/** How old a FIFO dir without a creator pid in its name must be before {@link sweepFifoDirs} removes it. */
+export const FIFO_DIR_GRACE_MS = 60_000;
+
 /**
- * Creates the FIFOs for one process under `<state>/.fifo/<ns>-<id>[-<exec>]-<rand>/`.
+ * The creator's pid in a FIFO dir's name (`<ns>-<id>[-<exec>]-<pid>-<rand>`; pure).
+ *
+ * @param name the dir's name
+ * @returns the pid, or undefined for a name without one
+ */
+export function fifoDirCreator(name: string): number | undefined {
+  const m = /-([1-9][0-9]*)-[^-]+$/.exec(name);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * Whether a FIFO dir is left over (pure): nobody has one of its FIFOs open,
+ * and the process that made it is gone (or, for a name without its pid, it
+ * is older than {@link FIFO_DIR_GRACE_MS}). A `run` killed before it opened
+ * its FIFOs leaves such a dir; a `create`d container's FIFOs are held by its
+ * shim until it is deleted.
+ *
+ * @param d what is known of the dir
+ * @returns true when it can be removed
+ */
+export function isLeftoverFifoDir(d: {
+  held: boolean;
+  creator: number | undefined;
+  creatorAlive: boolean;
+  ageMs: number;
+}): boolean {
+  if (d.held) return false;
+  return d.creator !== undefined ? !d.creatorAlive : d.ageMs >= FIFO_DIR_GRACE_MS;
+}
+
+/**
+ * Finds the leftover FIFO dirs under `<state>/.fifo/` (see {@link isLeftoverFifoDir})
+ * and, unless `dryRun`, removes them. Never throws.
+ *
+ * @param state the state dir
+ * @param opts `dryRun`: only list
+ * @returns the leftover dirs (removed unless `dryRun`)
+ */
+export async function sweepFifoDirs(state: string, opts: { dryRun?: boolean } = {}): Promise<string[]> {
+  const parent = join(state, FIFO_DIR_NAME);
+  let names: string[];
+  try {
+    names = await readdir(parent);
+  } catch {
+    return [];
+  }
+  const open = [...openPathsUnder(parent)];
+  // The open paths are resolved: compare against the resolved parent.
+  const base = await realpath(parent).catch(() => parent);
+  const now = Date.now();
+  const leftover: string[] = [];
+  for (const name of names) {
+    const dir = join(parent, name);
+    let ageMs: number;
+    try {
+      const st = await lstat(dir);
+      if (!st.isDirectory()) continue;
+      ageMs = now - st.mtimeMs;
+    } catch {
+      continue;
+    }
+    const creator = fifoDirCreator(name);
+    const held = open.some((p) => p.startsWith(join(base, name) + "/"));
+    if (
+      !isLeftoverFifoDir({
+        held,
+        creator,
+        creatorAlive: creator !== undefined && isProcessAlive(creator),
+        ageMs,
+      })
+    ) {
+      continue;
+    }
+    leftover.push(dir);
+    if (!opts.dryRun) await removeFifoDir(dir);
+  }
+  return leftover;
+}
+
+/**
+ * Creates the FIFOs for one process under `<state>/.fifo/<ns>-<id>[-<exec>]-<pid>-<rand>/`.
  *
  * @param opts where, for whom, and which streams
  * @returns the set; the caller must {@link FifoSet.close} it
@@ -470,7 +554,8 @@ export async function createFifoSet(opts: FifoSetOptions): Promise<FifoSet> {
   for (let attempt = 1;; attempt++) {
     try {
       await mkdir(parent, { recursive: true, mode: 0o700 });
-      dir = await mkdtemp(join(parent, `${prefix}-`));
+      // The creating pid is part of the name: a sweep keeps the dirs of processes that still run.
+      dir = await mkdtemp(join(parent, `${prefix}-${process.pid}-`));
       break;
     } catch (e) {
       // Another process removing the last FIFO dir may rmdir the parent between the two calls.

@@ -1,18 +1,24 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, statSync } from "node:fs";
-import { type FileHandle, mkdtemp, open, readdir, rm, writeFile } from "node:fs/promises";
+import { constants, existsSync, statSync } from "node:fs";
+import { type FileHandle, mkdir, mkdtemp, open, readdir, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
+import { spawnSync } from "node:child_process";
+import { makeFifos } from "../platform/fifo.ts";
 import {
   createFifoSet,
   existingFifoSet,
+  FIFO_DIR_GRACE_MS,
   FIFO_DIR_NAME,
+  fifoDirCreator,
   fifoDirOf,
+  isLeftoverFifoDir,
   nextPollDelay,
   POLL_MAX_MS,
   readFifo,
+  sweepFifoDirs,
 } from "./stdio.ts";
 
 /** A sink that records what it was given. */
@@ -308,5 +314,90 @@ describe("nextPollDelay()", () => {
     while (seen.length < 8) seen.push(nextPollDelay(seen.at(-1)!));
     assert.deepEqual(seen, [1, 2, 4, 8, 16, 20, 20, 20]);
     assert.equal(POLL_MAX_MS, 20);
+  });
+});
+
+describe("fifoDirCreator()", () => {
+  const cases: Array<[string, number | undefined]> = [
+    ["default-c1-1234-AbC123", 1234],
+    ["default-web-1-e1-99-x9Y8z7", 99],
+    ["default-c1-AbC123", undefined],
+    ["default-c1-0-AbC123", undefined],
+  ];
+  for (const [name, want] of cases) {
+    it(`${name}: ${want}`, () => assert.equal(fifoDirCreator(name), want));
+  }
+});
+
+describe("isLeftoverFifoDir()", () => {
+  const old = FIFO_DIR_GRACE_MS;
+  const cases: Array<[string, Parameters<typeof isLeftoverFifoDir>[0], boolean]> = [
+    ["held open: kept", { held: true, creator: 5, creatorAlive: false, ageMs: old }, false],
+    ["creator alive: kept", { held: false, creator: 5, creatorAlive: true, ageMs: old }, false],
+    [
+      "creator gone, nobody holds it: removed",
+      { held: false, creator: 5, creatorAlive: false, ageMs: 0 },
+      true,
+    ],
+    ["no creator in the name, young: kept", {
+      held: false,
+      creator: undefined,
+      creatorAlive: false,
+      ageMs: 10,
+    }, false],
+    ["no creator in the name, old: removed", {
+      held: false,
+      creator: undefined,
+      creatorAlive: false,
+      ageMs: old,
+    }, true],
+  ];
+  for (const [name, input, want] of cases) {
+    it(name, () => assert.equal(isLeftoverFifoDir(input), want));
+  }
+});
+
+describe("sweepFifoDirs()", () => {
+  it("removes the dirs of gone creators that nobody holds, and keeps the rest; --dry-run only lists", async () => {
+    const state = await mkdtemp(join(tmpdir(), "shimkit-sweep-"));
+    const held: FileHandle[] = [];
+    try {
+      const parent = join(state, FIFO_DIR_NAME);
+      const gone = spawnSync("true").pid!;
+      const make = async (name: string) => {
+        const dir = join(parent, name);
+        await mkdir(dir, { recursive: true });
+        await makeFifos([join(dir, "stdout")], { mode: 0o600 });
+        return dir;
+      };
+      const orphan = await make(`default-c1-${gone}-AAAAAA`);
+      const mine = await make(`default-c2-${process.pid}-BBBBBB`);
+      const inUse = await make(`default-c3-${gone}-CCCCCC`);
+      held.push(await open(join(inUse, "stdout"), constants.O_RDWR | constants.O_NONBLOCK));
+      const legacyOld = await make("default-c4-DDDDDD");
+      const past = new Date(Date.now() - FIFO_DIR_GRACE_MS - 1000);
+      await utimes(legacyOld, past, past);
+      const legacyNew = await make("default-c5-EEEEEE");
+
+      assert.deepEqual((await sweepFifoDirs(state, { dryRun: true })).sort(), [orphan, legacyOld].sort());
+      assert.ok(existsSync(orphan), "a dry run removes nothing");
+      assert.deepEqual((await sweepFifoDirs(state)).sort(), [orphan, legacyOld].sort());
+      assert.deepEqual(
+        (await readdir(parent)).sort(),
+        [mine, inUse, legacyNew].map((d) => d.slice(parent.length + 1)).sort(),
+      );
+    } finally {
+      await Promise.all(held.map((fh) => fh.close()));
+      await rm(state, { recursive: true, force: true });
+    }
+  });
+
+  it("finds nothing in a state dir without FIFO dirs", async () => {
+    const state = await mkdtemp(join(tmpdir(), "shimkit-sweep-"));
+    try {
+      assert.deepEqual(await sweepFifoDirs(state), []);
+    } finally {
+      await rm(state, { recursive: true, force: true });
+    }
   });
 });

@@ -297,6 +297,50 @@ export async function listPidsWithCwd(dir: string): Promise<number[]> {
 }
 
 /**
+ * The paths under `dir` that some process has open, read from
+ * `/proc/<pid>/fd/*` (synchronously: a few thousand readlinks, for a sweep
+ * that runs rarely). Processes that exit meanwhile, or are not ours to
+ * inspect, are skipped.
+ *
+ * @param dir an absolute directory (resolved through symlinks first)
+ * @returns the open paths, each starting with the resolved `dir` + `/`
+ */
+export function openPathsUnder(dir: string): Set<string> {
+  let base: string;
+  try {
+    base = realpathSync(dir);
+  } catch {
+    base = dir;
+  }
+  const prefix = base.endsWith("/") ? base : base + "/";
+  const open = new Set<string>();
+  let pids: string[];
+  try {
+    pids = readdirSync("/proc");
+  } catch {
+    return open;
+  }
+  for (const name of pids) {
+    if (!/^[0-9]+$/.test(name)) continue;
+    let fds: string[];
+    try {
+      fds = readdirSync(`/proc/${name}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      try {
+        const target = readlinkSync(`/proc/${name}/fd/${fd}`);
+        if (target.startsWith(prefix)) open.add(target);
+      } catch {
+        // Closed meanwhile.
+      }
+    }
+  }
+  return open;
+}
+
+/**
  * Whether a process's current working directory is `dir` (by `/proc/<pid>/cwd`;
  * both resolved). A shim daemon runs in its bundle, so this tells a shim's own
  * process from an unrelated one that happens to have the pid it reported.

@@ -40,6 +40,11 @@ export interface ForegroundOptions {
   logger: Logger;
   /** Skip Start (the caller already started it). */
   started?: boolean;
+  /**
+   * Called once our signal forwarding is in place, right before Start (e.g.
+   * `SetupInterrupts.handOver`); what it throws ends the call without a Start.
+   */
+  beforeStart?: () => void;
 }
 
 /** How long output may lag behind the exit before we stop waiting for it. */
@@ -91,6 +96,7 @@ export async function runForeground(
   });
   let stopResize = () => {};
   try {
+    opts.beforeStart?.();
     if (!opts.started) await task.start(execId);
     if (opts.tty) {
       stopResize = watchTerminalSize((cols, rows) => {

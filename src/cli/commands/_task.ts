@@ -20,6 +20,8 @@ import { checkStateDir, createConfiguredResolver, TaskManager } from "../../task
 import type { CommandContext } from "../context.ts";
 import { resolveDefaultRuntime } from "../default_runtime.ts";
 import { UsageError } from "../exit_codes.ts";
+import { CanceledError } from "../../errors.ts";
+import type { Logger } from "../../log/logger.ts";
 import { shellQuote } from "./_args.ts";
 import { processStream } from "../process_output.ts";
 import type { AttachStreams, ByteSink } from "../stdio.ts";
@@ -208,6 +210,94 @@ export function forwardSignals(onSignal: (signal: number) => void): () => void {
     for (const [name, h] of handlers) process.off(name, h);
   };
 }
+
+/** The signals that would end the CLI while it sets a container up (the forwarded ones but the USRs). */
+const SETUP_INTERRUPTS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"];
+
+/**
+ * Holds off the signals that would kill the CLI (SIGINT, SIGTERM, SIGHUP,
+ * SIGQUIT) while `run` or `create` sets a container up: the shim runs in its
+ * own process group, so dying there would leave the shim and the bundle
+ * behind. The first signal is noted (see {@link SetupInterrupts.signal}) and
+ * the command deletes what it made once the call in flight returns; a second
+ * one exits at once with 128+N, leaving the rest to `shimkit gc`. Once the
+ * container starts, {@link SetupInterrupts.handOver} gives the signals to
+ * {@link forwardSignals}.
+ */
+export class SetupInterrupts {
+  #signal: NodeJS.Signals | undefined;
+  #handedOver = false;
+  readonly #handlers: Array<[NodeJS.Signals, () => void]> = [];
+
+  /**
+   * Starts holding the signals off.
+   *
+   * @param what the command, for the messages (e.g. `run "c1"`)
+   * @param log where the notes go
+   * @param exit how to exit at a second signal (default `process.exit`)
+   */
+  constructor(what: string, log: Logger, exit: (code: number) => void = (code) => process.exit(code)) {
+    for (const name of SETUP_INTERRUPTS) {
+      const h = () => {
+        if (this.#handedOver) return;
+        if (this.#signal === undefined) {
+          this.#signal = name;
+          log.warn(
+            `${what}: ${name} received while the container is set up; it is deleted once the shim answers ` +
+              "(a second signal exits at once, leaving it to shimkit gc)",
+          );
+          return;
+        }
+        log.warn(`${what}: ${name} again: exiting now; shimkit gc removes what is left`);
+        exit(128 + (SIGNAL_NUMBERS[name] ?? 0));
+      };
+      try {
+        process.on(name, h);
+        this.#handlers.push([name, h]);
+      } catch {
+        // This runtime cannot listen for that signal; it keeps its default action.
+      }
+    }
+  }
+
+  /** The first signal received during the setup, if any. */
+  get signal(): NodeJS.Signals | undefined {
+    return this.#signal;
+  }
+
+  /**
+   * Ends the setup: from now on the signals are {@link forwardSignals}'s
+   * (install it first, so no signal falls between the two).
+   *
+   * @throws CanceledError when a signal arrived during the setup (the caller deletes the container)
+   */
+  handOver(): void {
+    if (this.#signal !== undefined) throw this.canceled();
+    this.#handedOver = true;
+  }
+
+  /**
+   * The error a command ends with after a signal during the setup.
+   *
+   * @returns a CanceledError naming the signal
+   */
+  canceled(): CanceledError {
+    return new CanceledError(`interrupted by ${this.#signal} while the container was set up; it was deleted`);
+  }
+
+  /** Stops holding the signals off; idempotent. */
+  dispose(): void {
+    for (const [name, h] of this.#handlers.splice(0)) process.off(name, h);
+  }
+}
+
+/** Linux numbers of the signals {@link SetupInterrupts} holds off. */
+const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGTERM: 15,
+};
 
 /**
  * The CLI process's own byte streams for a container's stdio. Container

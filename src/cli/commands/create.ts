@@ -20,7 +20,7 @@ import { EXIT_OK } from "../exit_codes.ts";
 import { printJson } from "../output.ts";
 import { createFifoSet, type StdioPaths } from "../stdio.ts";
 import { type CreateArgs, createUsage, parseCreateArgs, prepareSpec } from "./_create.ts";
-import { configOf, pickRuntime, withManager } from "./_task.ts";
+import { configOf, pickRuntime, SetupInterrupts, withManager } from "./_task.ts";
 
 /**
  * Reports a container that `create` or `run -d` left behind: its id, or with
@@ -119,27 +119,40 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
   }
   const runtime = await pickRuntime(ctx, a.runtime);
   const spec = await prepareSpec(ctx, a, runtime);
-  return await withManager(ctx, async (m) => {
-    if (a.logUri !== undefined) {
-      printCreated(ctx, await createTask(ctx, m, a, spec, runtime, logUriStdio(a.logUri)), "created");
-      return EXIT_OK;
-    }
-    const fifos = await createFifoSet({
-      state: ctx.global.state,
-      namespace: ctx.global.namespace,
-      id: a.id,
-      stdin: a.interactive,
-      terminal: a.tty,
+  // A signal now would leave the shim and the bundle behind: it is held off until the create returns.
+  const setup = new SetupInterrupts(`create ${JSON.stringify(a.id)}`, ctx.logger);
+  try {
+    return await withManager(ctx, async (m) => {
+      const created = async (task: Task) => {
+        if (setup.signal !== undefined) {
+          await deleteQuietly(ctx, m, a.id);
+          throw setup.canceled();
+        }
+        printCreated(ctx, task, "created");
+        return EXIT_OK;
+      };
+      if (a.logUri !== undefined) {
+        return await created(await createTask(ctx, m, a, spec, runtime, logUriStdio(a.logUri)));
+      }
+      const fifos = await createFifoSet({
+        state: ctx.global.state,
+        namespace: ctx.global.namespace,
+        id: a.id,
+        stdin: a.interactive,
+        terminal: a.tty,
+      });
+      let task: Task;
+      try {
+        // Nobody reads yet: hold the FIFOs open so the shim's opens complete; it keeps its ends after that.
+        task = await fifos.holdOpen(() => createTask(ctx, m, a, spec, runtime, fifos.paths));
+      } catch (e) {
+        await fifos.close();
+        throw e;
+      }
+      if (setup.signal !== undefined) await fifos.close();
+      return await created(task);
     });
-    let task: Task;
-    try {
-      // Nobody reads yet: hold the FIFOs open so the shim's opens complete; it keeps its ends after that.
-      task = await fifos.holdOpen(() => createTask(ctx, m, a, spec, runtime, fifos.paths));
-    } catch (e) {
-      await fifos.close();
-      throw e;
-    }
-    printCreated(ctx, task, "created");
-    return EXIT_OK;
-  });
+  } finally {
+    setup.dispose();
+  }
 }

@@ -25,13 +25,15 @@ import { EXIT_GENERIC, EXIT_OK } from "../exit_codes.ts";
 import { printTable } from "../output.ts";
 import { configOf } from "./_task.ts";
 import { createConfiguredResolver } from "../../task/manager.ts";
-import { REPORT_COLUMNS, type ReportRow, reportRows, runLoad } from "./load.ts";
+import { FIFO_DIR_REASON, REPORT_COLUMNS, type ReportRow, reportRows, runLoad } from "./load.ts";
+import { sweepFifoDirs } from "../stdio.ts";
 import { parseFlags } from "./_args.ts";
 
 const USAGE = `usage: shimkit gc [--dry-run] [--json]
 
 Reaps dead and leaked shims and removes orphaned bundles, work dirs, records,
-stale sockets and stale locks under the state and root dirs. --dry-run only lists.
+stale sockets, stale locks and unused stdio FIFO dirs under the state and root
+dirs. --dry-run only lists.
 `;
 
 /** What gc does about each problem doctor can report; problems not listed are left alone. */
@@ -105,7 +107,11 @@ export async function main(args: string[], ctx: CommandContext): Promise<number>
       timeoutMs: Math.min(config.timeouts.load, 1000),
       concurrency: config.restore.concurrency,
     });
-    printTable(out, plannedRows(report.problems), REPORT_COLUMNS);
+    const rows = plannedRows(report.problems);
+    for (const dir of await sweepFifoDirs(state, { dryRun: true })) {
+      rows.push({ action: "would remove", detail: `${dir}: ${FIFO_DIR_REASON}` });
+    }
+    printTable(out, rows, REPORT_COLUMNS);
     return EXIT_OK;
   }
   const report = await runLoad(ctx);

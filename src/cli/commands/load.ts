@@ -24,12 +24,16 @@ import { EXIT_GENERIC, EXIT_OK } from "../exit_codes.ts";
 import { type Column, printJson, printTable } from "../output.ts";
 import { configOf } from "./_task.ts";
 import { parseFlags } from "./_args.ts";
+import { sweepFifoDirs } from "../stdio.ts";
+
+/** Why `load` and `gc` removed a FIFO dir (see `sweepFifoDirs`). */
+export const FIFO_DIR_REASON = "stdio fifo dir nobody uses";
 
 const USAGE = `usage: shimkit load [--json]
 
 Reconnects to running shims, cleans up dead and leaked ones, removes work dirs,
-records, sockets and locks nothing owns. Exit status 0 when every bundle was
-handled, 1 when some could not be (see the errors).
+records, sockets, locks and stdio FIFO dirs nothing owns. Exit status 0 when
+every bundle was handled, 1 when some could not be (see the errors).
 `;
 
 /** One line of the `load`/`gc` table. */
@@ -115,7 +119,7 @@ export async function runLoad(ctx: CommandContext): Promise<LoadReport> {
   });
   const { state, root, resolver } = tm;
   try {
-    return await loadExisting(tm, {
+    const report = await loadExisting(tm, {
       state,
       root,
       resolver,
@@ -126,6 +130,9 @@ export async function runLoad(ctx: CommandContext): Promise<LoadReport> {
       sockets: [eventsSocketPath(state)],
       logger: ctx.logger,
     });
+    // The CLI's own leftovers: stdio FIFO dirs of `run`s that were killed before they opened them.
+    for (const path of await sweepFifoDirs(state)) report.cleaned.push({ path, reason: FIFO_DIR_REASON });
+    return report;
   } finally {
     await tm.close().catch((e) => ctx.logger.debug("close task manager", { error: e }));
   }
