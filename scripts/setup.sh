@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian machine (run as root, from a clone) to build, run and test shimkit:
 #   1. Debian packages, installed only when one is missing: containerd (containerd-shim-runc-v2, -v1,
-#      containerd-shim, ctr), runc, busybox-static (test rootfs), protobuf-compiler (generated-code check);
+#      containerd-shim, ctr), runc, busybox-static (test rootfs), protobuf-compiler and libprotobuf-dev
+#      (generated-code check; libprotobuf-dev holds google/protobuf/*.proto, which protoc only recommends);
 #   2. npm dependencies from package-lock.json (`npm ci`, skipped when node_modules already matches it),
 #      which include the deno and bun toolchains;
 #   3. builds dist/shimkit and its containerd-shim-fake-v{1,2} links (unless --no-build).
@@ -21,7 +22,7 @@ for arg in "$@"; do
   esac
 done
 
-DEBIAN_PACKAGES=(containerd runc busybox-static protobuf-compiler)
+DEBIAN_PACKAGES=(containerd runc busybox-static protobuf-compiler libprotobuf-dev)
 
 installed() {
   dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"
