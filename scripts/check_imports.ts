@@ -1,5 +1,5 @@
 /**
- * Enforces the module boundaries of docs/ARCHITECTURE.md ("Boundaries" 1–5)
+ * Enforces the module boundaries of docs/ARCHITECTURE.md ("Boundaries" 1–6)
  * by reading the import specifiers of every .ts file (generated code excluded):
  *
  * 1. `vendor/ttrpc-ts/**` imports only `node:*`, `@bufbuild/protobuf` and its own files.
@@ -10,7 +10,14 @@
  * 5. Only api/, taskapi/, task/, events/, fakeshim/, bundle/bootstrap.ts, shim/binary.ts and
  *    cli/commands/call.ts import src/gen/.
  *
- * Test files (`*_test.ts`, `tests/`) may import across layers (rules 4 and 5) but not break 1–3.
+ * 6. Values from `@bufbuild/protobuf` (its index) or `@bufbuild/protobuf/wkt` are imported only by the
+ *    modules that need JSON or the well-known types (PROTOBUF_INDEX_IMPORTERS) and by the two facades
+ *    that load the binary functions without the index (`src/api/protobuf.ts`,
+ *    `vendor/ttrpc-ts/src/protobuf.ts`); everyone else imports types from the package, values from a facade.
+ *    The index evaluates every well-known type, booting `descriptor.proto`: +6–13 MB on any import.
+ *
+ * Test files (`*_test.ts`, `tests/`) may import across layers (rules 4 and 5) and the index (rule 6), but
+ * not break 1–3.
  * Prints one line per violation and exits 1 if there is any.
  *
  * Usage: `bun scripts/check_imports.ts`
@@ -160,6 +167,38 @@ function layerOf(path: string): number | undefined {
   return undefined;
 }
 
+/** Who may import values from the protobuf-es index or its well-known types (rule 6). */
+const PROTOBUF_INDEX_IMPORTERS = [
+  "src/api/protobuf.ts",
+  "vendor/ttrpc-ts/src/protobuf.ts",
+  "src/api/json.ts",
+  "src/api/registry.ts",
+  "src/cli/commands/call.ts",
+  "scripts/",
+  "vendor/ttrpc-ts/bench/",
+];
+
+/** `import`/`export … from` statements of the protobuf-es index or wkt: [what is imported, specifier]. */
+const PROTOBUF_INDEX_IMPORT_RE =
+  /(?:^|[;\n])\s*(?:import|export)\s+((?:type\s+)?(?:\*\s+as\s+\w+|\{[^}]*\}|\w+(?:\s*,\s*\{[^}]*\})?))\s*from\s*["'](@bufbuild\/protobuf(?:\/wkt)?)["']/g;
+
+/**
+ * Whether an import clause brings in values (not only types): `type { … }`, `type X` and `{ type A, type B }`
+ * are erased when compiled, so they load nothing.
+ *
+ * @param clause what stands between `import` and `from`
+ * @returns true when the import loads the module
+ */
+export function importsValues(clause: string): boolean {
+  const c = clause.trim();
+  if (c.startsWith("type ")) return false;
+  const braces = /\{([^}]*)\}/.exec(c);
+  const outside = c.replace(/\{[^}]*\}/, "").replace(/,/g, "").trim();
+  if (outside !== "") return true;
+  const names = (braces?.[1] ?? "").split(",").map((n) => n.trim()).filter((n) => n !== "");
+  return names.some((n) => !n.startsWith("type "));
+}
+
 const isTest = (p: string) => p.endsWith("_test.ts") || p.startsWith("tests/") || p.includes("/tests/");
 const under = (p: string, prefixes: string[]) => prefixes.some((x) => p === x || p.startsWith(x));
 
@@ -202,6 +241,17 @@ export function checkFile(path: string, src: string): string[] {
     }
     if (target.startsWith("src/gen/") && !under(path, GEN_IMPORTERS)) {
       problems.push(`${path}: rule 5: imports generated code "${spec}"`);
+    }
+  }
+  if (!test && !under(path, PROTOBUF_INDEX_IMPORTERS)) {
+    for (const m of stripComments(src).matchAll(PROTOBUF_INDEX_IMPORT_RE)) {
+      if (importsValues(m[1])) {
+        problems.push(
+          `${path}: rule 6: imports values from "${m[2]}" (types only; values from ${
+            path.startsWith("vendor/") ? "vendor/ttrpc-ts/src/protobuf.ts" : "src/api/protobuf.ts"
+          })`,
+        );
+      }
     }
   }
   if ((path.startsWith("src/") || path.startsWith("vendor/ttrpc-ts/")) && !path.startsWith("src/platform/")) {

@@ -12,7 +12,7 @@
  * @module
  */
 
-import { createFileRegistry } from "@bufbuild/protobuf";
+import { createFileRegistry } from "./protobuf.ts";
 import type { DescEnum, DescFile, DescMessage, DescService } from "@bufbuild/protobuf";
 import type { FileDescriptorProto } from "@bufbuild/protobuf/wkt";
 import { DESCRIPTOR_DEFAULTS } from "../gen/descriptor_defaults.ts";

@@ -11,15 +11,10 @@
  * @module
  */
 
-import {
-  create,
-  createRegistry,
-  type DescMessage,
-  type DescMethod,
-  type DescService,
-} from "@bufbuild/protobuf";
+import { createRegistry, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
+import { create } from "./protobuf.ts";
 import type { Message, MessageShape, Registry } from "@bufbuild/protobuf";
-import { toBinary } from "@bufbuild/protobuf";
+import { toBinary } from "./protobuf.ts";
 import {
   type Any,
   anyUnpack,

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { fromBinary } from "@bufbuild/protobuf";
+import { fromBinary } from "../api/protobuf.ts";
 import { AnySchema } from "../gen/google/protobuf/any_pb.ts";
 import { dirname, join } from "node:path";
 import { EVENTS_JOURNAL_NAME } from "../bundle/layout.ts";

@@ -6,14 +6,8 @@
  * @module
  */
 
-import {
-  create,
-  type DescMessage,
-  fromBinary,
-  type Message,
-  type MessageInitShape,
-  toBinary,
-} from "@bufbuild/protobuf";
+import type { DescMessage, Message, MessageInitShape } from "@bufbuild/protobuf";
+import { create, fromBinary, toBinary } from "../api/protobuf.ts";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import { AnySchema } from "../gen/google/protobuf/any_pb.ts";
 import { typeNameOfUrl } from "../api/type_url.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, toBinary } from "../api/protobuf.ts";
 import { posix } from "node:path";
 import { InvalidArgumentError } from "../errors.ts";
 import { sha256Hex } from "../sha256.ts";

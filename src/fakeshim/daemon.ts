@@ -13,7 +13,7 @@ import { type FileHandle, open, rename, unlink } from "node:fs/promises";
 import * as net from "node:net";
 import { posix } from "node:path";
 import type { Any } from "@bufbuild/protobuf/wkt";
-import { toBinary } from "@bufbuild/protobuf";
+import { toBinary } from "../api/protobuf.ts";
 import { AnySchema } from "../gen/google/protobuf/any_pb.ts";
 import { createLogger, type Logger } from "../log/logger.ts";
 import { Server } from "../../vendor/ttrpc-ts/mod.ts";

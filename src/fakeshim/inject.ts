@@ -6,7 +6,8 @@
  * @module
  */
 
-import { create, type DescService } from "@bufbuild/protobuf";
+import type { DescService } from "@bufbuild/protobuf";
+import { create } from "../api/protobuf.ts";
 import { BinaryWriter, WireType } from "@bufbuild/protobuf/wire";
 import { ShimkitError, statusCodeOfKind } from "../errors.ts";
 import type { Logger } from "../log/logger.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { create, toBinary } from "@bufbuild/protobuf";
+import { create, toBinary } from "../api/protobuf.ts";
 import { spawn } from "node:child_process";
 import { chmod, mkdir, readFile, rename, stat, unlink } from "node:fs/promises";
 import { writeSync } from "node:fs";

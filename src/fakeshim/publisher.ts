@@ -8,7 +8,7 @@
  * @module
  */
 
-import { create } from "@bufbuild/protobuf";
+import { create } from "../api/protobuf.ts";
 import type { Any } from "@bufbuild/protobuf/wkt";
 import { Client, Code, createClient, TtrpcError } from "../../vendor/ttrpc-ts/mod.ts";
 import { Events } from "../gen/containerd/services/events/ttrpc/v1/events_pb.ts";

@@ -11,7 +11,8 @@
  * @module
  */
 
-import { create, type DescMessage, type MessageInitShape } from "@bufbuild/protobuf";
+import type { DescMessage, MessageInitShape } from "@bufbuild/protobuf";
+import { create } from "../api/protobuf.ts";
 import type { Any, Timestamp } from "@bufbuild/protobuf/wkt";
 import { AnySchema } from "../gen/google/protobuf/any_pb.ts";
 import {

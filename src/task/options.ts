@@ -6,7 +6,8 @@
  * @module
  */
 
-import { create, type DescField, ScalarType, toBinary } from "@bufbuild/protobuf";
+import type { DescField } from "@bufbuild/protobuf";
+import { create, ScalarType, toBinary } from "../api/protobuf.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import { OptionsSchema } from "../gen/containerd/runc/v1/runc_pb.ts";
 import type { AnyValue } from "../taskapi/types.ts";

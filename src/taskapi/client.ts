@@ -7,7 +7,7 @@
  * @module
  */
 
-import { fromBinary } from "@bufbuild/protobuf";
+import { fromBinary } from "../api/protobuf.ts";
 import { type Any } from "@bufbuild/protobuf/wkt";
 import {
   type CallOptions,

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { create } from "@bufbuild/protobuf";
+import { create } from "../api/protobuf.ts";
 import type { Timestamp } from "@bufbuild/protobuf/wkt";
 import { TimestampSchema } from "../gen/google/protobuf/timestamp_pb.ts";
 

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { fromBinary } from "@bufbuild/protobuf";
+import { fromBinary } from "../../api/protobuf.ts";
 import { typeRegistry } from "../../api/registry.ts";
 import { FAKE_RUNTIME } from "../../config/config.ts";
 import { InternalError, isNotImplemented } from "../../errors.ts";

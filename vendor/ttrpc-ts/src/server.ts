@@ -6,17 +6,7 @@
  * @module
  */
 
-import {
-  create,
-  type DescMessage,
-  type DescMethod,
-  type DescService,
-  fromBinary,
-  isMessage,
-  type MessageInitShape,
-  type MessageShape,
-  toBinary,
-} from "@bufbuild/protobuf";
+import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { chmod, link, lstat, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import * as net from "node:net";
@@ -31,6 +21,7 @@ import {
   MessageType,
   oversizedMessage,
 } from "./frame.ts";
+import { create, fromBinary, isMessage, toBinary } from "./protobuf.ts";
 import { MessageQueue } from "./queue.ts";
 import { Code, TtrpcError } from "./status.ts";
 

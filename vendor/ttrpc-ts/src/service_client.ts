@@ -5,18 +5,10 @@
  * @module
  */
 
-import {
-  create,
-  type DescMessage,
-  type DescMethod,
-  type DescService,
-  fromBinary,
-  type MessageInitShape,
-  type MessageShape,
-  toBinary,
-} from "@bufbuild/protobuf";
+import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
 import { type CallOptions, type Client, type ClientStream, kUnary } from "./client.ts";
 import { encodeRequestPrefix } from "./envelope.ts";
+import { create, fromBinary, toBinary } from "./protobuf.ts";
 
 /** Requests for a client- or bidi-streaming method: any (async) iterable of messages or inits. */
 export type RequestStream<I extends DescMessage> =
