@@ -25,14 +25,9 @@ const PROTOBUF_CORE = join(ROOT, "scripts/build_protobuf_core.ts");
 const PROTOBUF_JSON_USERS = [join(ROOT, "src/api/json.ts")];
 /**
  * Modules that load protobuf-es's files by computed URL when run from source (see their headers): in
- * the bundle they become static re-exports of the core above, which the bundler can follow.
+ * the bundle each becomes a static re-export of the core above, which the bundler can follow.
  */
-const PROTOBUF_FACADES: Readonly<Record<string, string>> = {
-  [join(ROOT, "src/api/protobuf.ts")]:
-    `export { create, createFileRegistry, fromBinary, ScalarType, toBinary } from "@bufbuild/protobuf";`,
-  [join(ROOT, "vendor/ttrpc-ts/src/protobuf.ts")]:
-    `export { create, fromBinary, isMessage, toBinary } from "@bufbuild/protobuf";`,
-};
+const PROTOBUF_FACADES = [join(ROOT, "src/api/protobuf.ts"), join(ROOT, "vendor/ttrpc-ts/src/protobuf.ts")];
 /** Names the fake shim answers to; both are symlinks to the binary. */
 const FAKE_SHIM_LINKS = ["containerd-shim-fake-v2", "containerd-shim-fake-v1"];
 
@@ -70,10 +65,10 @@ const result = await Bun.build({
       });
       build.onResolve({ filter: /^@bufbuild\/protobuf$/ }, (args) =>
         PROTOBUF_JSON_USERS.includes(args.importer) ? undefined : { path: PROTOBUF_CORE });
-      build.onLoad({ filter: /\/protobuf\.ts$/ }, (args) => {
-        const contents = PROTOBUF_FACADES[args.path];
-        return contents === undefined ? undefined : { contents, loader: "ts" };
-      });
+      build.onLoad({ filter: /\/protobuf\.ts$/ }, (args) =>
+        PROTOBUF_FACADES.includes(args.path)
+          ? { contents: `export * from "@bufbuild/protobuf";`, loader: "ts" }
+          : undefined);
       build.onLoad({ filter: /.*/, namespace: "shimkit-missing" }, () => ({
         contents: "export const NOT_AVAILABLE = true;",
         loader: "ts",

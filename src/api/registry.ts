@@ -11,10 +11,15 @@
  * @module
  */
 
-import { createRegistry, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
-import { create } from "./protobuf.ts";
+import {
+  create,
+  createRegistry,
+  type DescMessage,
+  type DescMethod,
+  type DescService,
+} from "@bufbuild/protobuf";
 import type { Message, MessageShape, Registry } from "@bufbuild/protobuf";
-import { toBinary } from "./protobuf.ts";
+import { toBinary } from "@bufbuild/protobuf";
 import {
   type Any,
   anyUnpack,

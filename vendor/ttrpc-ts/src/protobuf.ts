@@ -18,8 +18,9 @@
  * runtime without `import.meta.resolve`, a bundle, a protobuf-es release that
  * moved its files) the index is imported instead: slower to load, the same
  * behaviour. A bundler that cannot follow the computed imports can replace
- * this module with `export { create, isMessage, fromBinary, toBinary } from
- * "@bufbuild/protobuf"`.
+ * this module with `export * from "@bufbuild/protobuf"`. shimkit's
+ * `src/api/protobuf.ts` is the same loader for two more names; it stays a
+ * copy because this package imports nothing outside itself.
  *
  * @module
  */
@@ -27,25 +28,25 @@
 import type * as ProtobufIndex from "@bufbuild/protobuf";
 
 /** The functions this module provides, typed as the index declares them. */
-type BinaryCore = Pick<typeof ProtobufIndex, "create" | "isMessage" | "fromBinary" | "toBinary">;
+type Core = Pick<typeof ProtobufIndex, "create" | "isMessage" | "fromBinary" | "toBinary">;
 
 /** The index file that defines each function, relative to the package's ESM index. */
-const FILES: Readonly<Record<keyof BinaryCore, string>> = {
+const FILES: Readonly<Record<keyof Core, string>> = {
   create: "./create.js",
   isMessage: "./is-message.js",
   fromBinary: "./from-binary.js",
   toBinary: "./to-binary.js",
 };
 
-async function loadBinaryCore(): Promise<BinaryCore> {
+async function loadCore(): Promise<Core> {
   try {
     const index = import.meta.resolve("@bufbuild/protobuf");
     if (index.startsWith("file:")) {
-      const names = Object.keys(FILES) as (keyof BinaryCore)[];
+      const names = Object.keys(FILES) as (keyof Core)[];
       const modules = await Promise.all(names.map((n) => import(new URL(FILES[n], index).href)));
-      const core: Partial<Record<keyof BinaryCore, unknown>> = {};
+      const core: Partial<Record<keyof Core, unknown>> = {};
       names.forEach((n, i) => (core[n] = modules[i][n]));
-      if (names.every((n) => typeof core[n] === "function")) return core as BinaryCore;
+      if (names.every((n) => core[n] !== undefined)) return core as Core;
     }
   } catch {
     // Not resolvable as files here: fall back to the index.
@@ -53,13 +54,13 @@ async function loadBinaryCore(): Promise<BinaryCore> {
   return await import("@bufbuild/protobuf");
 }
 
-const core: BinaryCore = await loadBinaryCore();
+const core: Core = await loadCore();
 
 /** protobuf-es's `create`: a new message of a schema, optionally from an init object. */
-export const create: BinaryCore["create"] = core.create;
+export const create: Core["create"] = core.create;
 /** protobuf-es's `isMessage`: whether a value is a message (of the given schema). */
-export const isMessage: BinaryCore["isMessage"] = core.isMessage;
+export const isMessage: Core["isMessage"] = core.isMessage;
 /** protobuf-es's `fromBinary`: decodes a message from the protobuf binary format. */
-export const fromBinary: BinaryCore["fromBinary"] = core.fromBinary;
+export const fromBinary: Core["fromBinary"] = core.fromBinary;
 /** protobuf-es's `toBinary`: encodes a message in the protobuf binary format. */
-export const toBinary: BinaryCore["toBinary"] = core.toBinary;
+export const toBinary: Core["toBinary"] = core.toBinary;
