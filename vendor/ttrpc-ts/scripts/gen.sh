@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerates the protobuf-es code of ttrpc-ts: the envelope schema (src/gen)
-# the test-only echo service (tests/gen) and the benchmark's minimal task
+# the test-only echo service and encoder test messages (tests/gen) and the benchmark's minimal task
 # service (bench/gen). Runnable from any directory.
 set -euo pipefail
 
@@ -21,6 +21,6 @@ rm -f src/gen/*_pb.ts tests/gen/*_pb.ts bench/gen/*_pb.ts
 protoc --plugin=protoc-gen-es="$plugin" --es_out=src/gen \
   --es_opt=target=ts,import_extension=ts -I proto proto/ttrpc.proto
 protoc --plugin=protoc-gen-es="$plugin" --es_out=tests/gen \
-  --es_opt=target=ts,import_extension=ts -I tests/proto tests/proto/echo.proto
+  --es_opt=target=ts,import_extension=ts -I tests/proto tests/proto/echo.proto tests/proto/kinds.proto tests/proto/kinds2.proto
 protoc --plugin=protoc-gen-es="$plugin" --es_out=bench/gen \
   --es_opt=target=ts,import_extension=ts -I bench/proto bench/proto/task_min.proto

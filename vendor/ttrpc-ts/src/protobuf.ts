@@ -1,6 +1,6 @@
 /**
  * The protobuf-es functions ttrpc-ts calls (`create`, `isMessage`,
- * `toBinary`, `fromBinary`), loaded without the package's JSON half.
+ * `toBinary`, `fromBinary`, `protoInt64`), loaded without the package's JSON half.
  *
  * Why. `@bufbuild/protobuf`'s index also re-exports `toJson`, `fromJson` and
  * `equals`, which import every well-known type, and each of those decodes its
@@ -28,7 +28,7 @@
 import type * as ProtobufIndex from "@bufbuild/protobuf";
 
 /** The functions this module provides, typed as the index declares them. */
-type Core = Pick<typeof ProtobufIndex, "create" | "isMessage" | "fromBinary" | "toBinary">;
+type Core = Pick<typeof ProtobufIndex, "create" | "isMessage" | "fromBinary" | "toBinary" | "protoInt64">;
 
 /** The index file that defines each function, relative to the package's ESM index. */
 const FILES: Readonly<Record<keyof Core, string>> = {
@@ -36,6 +36,7 @@ const FILES: Readonly<Record<keyof Core, string>> = {
   isMessage: "./is-message.js",
   fromBinary: "./from-binary.js",
   toBinary: "./to-binary.js",
+  protoInt64: "./proto-int64.js",
 };
 
 async function loadCore(): Promise<Core> {
@@ -64,3 +65,5 @@ export const isMessage: Core["isMessage"] = core.isMessage;
 export const fromBinary: Core["fromBinary"] = core.fromBinary;
 /** protobuf-es's `toBinary`: encodes a message in the protobuf binary format. */
 export const toBinary: Core["toBinary"] = core.toBinary;
+/** protobuf-es's `protoInt64`: 64-bit integers to and from their two 32-bit halves. */
+export const protoInt64: Core["protoInt64"] = core.protoInt64;

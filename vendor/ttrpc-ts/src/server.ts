@@ -6,7 +6,13 @@
  * @module
  */
 
-import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import type {
+  DescMessage,
+  DescMethod,
+  DescService,
+  MessageInitShape,
+  MessageShape,
+} from "@bufbuild/protobuf";
 import { chmod, link, lstat, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import * as net from "node:net";
@@ -21,7 +27,8 @@ import {
   MessageType,
   oversizedMessage,
 } from "./frame.ts";
-import { create, fromBinary, isMessage, toBinary } from "./protobuf.ts";
+import { encodeMessage } from "./encoder.ts";
+import { create, fromBinary, isMessage } from "./protobuf.ts";
 import { MessageQueue } from "./queue.ts";
 import { Code, TtrpcError } from "./status.ts";
 
@@ -567,7 +574,7 @@ class ServerConnection {
       output,
       (value ?? undefined) as MessageInitShape<DescMessage> | undefined,
     );
-    const bytes = toBinary(output, msg);
+    const bytes = encodeMessage(output, msg);
     if (bytes.length > this.#max) {
       throw new TtrpcError(
         Code.ResourceExhausted,

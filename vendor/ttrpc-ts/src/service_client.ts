@@ -5,10 +5,17 @@
  * @module
  */
 
-import type { DescMessage, DescMethod, DescService, MessageInitShape, MessageShape } from "@bufbuild/protobuf";
+import type {
+  DescMessage,
+  DescMethod,
+  DescService,
+  MessageInitShape,
+  MessageShape,
+} from "@bufbuild/protobuf";
 import { type CallOptions, type Client, type ClientStream, kUnary } from "./client.ts";
 import { encodeRequestPrefix } from "./envelope.ts";
-import { create, fromBinary, toBinary } from "./protobuf.ts";
+import { encodeInit } from "./encoder.ts";
+import { fromBinary } from "./protobuf.ts";
 
 /** Requests for a client- or bidi-streaming method: any (async) iterable of messages or inits. */
 export type RequestStream<I extends DescMessage> =
@@ -128,7 +135,7 @@ function codecsOf(service: DescService): readonly MethodCodec[] {
         localName: method.localName,
         kind: method.methodKind,
         prefix: encodeRequestPrefix(service.typeName, method.name),
-        encode: (init: unknown) => toBinary(input, create(input, init as MessageInitShape<DescMessage>)),
+        encode: (init: unknown) => encodeInit(input, init),
         decode: (bytes: Uint8Array) => fromBinary(output, bytes),
       };
     });
