@@ -19,9 +19,15 @@
  * connection of each kind to the same shim and alternates them within every
  * round (an in-process A/B, far less noisy than comparing two launches).
  *
+ * `--floor true` (default) also measures, in the same rounds and on the same
+ * shim, the least a client on this runtime can do per call (`ttrpc_floor.ts`:
+ * one pre-encoded request, replies matched by stream id, no protobuf). Its
+ * ratio to Go is the best any JavaScript client could show against this shim
+ * on this machine; ttrpc-ts / floor is what the library itself costs.
+ *
  * Usage (root): `bun scripts/bench/ttrpc.ts` or `deno run -A scripts/bench/ttrpc.ts`
  *   [--n 20000] [--nc 40000] [--c 8] [--reps 7] [--warmup 2000] [--rounds 2] [--rpc connect|state]
- *   [--conn native|node|both] [--go true]
+ *   [--conn native|node|both] [--go true] [--floor true]
  *
  * @module
  */
@@ -29,9 +35,9 @@
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { Client, createClient } from "../../vendor/ttrpc-ts/mod.ts";
+import { Client, createClient, parseAddress } from "../../vendor/ttrpc-ts/mod.ts";
 import { dialConn } from "../../src/platform/ttrpc_conn.ts";
-import { Task } from "../../src/gen/containerd/task/v2/task_pb.ts";
+import { ConnectRequestSchema, StateRequestSchema, Task } from "../../src/gen/containerd/task/v2/task_pb.ts";
 import { OptionsSchema } from "../../src/gen/containerd/runc/v1/runc_pb.ts";
 import {
   buildGoPeer,
@@ -60,6 +66,7 @@ import {
   withCleanup,
   writeBundle,
 } from "./_lib.ts";
+import { connectFloor } from "./ttrpc_floor.ts";
 
 const NS = "shimkit-bench";
 const GO_NS = "shimkit-bench-go";
@@ -74,6 +81,7 @@ const flags = parseFlags({
   rpc: "connect",
   conn: "native",
   go: true,
+  floor: true,
 });
 /** How our client connects: `dialConn` (native) or ttrpc-ts's `Client.dial` (node). */
 type ConnKind = "native" | "node";
@@ -83,6 +91,26 @@ const CONNS: ConnKind[] = flags.conn === "both"
   ? [flags.conn]
   : [];
 if (CONNS.length === 0) throw new Error(`--conn "${flags.conn}": want native, node or both`);
+/** What our side measures: ttrpc-ts on each connection kind, then the hand-rolled floor (`ttrpc_floor.ts`). */
+type Side = ConnKind | "floor";
+const SIDES: Side[] = flags.floor ? [...CONNS, "floor"] : [...CONNS];
+
+/** How the progress notes name a side. */
+function sideName(kind: Side): string {
+  return kind === "floor" ? "floor (hand-rolled)" : `ttrpc-ts (${kind})`;
+}
+
+/** ttrpc-ts's sequential p50 and concurrent calls/s over the floor's. */
+function floorRatios(
+  ours: { seq: Rep[]; con: Rep[] },
+  floor: { seq: Rep[]; con: Rep[] },
+  s: (reps: Rep[], k: keyof Rep) => { median: number },
+): { p50: number; rate: number } {
+  return {
+    p50: s(ours.seq, "p50").median / s(floor.seq, "p50").median,
+    rate: s(ours.con, "rate").median / s(floor.con, "rate").median,
+  };
+}
 
 /** One repetition's figures. */
 interface Rep {
@@ -161,7 +189,7 @@ async function ours(c: Cleanup, work: string, template: string, rootfs: string, 
   await task.create({ id, bundle, options });
   await task.start({ id });
 
-  const calls = new Map<ConnKind, () => Promise<unknown>>();
+  const calls = new Map<Side, () => Promise<unknown>>();
   for (const [kind, cl] of clients) {
     const t = createClient(Task, cl);
     const call: () => Promise<unknown> = flags.rpc === "state"
@@ -170,9 +198,23 @@ async function ours(c: Cleanup, work: string, template: string, rootfs: string, 
     for (let i = 0; i < flags.warmup; i++) await call();
     calls.set(kind, call);
   }
+  if (flags.floor) {
+    const floor = await connectFloor(parseAddress(shim.address).path, {
+      service: Task.typeName,
+      method: flags.rpc === "state" ? "State" : "Connect",
+      payload: flags.rpc === "state"
+        ? toBinary(StateRequestSchema, create(StateRequestSchema, { id }))
+        : toBinary(ConnectRequestSchema, create(ConnectRequestSchema, { id })),
+      metadata: clientOptions.metadata,
+    });
+    c.add("close floor client", () => floor.close());
+    const call = () => floor.call();
+    for (let i = 0; i < flags.warmup; i++) await call();
+    calls.set("floor", call);
+  }
   return {
     shimPid,
-    async run(kind: ConnKind, callers: number, total: number): Promise<Rep[]> {
+    async run(kind: Side, callers: number, total: number): Promise<Rep[]> {
       const call = calls.get(kind)!;
       const out: Rep[] = [];
       for (let r = 0; r < reps; r++) {
@@ -180,8 +222,8 @@ async function ours(c: Cleanup, work: string, template: string, rootfs: string, 
         out.push(rep);
         emit({
           mode: "rtt",
-          side: "ttrpc-ts",
-          conn: kind,
+          side: kind === "floor" ? "floor" : "ttrpc-ts",
+          conn: kind === "floor" ? undefined : kind,
           rpc: flags.rpc,
           c: callers,
           rep: r,
@@ -259,7 +301,7 @@ await withCleanup(async (c) => {
   if (peer.reason) note(`Go peer unavailable: ${peer.reason}`);
 
   const side = await ours(c, work, template, rootfs, flags.reps);
-  const ts = new Map(CONNS.map((k) => [k, { seq: [] as Rep[], con: [] as Rep[] }]));
+  const ts = new Map(SIDES.map((k) => [k, { seq: [] as Rep[], con: [] as Rep[] }]));
   const res = { goSeq: [] as Rep[], goCon: [] as Rep[] };
   let goError: string | undefined = peer.reason;
   const runGo = async (callers: number, total: number, into: Rep[]) => {
@@ -272,16 +314,16 @@ await withCleanup(async (c) => {
     }
   };
   for (let round_ = 0; round_ < flags.rounds; round_++) {
-    const order = round_ % 2 === 0 ? CONNS : [...CONNS].reverse();
+    const order = round_ % 2 === 0 ? SIDES : [...SIDES].reverse();
     const tag = `round ${round_ + 1}/${flags.rounds}`;
     for (const kind of order) {
-      note(`${tag}: ttrpc-ts (${kind}) sequential`);
+      note(`${tag}: ${sideName(kind)} sequential`);
       ts.get(kind)!.seq.push(...await side.run(kind, 1, flags.n));
     }
     note(`${tag}: Go sequential`);
     await runGo(1, flags.n, res.goSeq);
     for (const kind of order) {
-      note(`${tag}: ttrpc-ts (${kind}) ${flags.c} callers`);
+      note(`${tag}: ${sideName(kind)} ${flags.c} callers`);
       ts.get(kind)!.con.push(...await side.run(kind, flags.c, flags.nc));
     }
     note(`${tag}: Go ${flags.c} callers`);
@@ -291,11 +333,12 @@ await withCleanup(async (c) => {
   const selfMem = procMemKb("self");
 
   const s = (reps: Rep[], k: keyof Rep) => spread(reps.map((r) => r[k]));
-  const label = (kind: ConnKind) => CONNS.length > 1 ? `ttrpc-ts (${kind})` : "ttrpc-ts";
+  const label = (kind: Side) =>
+    kind === "floor" ? "floor" : CONNS.length > 1 ? `ttrpc-ts (${kind})` : "ttrpc-ts";
   const rows: Array<[string, string, Rep[]]> = [];
-  for (const kind of CONNS) rows.push([label(kind), "1 caller, 1 conn", ts.get(kind)!.seq]);
+  for (const kind of SIDES) rows.push([label(kind), "1 caller, 1 conn", ts.get(kind)!.seq]);
   rows.push(["Go ttrpc", "1 caller, 1 conn", res.goSeq]);
-  for (const kind of CONNS) rows.push([label(kind), `${flags.c} callers, 1 conn`, ts.get(kind)!.con]);
+  for (const kind of SIDES) rows.push([label(kind), `${flags.c} callers, 1 conn`, ts.get(kind)!.con]);
   rows.push(["Go ttrpc", `${flags.c} callers, 1 conn`, res.goCon]);
   console.log(
     `\n## TTRPC ${flags.rpc === "state" ? "State" : "Connect"} round trips on containerd-shim-runc-v2 ` +
@@ -314,8 +357,8 @@ await withCleanup(async (c) => {
       ]
     ),
   );
-  /** Medians of one connection kind and its ratios to Go. */
-  const summarize = (kind: ConnKind) => {
+  /** Medians of one side and its ratios to Go. */
+  const summarize = (kind: Side) => {
     const { seq, con } = ts.get(kind)!;
     const p50Ratio = s(seq, "p50").median / s(res.goSeq, "p50").median;
     const seqRateRatio = s(seq, "rate").median / s(res.goSeq, "rate").median;
@@ -339,14 +382,25 @@ await withCleanup(async (c) => {
       },
     };
   };
-  const sums = new Map(CONNS.map((k) => [k, summarize(k)]));
-  for (const kind of CONNS) {
+  const sums = new Map(SIDES.map((k) => [k, summarize(k)]));
+  for (const kind of SIDES) {
     const { p50Ratio, seqRateRatio, conRateRatio } = sums.get(kind)!;
     console.log("");
+    // The floor is no product: its ratios show what any client could reach here, not a target.
+    const verdict = (r: number, op: "<=" | ">=", t: number) =>
+      kind === "floor" ? (Number.isFinite(r) ? `${r.toFixed(2)}×` : "n/a") : fmtVerdict(r, op, t);
     printTable([`ratio ${label(kind)} / Go`, "value"], [
-      ["sequential p50 RTT", fmtVerdict(p50Ratio, "<=", 0.9)],
+      ["sequential p50 RTT", verdict(p50Ratio, "<=", 0.9)],
       ["sequential calls/s", Number.isFinite(seqRateRatio) ? `${seqRateRatio.toFixed(2)}×` : "n/a"],
-      [`${flags.c}-caller calls/s`, fmtVerdict(conRateRatio, ">=", 1.3)],
+      [`${flags.c}-caller calls/s`, verdict(conRateRatio, ">=", 1.3)],
+    ]);
+  }
+  const floorSums = flags.floor ? floorRatios(ts.get(CONNS[0])!, ts.get("floor")!, s) : undefined;
+  if (floorSums) {
+    console.log("");
+    printTable([`ratio ${label(CONNS[0])} / floor`, "value"], [
+      ["sequential p50 RTT", `${floorSums.p50.toFixed(2)}×`],
+      [`${flags.c}-caller calls/s`, `${floorSums.rate.toFixed(2)}×`],
     ]);
   }
   if (goError) console.log(`\nGo peer unavailable: ${goError}`);
@@ -372,6 +426,9 @@ await withCleanup(async (c) => {
     go_con_p99_us: round(s(res.goCon, "p99").median, 1),
     go_con_calls_per_s: Math.round(s(res.goCon, "rate").median),
     by_conn: CONNS.length > 1 ? Object.fromEntries(CONNS.map((k) => [k, sums.get(k)!.json])) : undefined,
+    floor: flags.floor ? sums.get("floor")!.json : undefined,
+    ratio_ts_to_floor_seq_p50: floorSums ? round(floorSums.p50, 3) : undefined,
+    ratio_ts_to_floor_con_calls_per_s: floorSums ? round(floorSums.rate, 3) : undefined,
     go_peer: goError ?? "ok",
     load1_start: facts.load1,
     load1_end: round(loadavg()[0], 2),
