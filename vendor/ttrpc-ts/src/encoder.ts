@@ -28,6 +28,7 @@
  */
 
 import type { DescField, DescMessage, MessageShape } from "@bufbuild/protobuf";
+import { isPlainSchema } from "./plain_schema.ts";
 import { create, protoInt64, toBinary } from "./protobuf.ts";
 
 // Field types (FieldDescriptorProto.Type), as protobuf-es's ScalarType numbers them.
@@ -311,36 +312,11 @@ function isUint32(v: unknown): v is number {
 function writerOf(schema: DescMessage): MessageWriter | null {
   const known = writers.get(schema);
   if (known !== undefined) return known;
-  if (!compilable(schema, new Set())) {
+  if (!isPlainSchema(schema)) {
     writers.set(schema, null);
     return null;
   }
   return compileMessage(schema);
-}
-
-const WRAPPERS = new Set(
-  ["Double", "Float", "Int64", "UInt64", "Int32", "UInt32", "Bool", "String", "Bytes"].map(
-    (t) => `google.protobuf.${t}Value`,
-  ),
-);
-
-/** False when the schema, or any message it reaches, has a field the fast path leaves to `toBinary`. */
-function compilable(schema: DescMessage, seen: Set<DescMessage>): boolean {
-  if (seen.has(schema) || writers.get(schema) !== undefined) return writers.get(schema) !== null;
-  seen.add(schema);
-  for (const field of schema.fields) {
-    const child = field.message;
-    if (child === undefined) continue;
-    if ("delimitedEncoding" in field && field.delimitedEncoding) return false;
-    if (child.typeName === "google.protobuf.Struct" && schema.typeName !== "google.protobuf.Value") {
-      return false;
-    }
-    if (field.fieldKind === "message" && field.oneof === undefined && WRAPPERS.has(child.typeName)) {
-      return false;
-    }
-    if (!compilable(child, seen)) return false;
-  }
-  return true;
 }
 
 function compileMessage(schema: DescMessage): MessageWriter {

@@ -28,7 +28,8 @@ import {
   oversizedMessage,
 } from "./frame.ts";
 import { encodeMessage } from "./encoder.ts";
-import { create, fromBinary, isMessage } from "./protobuf.ts";
+import { create, isMessage } from "./protobuf.ts";
+import { decodeMessage } from "./decoder.ts";
 import { MessageQueue } from "./queue.ts";
 import { Code, TtrpcError } from "./status.ts";
 
@@ -805,7 +806,7 @@ class CallContext implements ServerContext {
 
   #decodeInput(payload: Uint8Array): unknown {
     try {
-      return fromBinary(this.#entry.input, payload);
+      return decodeMessage(this.#entry.input, payload);
     } catch (err) {
       throw new TtrpcError(
         Code.Internal,

@@ -15,7 +15,7 @@ import type {
 import { type CallOptions, type Client, type ClientStream, kUnary } from "./client.ts";
 import { encodeRequestPrefix } from "./envelope.ts";
 import { encodeInit } from "./encoder.ts";
-import { fromBinary } from "./protobuf.ts";
+import { decodeMessage } from "./decoder.ts";
 
 /** Requests for a client- or bidi-streaming method: any (async) iterable of messages or inits. */
 export type RequestStream<I extends DescMessage> =
@@ -136,7 +136,7 @@ function codecsOf(service: DescService): readonly MethodCodec[] {
         kind: method.methodKind,
         prefix: encodeRequestPrefix(service.typeName, method.name),
         encode: (init: unknown) => encodeInit(input, init),
-        decode: (bytes: Uint8Array) => fromBinary(output, bytes),
+        decode: (bytes: Uint8Array) => decodeMessage(output, bytes),
       };
     });
     codecCache.set(service, codecs);

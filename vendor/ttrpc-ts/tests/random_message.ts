@@ -1,7 +1,8 @@
 /**
  * Random messages of any protobuf-es schema, for differential tests of the
- * encoder against `toBinary` (ttrpc-ts's `src/encoder_test.ts`, shimkit's
- * `tests/encoder_api_test.ts`): every scalar type with its edge values,
+ * encoder and decoder against `toBinary` and `fromBinary` (ttrpc-ts's
+ * `src/encoder_test.ts` and `src/decoder_test.ts`, shimkit's
+ * `tests/codec_api_test.ts`): every scalar type with its edge values,
  * non-ASCII strings whose UTF-8 length crosses a varint boundary, undeclared
  * enum values, oneofs, lists, maps and nesting.
  *
