@@ -99,6 +99,8 @@ interface BunSocket {
 
 /** `Bun.connect`'s socket handlers used here. */
 interface BunSocketHandlers {
+  /** What `data` receives: `"uint8array"` for plain `Uint8Array`s (the default is node's `Buffer`). */
+  binaryType?: "buffer" | "uint8array" | "arraybuffer";
   data(socket: BunSocket, chunk: Uint8Array): void;
   drain(socket: BunSocket): void;
   close(socket: BunSocket, err?: Error): void;
@@ -133,14 +135,24 @@ export async function dialConn(address: string, options: DialOptions = {}): Prom
   if (abstract) return await dial(address, options);
   const deno = denoNet();
   if (deno !== undefined) {
-    const conn = await bounded(address, options, () => deno.connect({ transport: "unix", path }), closeQuietly);
+    const conn = await bounded(
+      address,
+      options,
+      () => deno.connect({ transport: "unix", path }),
+      closeQuietly,
+    );
     return new DenoConn(conn);
   }
   const bun = bunNet();
   if (bun !== undefined) {
     const conn = new BunConn();
     conn.attach(
-      await bounded(address, options, () => bun.connect({ unix: path, socket: conn.handlers }), (s) => s.terminate()),
+      await bounded(
+        address,
+        options,
+        () => bun.connect({ unix: path, socket: conn.handlers }),
+        (s) => s.terminate(),
+      ),
     );
     return conn;
   }
@@ -419,7 +431,9 @@ class DenoConn implements Conn {
  * {@link Conn} over a `Bun.connect` socket. Its handlers exist before the
  * socket does (they are passed to `Bun.connect`), so anything that arrives
  * before {@link BunConn.start} is kept and delivered then. Bun hands every
- * `data` call a fresh buffer, so chunks go to the handler as they are.
+ * `data` call a fresh buffer, so chunks go to the handler as they are: plain
+ * `Uint8Array`s (`binaryType`), not node `Buffer`s, whose `subarray` goes
+ * through the `Buffer` constructor.
  * Writes issued in one tick leave in one `write`; what the kernel does not
  * take waits for `drain`. `close()` flushes, half-closes and lets the peer
  * end the stream (destroyed after {@link CLOSE_GRACE_MS}).
@@ -444,6 +458,7 @@ class BunConn implements Conn {
 
   /** The handlers to give `Bun.connect`. */
   readonly handlers: BunSocketHandlers = {
+    binaryType: "uint8array",
     data: (socket, chunk) => {
       this.#socket ??= socket;
       if (this.#finished) return;

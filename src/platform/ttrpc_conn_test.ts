@@ -214,6 +214,24 @@ describe("dialConn()", () => {
     }
   });
 
+  it("dialConn() hands the handler plain Uint8Array chunks on Deno and Bun (node's Buffer elsewhere)", async () => {
+    const greetPath = join(dir, "plain.sock");
+    const greeter = net.createServer((s) => s.end(new Uint8Array([1, 2, 3])));
+    await new Promise<void>((r) => greeter.listen(greetPath, r));
+    try {
+      const conn: Conn = await dialConn(greetPath);
+      const prototypes: unknown[] = [];
+      await new Promise<Error | undefined>((resolve) => {
+        conn.start({ data: (chunk) => prototypes.push(Object.getPrototypeOf(chunk)), close: resolve });
+      });
+      assert.ok(prototypes.length > 0);
+      const native = "Deno" in globalThis || "Bun" in globalThis;
+      for (const p of prototypes) assert.equal(p === Uint8Array.prototype, native);
+    } finally {
+      await new Promise((r) => greeter.close(r));
+    }
+  });
+
   it("dialConn() destroy() before start() reports close once with the reason", async () => {
     const conn = await dialConn(path);
     const reason = new Error("gone");
