@@ -30,31 +30,9 @@
  */
 
 import type { DescField, DescMessage, MessageShape } from "@bufbuild/protobuf";
-import { isPlainSchema } from "./plain_schema.ts";
-import { create, fromBinary, protoInt64 } from "./protobuf.ts";
-
-// Field types (FieldDescriptorProto.Type), as protobuf-es's ScalarType numbers them.
-const DOUBLE = 1;
-const FLOAT = 2;
-const INT64 = 3;
-const UINT64 = 4;
-const INT32 = 5;
-const FIXED64 = 6;
-const FIXED32 = 7;
-const BOOL = 8;
-const STRING = 9;
-const BYTES = 12;
-const UINT32 = 13;
-const SFIXED32 = 15;
-const SFIXED64 = 16;
-const SINT32 = 17;
-const SINT64 = 18;
-
-// Wire types.
-const VARINT = 0;
-const BIT64 = 1;
-const LEN = 2;
-const BIT32 = 5;
+import { isPlainSchema, wireTypeOf } from "./codec_schema.ts";
+import { create, fromBinary, protoInt64, ScalarType } from "./protobuf.ts";
+import { BIT32, BIT64, LEN, VARINT } from "./wire.ts";
 
 /** protobuf-es's default nesting limit (`recursionLimit`). */
 const DEPTH_MAX = 100;
@@ -69,8 +47,9 @@ type FieldReader = (message: Record<string, unknown>, wireType: number, depth: n
 /** Reads one scalar value. */
 type ScalarReader = () => unknown;
 
-/** The input being read, and the position in it. */
-let buf: Uint8Array = new Uint8Array(0);
+const EMPTY = new Uint8Array(0);
+/** The input being read (none between calls, so no input stays referenced), and the position in it. */
+let buf: Uint8Array = EMPTY;
 let pos = 0;
 /** True while a message is being read: a nested call takes `fromBinary`. */
 let busy = false;
@@ -140,8 +119,6 @@ export function decodeFast<Desc extends DescMessage>(
 export function decodesFast(schema: DescMessage): boolean {
   return readerOf(schema) !== null;
 }
-
-const EMPTY = new Uint8Array(0);
 
 // ---------------------------------------------------------------- the reader
 
@@ -339,7 +316,7 @@ function compileField(field: DescField): FieldReader {
   switch (field.fieldKind) {
     case "scalar":
     case "enum": {
-      const type = field.fieldKind === "enum" ? INT32 : field.scalar;
+      const type = field.fieldKind === "enum" ? ScalarType.INT32 : field.scalar;
       const wire = wireTypeOf(type);
       const readValue = scalarReader(
         type,
@@ -387,7 +364,7 @@ function compileField(field: DescField): FieldReader {
           (message[name] as unknown[]).push(child);
         };
       }
-      const type = field.listKind === "enum" ? INT32 : field.scalar;
+      const type = field.listKind === "enum" ? ScalarType.INT32 : field.scalar;
       const wire = wireTypeOf(type);
       const readValue = scalarReader(
         type,
@@ -425,13 +402,13 @@ function compileField(field: DescField): FieldReader {
         };
         valueDefault = () => newMessage(schema);
       } else {
-        const type = field.mapKind === "enum" ? INT32 : field.scalar;
+        const type = field.mapKind === "enum" ? ScalarType.INT32 : field.scalar;
         valueWire = wireTypeOf(type);
         const readScalar = scalarReader(type, false, field.utf8Validation);
         readValue = () => readScalar();
         const zero = field.mapKind === "enum" ? field.enum.values[0].number : zeroOf(type);
         // A bytes zero value is created per entry, so entries never share one.
-        valueDefault = type === BYTES ? () => new Uint8Array(0) : () => zero;
+        valueDefault = type === ScalarType.BYTES ? () => new Uint8Array(0) : () => zero;
       }
       return (message, wireType, depth) => {
         if (wireType !== LEN) throw BAIL;
@@ -480,37 +457,19 @@ function setOwn(record: Record<string, unknown>, key: string, value: unknown): v
   }
 }
 
-function wireTypeOf(type: number): number {
+function zeroOf(type: ScalarType): unknown {
   switch (type) {
-    case BYTES:
-    case STRING:
-      return LEN;
-    case DOUBLE:
-    case FIXED64:
-    case SFIXED64:
-      return BIT64;
-    case FIXED32:
-    case SFIXED32:
-    case FLOAT:
-      return BIT32;
-    default:
-      return VARINT;
-  }
-}
-
-function zeroOf(type: number): unknown {
-  switch (type) {
-    case STRING:
+    case ScalarType.STRING:
       return "";
-    case BOOL:
+    case ScalarType.BOOL:
       return false;
-    case INT64:
-    case UINT64:
-    case FIXED64:
-    case SFIXED64:
-    case SINT64:
+    case ScalarType.INT64:
+    case ScalarType.UINT64:
+    case ScalarType.FIXED64:
+    case ScalarType.SFIXED64:
+    case ScalarType.SINT64:
       return protoInt64.zero;
-    case BYTES:
+    case ScalarType.BYTES:
       return new Uint8Array(0);
     default:
       return 0;
@@ -523,43 +482,43 @@ function bounded<T>(value: T): T {
   return value;
 }
 
-function scalarReader(type: number, longAsString: boolean, strictUtf8: boolean): ScalarReader {
+function scalarReader(type: ScalarType, longAsString: boolean, strictUtf8: boolean): ScalarReader {
   const long = (v: bigint | string): unknown => (longAsString ? String(v) : v);
   switch (type) {
-    case STRING:
+    case ScalarType.STRING:
       return () => readString(strictUtf8);
-    case BYTES:
+    case ScalarType.BYTES:
       return () => {
         const end = readLength();
         const start = pos;
         pos = end;
         return buf.subarray(start, end);
       };
-    case BOOL:
+    case ScalarType.BOOL:
       return () => {
         readVarint64();
         return bounded(lo !== 0 || hi !== 0);
       };
-    case INT32:
+    case ScalarType.INT32:
       return () => bounded(readVarint32() | 0);
-    case UINT32:
+    case ScalarType.UINT32:
       return () => bounded(readVarint32());
-    case SINT32:
+    case ScalarType.SINT32:
       return () => {
         const v = readVarint32();
         return bounded((v >>> 1) ^ -(v & 1));
       };
-    case INT64:
+    case ScalarType.INT64:
       return () => {
         readVarint64();
         return bounded(long(protoInt64.dec(lo, hi)));
       };
-    case UINT64:
+    case ScalarType.UINT64:
       return () => {
         readVarint64();
         return bounded(long(protoInt64.uDec(lo, hi)));
       };
-    case SINT64:
+    case ScalarType.SINT64:
       return () => {
         readVarint64();
         const s = -(lo & 1);
@@ -567,25 +526,25 @@ function scalarReader(type: number, longAsString: boolean, strictUtf8: boolean):
         const h = (hi >>> 1) ^ s;
         return bounded(long(protoInt64.dec(l, h)));
       };
-    case FIXED32:
+    case ScalarType.FIXED32:
       return () => bounded(readFixed32());
-    case SFIXED32:
+    case ScalarType.SFIXED32:
       return () => bounded(readFixed32() | 0);
-    case FIXED64:
+    case ScalarType.FIXED64:
       return () => {
         const l = readFixed32() | 0;
         const h = readFixed32() | 0;
         return bounded(long(protoInt64.uDec(l, h)));
       };
-    case SFIXED64:
+    case ScalarType.SFIXED64:
       return () => {
         const l = readFixed32() | 0;
         const h = readFixed32() | 0;
         return bounded(long(protoInt64.dec(l, h)));
       };
-    case FLOAT:
+    case ScalarType.FLOAT:
       return () => readFloat(4);
-    case DOUBLE:
+    case ScalarType.DOUBLE:
       return () => readFloat(8);
     default:
       throw new Error(`ttrpc-ts decoder: unknown scalar type ${type}`);

@@ -28,31 +28,9 @@
  */
 
 import type { DescField, DescMessage, MessageShape } from "@bufbuild/protobuf";
-import { isPlainSchema } from "./plain_schema.ts";
-import { create, protoInt64, toBinary } from "./protobuf.ts";
-
-// Field types (FieldDescriptorProto.Type), as protobuf-es's ScalarType numbers them.
-const DOUBLE = 1;
-const FLOAT = 2;
-const INT64 = 3;
-const UINT64 = 4;
-const INT32 = 5;
-const FIXED64 = 6;
-const FIXED32 = 7;
-const BOOL = 8;
-const STRING = 9;
-const BYTES = 12;
-const UINT32 = 13;
-const SFIXED32 = 15;
-const SFIXED64 = 16;
-const SINT32 = 17;
-const SINT64 = 18;
-
-// Wire types.
-const VARINT = 0;
-const BIT64 = 1;
-const LEN = 2;
-const BIT32 = 5;
+import { isPlainSchema, wireTypeOf } from "./codec_schema.ts";
+import { create, protoInt64, ScalarType, toBinary } from "./protobuf.ts";
+import { BIT32, BIT64, LEN, VARINT, varintSize, writeVarint } from "./wire.ts";
 
 // FeatureSet.FieldPresence values protobuf-es reports in `DescField.presence`.
 const IMPLICIT = 2;
@@ -188,11 +166,7 @@ function ensure(n: number): void {
 
 function writeVarint32(v: number): void {
   ensure(5);
-  while (v > 0x7f) {
-    buf[pos++] = (v & 0x7f) | 0x80;
-    v >>>= 7;
-  }
-  buf[pos++] = v;
+  pos = writeVarint(buf, pos, v);
 }
 
 function writeTag(fieldNo: number, wireType: number): void {
@@ -262,21 +236,13 @@ function writeString(s: string): void {
     }
   }
   // At most 3 bytes per UTF-16 unit; the length prefix is moved if its guess was short.
-  const guess = varint32Size(len * 3);
+  const guess = varintSize(len * 3);
   ensure(guess + len * 3);
   const { written } = utf8.encodeInto(s, buf.subarray(pos + guess));
-  const size = varint32Size(written);
+  const size = varintSize(written);
   if (size !== guess) buf.copyWithin(pos + size, pos + guess, pos + guess + written);
   writeVarint32(written);
   pos += written;
-}
-
-function varint32Size(v: number): number {
-  if (v < 0x80) return 1;
-  if (v < 0x4000) return 2;
-  if (v < 0x200000) return 3;
-  if (v < 0x10000000) return 4;
-  return 5;
 }
 
 /** Starts a length-delimited value: one byte is kept for its length, moved in {@link join} if it needs more. */
@@ -289,7 +255,7 @@ function fork(): void {
 function join(): void {
   const start = forks.pop()!;
   const len = pos - start - 1;
-  const size = varint32Size(len);
+  const size = varintSize(len);
   if (size > 1) {
     ensure(size - 1);
     buf.copyWithin(start + size, start + 1, pos);
@@ -353,7 +319,7 @@ function compileField(field: DescField): FieldWriter {
     }
     case "scalar":
     case "enum": {
-      const type = field.fieldKind === "enum" ? INT32 : field.scalar;
+      const type = field.fieldKind === "enum" ? ScalarType.INT32 : field.scalar;
       const wire = wireTypeOf(type);
       const writeValue = scalarWriter(type);
       return presence(field, (value) => {
@@ -369,7 +335,7 @@ function compileField(field: DescField): FieldWriter {
           for (let i = 0; i < items.length; i++) writeChild(items[i]);
         };
       }
-      const type = field.listKind === "enum" ? INT32 : field.scalar;
+      const type = field.listKind === "enum" ? ScalarType.INT32 : field.scalar;
       const writeValue = scalarWriter(type);
       if (field.packed) {
         return (message) => {
@@ -400,7 +366,7 @@ function compileField(field: DescField): FieldWriter {
         const writeChild = childWriter(field.message, 2);
         writeEntryValue = (value) => writeChild(value as Record<string, unknown> | undefined);
       } else {
-        const type = field.mapKind === "enum" ? INT32 : field.scalar;
+        const type = field.mapKind === "enum" ? ScalarType.INT32 : field.scalar;
         const wire = wireTypeOf(type);
         const writeValue = scalarWriter(type);
         writeEntryValue = (value) => {
@@ -451,23 +417,23 @@ function presence(field: DescField, writeValue: (value: unknown) => void): Field
     };
   }
   switch (field.fieldKind === "scalar" ? field.scalar : 0) {
-    case BOOL:
+    case ScalarType.BOOL:
       return (message) => {
         const value = message[name];
         if (value !== false) writeValue(value);
       };
-    case STRING:
+    case ScalarType.STRING:
       return (message) => {
         const value = message[name];
         if (value !== "") writeValue(value);
       };
-    case BYTES:
+    case ScalarType.BYTES:
       return (message) => {
         const value = message[name];
         if (!(value instanceof Uint8Array) || value.byteLength > 0) writeValue(value);
       };
-    case DOUBLE:
-    case FLOAT:
+    case ScalarType.DOUBLE:
+    case ScalarType.FLOAT:
       return (message) => {
         const value = message[name];
         if (!Object.is(value, 0)) writeValue(value);
@@ -493,41 +459,23 @@ function childWriter(schema: DescMessage, no: number): (child: Record<string, un
   };
 }
 
-function wireTypeOf(type: number): number {
+function scalarWriter(type: ScalarType): ScalarWriter {
   switch (type) {
-    case BYTES:
-    case STRING:
-      return LEN;
-    case DOUBLE:
-    case FIXED64:
-    case SFIXED64:
-      return BIT64;
-    case FIXED32:
-    case SFIXED32:
-    case FLOAT:
-      return BIT32;
-    default:
-      return VARINT;
-  }
-}
-
-function scalarWriter(type: number): ScalarWriter {
-  switch (type) {
-    case STRING:
+    case ScalarType.STRING:
       return (v) => writeString(typeof v === "string" ? v : String(v));
-    case BOOL:
+    case ScalarType.BOOL:
       return (v) => {
         ensure(1);
         buf[pos++] = v ? 1 : 0;
       };
-    case DOUBLE:
+    case ScalarType.DOUBLE:
       return (v) => {
         if (typeof v !== "number") throw BAIL;
         ensure(8);
         view.setFloat64(pos, v, true);
         pos += 8;
       };
-    case FLOAT:
+    case ScalarType.FLOAT:
       return (v) => {
         if (typeof v !== "number" || (Number.isFinite(v) && (v > FLOAT32_MAX || v < -FLOAT32_MAX))) {
           throw BAIL;
@@ -536,54 +484,54 @@ function scalarWriter(type: number): ScalarWriter {
         view.setFloat32(pos, v, true);
         pos += 4;
       };
-    case INT32:
+    case ScalarType.INT32:
       return (v) => {
         if (!isInt32(v)) throw BAIL;
         writeInt32(v);
       };
-    case UINT32:
+    case ScalarType.UINT32:
       return (v) => {
         if (!isUint32(v)) throw BAIL;
         writeVarint32(v);
       };
-    case SINT32:
+    case ScalarType.SINT32:
       return (v) => {
         if (!isInt32(v)) throw BAIL;
         writeVarint32(((v << 1) ^ (v >> 31)) >>> 0);
       };
-    case FIXED32:
+    case ScalarType.FIXED32:
       return (v) => {
         if (!isUint32(v)) throw BAIL;
         ensure(4);
         view.setUint32(pos, v, true);
         pos += 4;
       };
-    case SFIXED32:
+    case ScalarType.SFIXED32:
       return (v) => {
         if (!isInt32(v)) throw BAIL;
         ensure(4);
         view.setInt32(pos, v, true);
         pos += 4;
       };
-    case INT64:
+    case ScalarType.INT64:
       return (v) => {
         const t = int64(v, false);
         writeVarint64(t.lo, t.hi);
       };
-    case UINT64:
+    case ScalarType.UINT64:
       return (v) => {
         const t = int64(v, true);
         writeVarint64(t.lo, t.hi);
       };
-    case SINT64:
+    case ScalarType.SINT64:
       return (v) => {
         const t = int64(v, false);
         const sign = t.hi >> 31;
         writeVarint64((t.lo << 1) ^ sign, ((t.hi << 1) | (t.lo >>> 31)) ^ sign);
       };
-    case FIXED64:
-    case SFIXED64: {
-      const unsigned = type === FIXED64;
+    case ScalarType.FIXED64:
+    case ScalarType.SFIXED64: {
+      const unsigned = type === ScalarType.FIXED64;
       return (v) => {
         const t = int64(v, unsigned);
         ensure(8);
@@ -592,7 +540,7 @@ function scalarWriter(type: number): ScalarWriter {
         pos += 8;
       };
     }
-    case BYTES:
+    case ScalarType.BYTES:
       return (v) => {
         if (!(v instanceof Uint8Array)) throw BAIL;
         writeBytes(v);
@@ -613,14 +561,14 @@ function int64(v: unknown, unsigned: boolean): { lo: number; hi: number } {
 }
 
 /** Map keys are object keys (strings); they are converted back to the key type as protobuf-es does. */
-function mapKeyConverter(type: number): (key: string) => unknown {
+function mapKeyConverter(type: ScalarType): (key: string) => unknown {
   switch (type) {
-    case STRING:
+    case ScalarType.STRING:
       return (key) => key;
-    case BOOL:
+    case ScalarType.BOOL:
       return (key) => (key === "true" ? true : key === "false" ? false : key);
-    case UINT64:
-    case FIXED64:
+    case ScalarType.UINT64:
+    case ScalarType.FIXED64:
       return (key) => {
         try {
           return protoInt64.uParse(key);
@@ -628,9 +576,9 @@ function mapKeyConverter(type: number): (key: string) => unknown {
           return key;
         }
       };
-    case INT64:
-    case SFIXED64:
-    case SINT64:
+    case ScalarType.INT64:
+    case ScalarType.SFIXED64:
+    case ScalarType.SINT64:
       return (key) => {
         try {
           return protoInt64.parse(key);

@@ -10,6 +10,7 @@
 
 import type { Any } from "@bufbuild/protobuf/wkt";
 import { allocFrame, MESSAGE_HEADER_LENGTH, MessageType, writeHeader } from "./frame.ts";
+import { varintSize, writeVarint } from "./wire.ts";
 
 /** Metadata to send: keys are lowercased on the wire; an array value sends the key once per value. */
 export type MetadataInit = Readonly<Record<string, string | readonly string[]>>;
@@ -93,26 +94,6 @@ function writeUtf8(
     encoder.encodeInto(s, buf.subarray(pos, pos + len));
   }
   return pos + len;
-}
-
-function varintSize(v: number): number {
-  if (v < 0x80) return 1;
-  if (v < 0x4000) return 2;
-  if (v < 0x200000) return 3;
-  if (v < 0x10000000) return 4;
-  let n = 5;
-  for (v = Math.floor(v / 0x800000000); v > 0; v = Math.floor(v / 128)) n++;
-  return n;
-}
-
-/** Writes a non-negative integer (up to 2^53) as a varint. */
-function writeVarint(buf: Uint8Array, pos: number, v: number): number {
-  while (v >= 0x80) {
-    buf[pos++] = (v & 0x7f) | 0x80;
-    v = v > 0xffffffff ? Math.floor(v / 128) : v >>> 7;
-  }
-  buf[pos++] = v;
-  return pos;
 }
 
 /** Size of a signed int32/int64 as protobuf encodes it (negative → 10 bytes). */

@@ -1,6 +1,6 @@
 /**
  * The protobuf-es functions ttrpc-ts calls (`create`, `isMessage`,
- * `toBinary`, `fromBinary`, `protoInt64`), loaded without the package's JSON half.
+ * `toBinary`, `fromBinary`, `protoInt64`, `ScalarType`), loaded without the package's JSON half.
  *
  * Why. `@bufbuild/protobuf`'s index also re-exports `toJson`, `fromJson` and
  * `equals`, which import every well-known type, and each of those decodes its
@@ -28,7 +28,10 @@
 import type * as ProtobufIndex from "@bufbuild/protobuf";
 
 /** The functions this module provides, typed as the index declares them. */
-type Core = Pick<typeof ProtobufIndex, "create" | "isMessage" | "fromBinary" | "toBinary" | "protoInt64">;
+type Core = Pick<
+  typeof ProtobufIndex,
+  "create" | "isMessage" | "fromBinary" | "toBinary" | "protoInt64" | "ScalarType"
+>;
 
 /** The index file that defines each function, relative to the package's ESM index. */
 const FILES: Readonly<Record<keyof Core, string>> = {
@@ -37,6 +40,7 @@ const FILES: Readonly<Record<keyof Core, string>> = {
   fromBinary: "./from-binary.js",
   toBinary: "./to-binary.js",
   protoInt64: "./proto-int64.js",
+  ScalarType: "./descriptors.js",
 };
 
 async function loadCore(): Promise<Core> {
@@ -67,3 +71,7 @@ export const fromBinary: Core["fromBinary"] = core.fromBinary;
 export const toBinary: Core["toBinary"] = core.toBinary;
 /** protobuf-es's `protoInt64`: 64-bit integers to and from their two 32-bit halves. */
 export const protoInt64: Core["protoInt64"] = core.protoInt64;
+/** protobuf-es's `ScalarType` enum (a field's scalar kind). */
+export const ScalarType: Core["ScalarType"] = core.ScalarType;
+/** protobuf-es's `ScalarType` enum, as a type. */
+export type ScalarType = ProtobufIndex.ScalarType;

@@ -11,5 +11,6 @@ describe("protobuf (binary functions without the index)", () => {
     assert.equal(core.fromBinary, index.fromBinary);
     assert.equal(core.toBinary, index.toBinary);
     assert.equal(core.protoInt64, index.protoInt64);
+    assert.equal(core.ScalarType, index.ScalarType);
   });
 });

@@ -1,12 +1,15 @@
 /**
- * Which message schemas ttrpc-ts's own encoder and decoder may handle: those
- * whose messages are plain protobuf-es objects all the way down. Anything
- * else goes to protobuf-es's `toBinary` and `fromBinary`.
+ * What ttrpc-ts's compiled encoder and decoder need to know of a schema:
+ * whether they may handle it (its messages are plain protobuf-es objects all
+ * the way down; anything else goes to `toBinary` and `fromBinary`), and the
+ * wire type of each scalar field.
  *
  * @module
  */
 
 import type { DescField, DescMessage } from "@bufbuild/protobuf";
+import { ScalarType } from "./protobuf.ts";
+import { BIT32, BIT64, LEN, VARINT } from "./wire.ts";
 
 /** Wrapper types, which protobuf-es unwraps to their scalar in singular fields outside a oneof. */
 const WRAPPERS = new Set(
@@ -50,4 +53,28 @@ function plain(
     if (!plain(child, alsoReject, seen)) return false;
   }
   return true;
+}
+
+/**
+ * The wire type a scalar field type is written with (enums are written as `INT32`).
+ *
+ * @param type the scalar type
+ * @returns one of {@link VARINT}, {@link BIT64}, {@link LEN}, {@link BIT32}
+ */
+export function wireTypeOf(type: ScalarType): number {
+  switch (type) {
+    case ScalarType.BYTES:
+    case ScalarType.STRING:
+      return LEN;
+    case ScalarType.DOUBLE:
+    case ScalarType.FIXED64:
+    case ScalarType.SFIXED64:
+      return BIT64;
+    case ScalarType.FIXED32:
+    case ScalarType.SFIXED32:
+    case ScalarType.FLOAT:
+      return BIT32;
+    default:
+      return VARINT;
+  }
 }
