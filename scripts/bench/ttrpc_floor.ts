@@ -16,7 +16,14 @@
 
 import { Buffer } from "node:buffer";
 import { connect as netConnect } from "node:net";
-import { encodeRequest, type MetadataInit } from "../../vendor/ttrpc-ts/mod.ts";
+import {
+  encodeRequest,
+  MESSAGE_HEADER_LENGTH as HEADER,
+  MessageType,
+  type MetadataInit,
+  writeHeader,
+} from "../../vendor/ttrpc-ts/mod.ts";
+import { READ_DEFER_HOPS } from "../../src/platform/ttrpc_conn.ts";
 
 /** A minimal pipelined caller: `call()` resolves when the reply to its request arrives. */
 export interface FloorClient {
@@ -25,9 +32,6 @@ export interface FloorClient {
   /** Closes the socket. */
   close(): void;
 }
-
-const HEADER = 10;
-const TYPE_RESPONSE = 2;
 
 /**
  * Connects a floor client for one fixed request.
@@ -61,7 +65,7 @@ export async function connectFloor(
       const type = data[p + 8];
       p += HEADER + len;
       const wake = waiters.get(id);
-      if (wake !== undefined && type === TYPE_RESPONSE) {
+      if (wake !== undefined && type === MessageType.Response) {
         waiters.delete(id);
         wake();
       }
@@ -100,10 +104,7 @@ export async function connectFloor(
       const id = nextId;
       nextId += 2;
       const frame = Buffer.allocUnsafe(HEADER + envelope.length);
-      frame.writeUInt32BE(envelope.length, 0);
-      frame.writeUInt32BE(id, 4);
-      frame[8] = 1; // Request
-      frame[9] = 0;
+      writeHeader(frame, 0, envelope.length, id, MessageType.Request, 0);
       frame.set(envelope, HEADER);
       queue.push(frame);
       queued += frame.length;
@@ -150,7 +151,7 @@ async function open(
           wrote = false;
           receive(buf.subarray(off, off + n));
           off += n;
-          for (let hops = 0; hops < 8 && !wrote; hops++) await null;
+          for (let hops = 0; hops < READ_DEFER_HOPS && !wrote; hops++) await null;
         }
       } catch (err) {
         fail(err as Error);

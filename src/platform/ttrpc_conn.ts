@@ -66,7 +66,7 @@ const SLAB_MAX = 64 * 1024;
  * it usually triggers (see `DenoConn.#delivered`). Enough for a caller a few
  * `await`s above the client; when nothing is written the read starts anyway.
  */
-const READ_DEFER_HOPS = 8;
+export const READ_DEFER_HOPS = 8;
 
 /** errno code by Deno error class name, for errors that carry no `code`. */
 const CODE_BY_NAME: Record<string, string> = {

@@ -195,12 +195,21 @@ describe("dialConn()", () => {
     }
   });
 
-  it("dialConn() delivers what the peer sent before start(), in order, and then the peer's end", async () => {
+  /** Runs `body` against a server that sends `greeting` to each client and ends the stream. */
+  async function withGreeter(greeting: number[], body: (address: string) => Promise<void>): Promise<void> {
     const greetPath = join(dir, "greet.sock");
-    const greeter = net.createServer((s) => s.end(new Uint8Array([9, 8, 7])));
+    const greeter = net.createServer((s) => s.end(new Uint8Array(greeting)));
     await new Promise<void>((r) => greeter.listen(greetPath, r));
     try {
-      const conn: Conn = await dialConn(greetPath);
+      await body(greetPath);
+    } finally {
+      await new Promise((r) => greeter.close(r));
+    }
+  }
+
+  it("dialConn() delivers what the peer sent before start(), in order, and then the peer's end", async () => {
+    await withGreeter([9, 8, 7], async (address) => {
+      const conn: Conn = await dialConn(address);
       // Let the greeting (and the peer's end) arrive before anyone listens.
       await new Promise((r) => setTimeout(r, 50));
       const got: number[] = [];
@@ -209,17 +218,12 @@ describe("dialConn()", () => {
       });
       assert.equal(await closed, undefined);
       assert.deepEqual(got, [9, 8, 7]);
-    } finally {
-      await new Promise((r) => greeter.close(r));
-    }
+    });
   });
 
   it("dialConn() hands the handler plain Uint8Array chunks on Deno and Bun (node's Buffer elsewhere)", async () => {
-    const greetPath = join(dir, "plain.sock");
-    const greeter = net.createServer((s) => s.end(new Uint8Array([1, 2, 3])));
-    await new Promise<void>((r) => greeter.listen(greetPath, r));
-    try {
-      const conn: Conn = await dialConn(greetPath);
+    await withGreeter([1, 2, 3], async (address) => {
+      const conn: Conn = await dialConn(address);
       const prototypes: unknown[] = [];
       await new Promise<Error | undefined>((resolve) => {
         conn.start({ data: (chunk) => prototypes.push(Object.getPrototypeOf(chunk)), close: resolve });
@@ -227,9 +231,7 @@ describe("dialConn()", () => {
       assert.ok(prototypes.length > 0);
       const native = "Deno" in globalThis || "Bun" in globalThis;
       for (const p of prototypes) assert.equal(p === Uint8Array.prototype, native);
-    } finally {
-      await new Promise((r) => greeter.close(r));
-    }
+    });
   });
 
   it("dialConn() destroy() before start() reports close once with the reason", async () => {
