@@ -30,7 +30,7 @@
 import type { DescField, DescMessage, MessageShape } from "@bufbuild/protobuf";
 import { isPlainSchema, wireTypeOf } from "./codec_schema.ts";
 import { create, protoInt64, ScalarType, toBinary } from "./protobuf.ts";
-import { BIT32, BIT64, LEN, VARINT, varintSize, writeVarint } from "./wire.ts";
+import { LEN, varintSize, writeVarint } from "./wire.ts";
 
 // FeatureSet.FieldPresence values protobuf-es reports in `DescField.presence`.
 const IMPLICIT = 2;
