@@ -6,7 +6,7 @@
  * @module
  */
 
-import { chmod, chown, lstat, mkdir, readdir, rename, rm, rmdir, symlink, writeFile } from "node:fs/promises";
+import { chmod, chown, lstat, mkdir, readdir, rename, rmdir, symlink, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import { AlreadyExistsError, FailedPreconditionError, fromErrno, newError, withContext } from "../errors.ts";
 import { validateId, validateNamespace } from "../ids.ts";
@@ -20,6 +20,7 @@ import {
   workDir,
 } from "./layout.ts";
 import { mountsUnder, unmountRecursive } from "./mount.ts";
+import { removeTree } from "../platform/remove_tree.ts";
 
 /** A bundle on disk: `path` = `<state>/<ns>/<id>`, `workDir` = `<root>/<ns>/<id>`. */
 export interface Bundle {
@@ -135,7 +136,7 @@ export async function createBundle(options: CreateBundleOptions): Promise<Bundle
     } catch (err) {
       if ((err as { code?: string }).code !== "EEXIST") throw err;
       // A leftover work dir from an earlier container with this id: start clean, as containerd does.
-      await rm(b.workDir, { recursive: true, force: true });
+      await removeTree(b.workDir);
       await mkdir(b.workDir, { mode: 0o711 });
     }
     created.push(b.workDir);
@@ -145,7 +146,7 @@ export async function createBundle(options: CreateBundleOptions): Promise<Bundle
     }
     return b;
   } catch (err) {
-    for (const p of created.reverse()) await rm(p, { recursive: true, force: true }).catch(() => {});
+    for (const p of created.reverse()) await removeTree(p).catch(() => {});
     throw withContext(fromErrno(err), `create bundle ${q(b.namespace + "/" + b.id)}`);
   }
 }
@@ -190,7 +191,7 @@ async function atomicDelete(path: string): Promise<void> {
     if ((err as { code?: string }).code === "ENOENT") return;
     throw fromErrno(err, `rename ${q(path)}`);
   }
-  await rm(hidden, { recursive: true, force: true });
+  await removeTree(hidden);
 }
 
 /**
@@ -227,7 +228,7 @@ export async function deleteBundle(bundle: Bundle): Promise<void> {
     // sys…). Those are ours to remove, but only once the mount table shows nothing left below rootfs,
     // so a host directory that is still mounted there is never emptied.
     if (code === "ENOTEMPTY" && (await mountsUnder(rootfs)).length === 0) {
-      await rm(rootfs, { recursive: true, force: true });
+      await removeTree(rootfs);
     } else if (code !== "ENOENT") throw fromErrno(err, `${ctx}: remove rootfs ${q(rootfs)}`);
   }
   let bundleErr: unknown;

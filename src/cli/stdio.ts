@@ -28,10 +28,11 @@
  */
 
 import { constants } from "node:fs";
-import { type FileHandle, lstat, mkdir, mkdtemp, open, readdir, realpath, rm, rmdir } from "node:fs/promises";
+import { type FileHandle, lstat, mkdir, mkdtemp, open, readdir, realpath, rmdir } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { fromErrno, withContext } from "../errors.ts";
 import { makeFifos } from "../platform/fifo.ts";
+import { removeTree } from "../platform/remove_tree.ts";
 import { isProcessAlive, openPathsUnder } from "../platform/process.ts";
 
 /** Name of the dir under the state dir that holds the CLI's FIFO dirs. */
@@ -437,7 +438,7 @@ export function fifoDirOf(state: string, stdout: string): string | undefined {
  * @returns resolves when done
  */
 export async function removeFifoDir(dir: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true }).catch(() => {});
+  await removeTree(dir).catch(() => {});
   await rmdir(dirname(dir)).catch(() => {});
 }
 

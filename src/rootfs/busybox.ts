@@ -12,20 +12,10 @@
  * @module
  */
 
-import {
-  chmod,
-  copyFile,
-  mkdir,
-  mkdtemp,
-  open,
-  rename,
-  rm,
-  stat,
-  symlink,
-  writeFile,
-} from "node:fs/promises";
+import { chmod, copyFile, mkdir, mkdtemp, open, rename, stat, symlink, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { fromErrno, NotFoundError } from "../errors.ts";
+import { removeTree } from "../platform/remove_tree.ts";
 
 /** Where the host's static busybox is looked for, in order. */
 export const BUSYBOX_PATHS: readonly string[] = Object.freeze(["/bin/busybox", "/usr/bin/busybox"]);
@@ -272,11 +262,11 @@ export async function buildBusyboxRootfsIfMissing(
     } catch (e) {
       // Another process won the race (rename onto a non-empty dir fails); its rootfs is as good as ours.
       if (!(await isBusyboxRootfs(dir))) throw e;
-      await rm(tmp, { recursive: true, force: true });
+      await removeTree(tmp);
       return false;
     }
   } catch (e) {
-    await rm(tmp, { recursive: true, force: true });
+    await removeTree(tmp);
     throw fromErrno(e, `build busybox rootfs "${dir}" from "${busybox}"`);
   }
 }

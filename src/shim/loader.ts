@@ -23,6 +23,7 @@ import { dialSocket } from "../../vendor/ttrpc-ts/mod.ts";
 import type { Logger } from "../log/logger.ts";
 import { nullLogger } from "../log/logger.ts";
 import { isProcessAlive } from "../platform/process.ts";
+import { removeTree } from "../platform/remove_tree.ts";
 import type { RuntimeResolver } from "../runtime/resolve.ts";
 import {
   type ContainerRecord,
@@ -862,7 +863,7 @@ export async function cleanupWorkDirs(
     await liveLockOwner(state, ns, id).then((o) => o !== undefined, () => true);
   const remove = async (path: string, reason: string, ns?: string, id?: string) => {
     try {
-      if (!opts.dryRun) await fsp.rm(path, { recursive: true, force: true });
+      if (!opts.dryRun) await removeTree(path);
       cleaned.push({ path, reason });
       log.info(opts.dryRun ? "would remove" : "removed", { path, reason });
     } catch (err) {

@@ -7,9 +7,10 @@
  */
 
 import { execFile } from "node:child_process";
-import { mkdir, mkdtemp, readFile, rm, rmdir } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rmdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { removeTree as removeUnmounted } from "../../src/platform/remove_tree.ts";
 
 /** A temporary shimkit state; disposing it removes everything under `dir`. */
 export interface TempState extends AsyncDisposable {
@@ -111,5 +112,6 @@ function umount(path: string): Promise<void> {
  */
 export async function removeTree(dir: string): Promise<void> {
   for (const mp of await mountsUnder(dir)) await umount(mp);
-  await rm(dir, { recursive: true, force: true, maxRetries: 3, retryDelay: 50 });
+  // Not plain fs.rm: under Bun it can stop early and report success (see remove_tree.ts).
+  await removeUnmounted(dir);
 }
