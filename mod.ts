@@ -96,7 +96,10 @@ export {
   createBundle,
   type CreateBundleOptions,
   deleteBundle,
+  finishInterruptedDelete,
+  type InterruptedDelete,
   listBundles,
+  listInterruptedDeletes,
   loadBundle,
 } from "./src/bundle/bundle.ts";
 export {
@@ -183,6 +186,8 @@ export {
   cleanupWorkDirs,
   type DialOutcome,
   dialOutcomeOf,
+  INTERRUPTED_DELETE_GRACE_MS,
+  isInterruptedDelete,
   type KeptShim,
   type LoadError,
   loadExisting,

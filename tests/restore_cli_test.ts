@@ -6,7 +6,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm, rmdir } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, rmdir, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { isProcessAlive } from "../src/platform/process.ts";
@@ -113,4 +113,56 @@ describe("shimkit doctor / gc / load", { skip: fakeAvailable ? false : "needs sr
     assert.equal(d.code, 0, d.stdout);
     assert.equal((await sk("delete", "--force", "live")).code, 0);
   });
+
+  it(
+    "reports and finishes deletes that were interrupted after their rename; leaves one in progress",
+    T,
+    async () => {
+      const hidden = (base: string, id: string) => join(dir, base, "default", `.${id}`);
+      const past = new Date(Date.now() - 10 * 60_000);
+      for (const base of ["state", "root"]) {
+        for (const id of ["gone", "going"]) {
+          await mkdir(join(hidden(base, id), "rootfs"), { recursive: true });
+          await writeFile(join(hidden(base, id), "rootfs", "file"), "x");
+        }
+        await utimes(hidden(base, "gone"), past, past);
+      }
+      try {
+        let d = await sk("doctor", "--json");
+        assert.equal(d.code, 1, d.stdout + d.stderr);
+        const problems = json(d.stdout).problems as Array<{ code: string; id?: string; path: string }>;
+        assert.deepEqual(problems.map((p) => [p.code, p.id, p.path]), [
+          ["interrupted-delete", "gone", hidden("state", "gone")],
+          ["interrupted-delete", "gone", hidden("root", "gone")],
+        ]);
+
+        const plan = await sk("gc", "--dry-run", "--json");
+        assert.equal(plan.code, 0, plan.stderr);
+        const planned = json(plan.stdout) as Array<{ action: string; id?: string; detail: string }>;
+        assert.deepEqual(planned.map((r) => [r.action, r.id]), [["would remove", "gone"], [
+          "would remove",
+          "gone",
+        ]]);
+        assert.ok(existsSync(hidden("state", "gone")), "dry run changes nothing");
+
+        const gc = await sk("gc", "--json");
+        assert.equal(gc.code, 0, gc.stderr);
+        const rows = json(gc.stdout) as Array<{ action: string; detail: string }>;
+        assert.deepEqual(rows.map((r) => [r.action, r.detail]), [
+          ["cleaned", `${hidden("state", "gone")}: interrupted delete`],
+          ["cleaned", `${hidden("root", "gone")}: interrupted delete`],
+        ]);
+        for (const base of ["state", "root"]) {
+          assert.equal(existsSync(hidden(base, "gone")), false);
+          assert.ok(existsSync(hidden(base, "going")), "a delete still changing its dir is not taken");
+        }
+        d = await sk("doctor");
+        assert.equal(d.code, 0, d.stdout);
+      } finally {
+        for (const base of ["state", "root"]) {
+          for (const id of ["gone", "going"]) await rm(hidden(base, id), { recursive: true, force: true });
+        }
+      }
+    },
+  );
 });

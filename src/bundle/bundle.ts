@@ -7,7 +7,7 @@
  */
 
 import { chmod, chown, lstat, mkdir, readdir, rename, rmdir, symlink, writeFile } from "node:fs/promises";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
 import { AlreadyExistsError, FailedPreconditionError, fromErrno, newError, withContext } from "../errors.ts";
 import { validateId, validateNamespace } from "../ids.ts";
 import {
@@ -265,7 +265,11 @@ export interface BundleEntry {
   path: string;
 }
 
-async function dirs(path: string): Promise<string[]> {
+/**
+ * Directory names in `path` that we could have created: valid ids, or (with `hidden`) a dot and a valid
+ * id, which is what a delete leaves.
+ */
+async function dirs(path: string, hidden = false): Promise<string[]> {
   let entries;
   try {
     entries = await readdir(path, { withFileTypes: true });
@@ -276,7 +280,9 @@ async function dirs(path: string): Promise<string[]> {
   // Hidden entries are bundles being deleted, locks and records; names that fail
   // validation cannot have been created by us. Symlinks are not followed.
   return entries
-    .filter((e) => e.isDirectory() && !isHiddenName(e.name) && isValidName(e.name))
+    .filter((e) =>
+      e.isDirectory() && isHiddenName(e.name) === hidden && isValidName(e.name.slice(hidden ? 1 : 0))
+    )
     .map((e) => e.name)
     .sort();
 }
@@ -306,4 +312,73 @@ export async function listBundles(state: string): Promise<BundleEntry[]> {
     }
   }
   return out;
+}
+
+/** A hidden `.<id>` directory that an interrupted delete left, found by {@link listInterruptedDeletes}. */
+export interface InterruptedDelete {
+  /** Namespace directory name. */
+  namespace: string;
+  /** The container id the directory belonged to (its name without the dot). */
+  id: string;
+  /** `<state>/<ns>/.<id>` (a bundle) or `<root>/<ns>/.<id>` (a work dir). */
+  path: string;
+  /** Which of the two it was. */
+  kind: "bundle" | "work";
+  /** Last change of its entries (ms since the epoch): a removal in progress keeps it recent. */
+  mtimeMs: number;
+}
+
+/**
+ * Lists what deletes left half-done: {@link deleteBundle} renames `<id>` to
+ * `.<id>` and then removes that, so a crash or kill in between leaves a
+ * hidden directory that no loader reads and nothing else removes. Only
+ * directories named `.` + a valid id, directly in a namespace dir of the state
+ * or the root, are listed; `.records`, `.locks` and `.rootfs` sit one level
+ * higher and are never taken. The list includes deletes still in progress:
+ * callers skip those by age and by the container's lock.
+ *
+ * @param state state directory
+ * @param root root directory, when its work dirs are to be listed too
+ * @returns the directories, bundles first, each sorted by namespace, then id
+ * @throws errno-mapped errors other than a missing directory (which lists nothing)
+ */
+export async function listInterruptedDeletes(state: string, root?: string): Promise<InterruptedDelete[]> {
+  const out: InterruptedDelete[] = [];
+  const bases: Array<[string, InterruptedDelete["kind"]]> = [[state, "bundle"]];
+  if (root !== undefined) bases.push([root, "work"]);
+  for (const [base, kind] of bases) {
+    for (const namespace of await dirs(base)) {
+      const nsDir = join(base, namespace);
+      for (const name of await dirs(nsDir, true)) {
+        const path = join(nsDir, name);
+        const st = await lstat(path).catch(() => undefined);
+        if (st) out.push({ namespace, id: name.slice(1), path, kind, mtimeMs: st.mtimeMs });
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Finishes a delete that was interrupted after its rename: does what
+ * {@link deleteBundle} would have done next. Unmounts anything under its
+ * `rootfs`, then removes the directory, but only when the mount table shows
+ * nothing mounted below it any more, so a host directory is never emptied.
+ *
+ * @param entry a directory from {@link listInterruptedDeletes}
+ * @throws FailedPreconditionError naming the mount points when something is still mounted below it;
+ *   errno-mapped errors when it cannot be unmounted or removed
+ */
+export async function finishInterruptedDelete(entry: InterruptedDelete): Promise<void> {
+  const ctx = `finish the interrupted delete of ${q(entry.namespace + "/" + entry.id)} (${q(entry.path)})`;
+  try {
+    if (entry.kind === "bundle") await unmountRecursive(bundleFile(entry.path, "rootfs"));
+    const mounted = await mountsUnder(entry.path);
+    if (mounted.length > 0) {
+      throw new FailedPreconditionError(`still mounted at ${mounted.map((m) => q(m)).join(", ")}`);
+    }
+    await removeTree(entry.path);
+  } catch (err) {
+    throw withContext(err, ctx);
+  }
 }

@@ -8,6 +8,7 @@ import {
   readdir,
   readFile,
   readlink,
+  rename,
   rm,
   stat,
   symlink,
@@ -21,7 +22,14 @@ import {
   InvalidArgumentError,
   NotFoundError,
 } from "../errors.ts";
-import { createBundle, deleteBundle, listBundles, loadBundle } from "./bundle.ts";
+import {
+  createBundle,
+  deleteBundle,
+  finishInterruptedDelete,
+  listBundles,
+  listInterruptedDeletes,
+  loadBundle,
+} from "./bundle.ts";
 
 const isRoot = process.getuid?.() === 0;
 
@@ -236,5 +244,89 @@ describe("bundle", () => {
       { namespace: "k8s.io", id: "p1", path: join(loc.state, "k8s.io", "p1") },
     ]);
     assert.deepEqual(await listBundles(join(loc.state, "missing")), []);
+  });
+  it("listInterruptedDeletes() lists hidden `.<id>` dirs in namespace dirs of state and root, nothing else", async () => {
+    const loc = await fresh();
+    await createBundle({ ...loc, namespace: "default", id: "live", spec: {} });
+    await mkdir(join(loc.state, "default", ".c3", "rootfs"), { recursive: true });
+    await mkdir(join(loc.state, "k8s.io", ".p1"), { recursive: true });
+    await mkdir(join(loc.root, "default", ".c3"), { recursive: true });
+    // Not left by a delete: the manager's own hidden dirs, a temp file, a name no id can have.
+    await mkdir(join(loc.state, ".locks", "default"), { recursive: true });
+    await mkdir(join(loc.root, ".records", "default"), { recursive: true });
+    await mkdir(join(loc.root, ".rootfs", "busybox"), { recursive: true });
+    await writeFile(join(loc.state, "default", ".c4"), "");
+    await mkdir(join(loc.state, "default", ".bad name"));
+    await mkdir(join(loc.state, "default", "..c5"));
+    const all = await listInterruptedDeletes(loc.state, loc.root);
+    assert.deepEqual(all.map(({ mtimeMs: _, ...d }) => d), [
+      { namespace: "default", id: "c3", path: join(loc.state, "default", ".c3"), kind: "bundle" },
+      { namespace: "k8s.io", id: "p1", path: join(loc.state, "k8s.io", ".p1"), kind: "bundle" },
+      { namespace: "default", id: "c3", path: join(loc.root, "default", ".c3"), kind: "work" },
+    ]);
+    assert.equal(all[0].mtimeMs, (await stat(join(loc.state, "default", ".c3"))).mtimeMs);
+    assert.deepEqual((await listInterruptedDeletes(loc.state)).map((d) => d.kind), ["bundle", "bundle"]);
+    assert.deepEqual(await listInterruptedDeletes(join(loc.state, "missing"), join(loc.root, "missing")), []);
+  });
+
+  it("finishInterruptedDelete() removes what a delete left, content and all", async () => {
+    const loc = await fresh();
+    const b = await createBundle({ ...loc, namespace: "default", id: "c1", spec: {} });
+    await mkdir(join(b.path, "rootfs", "proc"));
+    await writeFile(join(b.path, "rootfs", "file"), "x");
+    await rename(b.path, join(loc.state, "default", ".c1"));
+    await rename(b.workDir, join(loc.root, "default", ".c1"));
+    for (const d of await listInterruptedDeletes(loc.state, loc.root)) await finishInterruptedDelete(d);
+    assert.deepEqual(await readdir(join(loc.state, "default")), []);
+    assert.deepEqual(await readdir(join(loc.root, "default")), []);
+  });
+
+  it("finishInterruptedDelete() unmounts the rootfs, as deleteBundle() would have", {
+    skip: isRoot ? false : "needs root (mounts a tmpfs)",
+  }, async () => {
+    const loc = await fresh();
+    const hidden = join(loc.state, "default", ".c1");
+    await mkdir(join(hidden, "rootfs"), { recursive: true });
+    execFileSync("mount", ["-t", "tmpfs", "shimkit-test", join(hidden, "rootfs")]);
+    try {
+      await writeFile(join(hidden, "rootfs", "file"), "x");
+      const [entry] = await listInterruptedDeletes(loc.state);
+      await finishInterruptedDelete(entry);
+      assert.ok(!(await readFile("/proc/self/mountinfo", "utf8")).includes(hidden));
+      await assert.rejects(lstat(hidden), { code: "ENOENT" });
+    } finally {
+      try {
+        execFileSync("umount", ["-R", join(hidden, "rootfs")], { stdio: "ignore" });
+      } catch {
+        // Already unmounted by the code under test.
+      }
+    }
+  });
+
+  it("finishInterruptedDelete() leaves a dir with a mount outside its rootfs, naming the mount point", {
+    skip: isRoot ? false : "needs root (mounts a tmpfs)",
+  }, async () => {
+    const loc = await fresh();
+    const hidden = join(loc.root, "default", ".c1");
+    const host = join(hidden, "host");
+    await mkdir(host, { recursive: true });
+    execFileSync("mount", ["-t", "tmpfs", "shimkit-test", host]);
+    try {
+      await writeFile(join(host, "keep"), "x");
+      const [entry] = await listInterruptedDeletes(loc.state, loc.root);
+      await assert.rejects(finishInterruptedDelete(entry), (err: Error) => {
+        assert.ok(err instanceof FailedPreconditionError, String(err));
+        assert.equal(
+          err.message,
+          `finish the interrupted delete of "default/c1" (${JSON.stringify(hidden)}): still mounted at ${
+            JSON.stringify(host)
+          }`,
+        );
+        return true;
+      });
+      assert.equal(await readFile(join(host, "keep"), "utf8"), "x", "the mounted dir is untouched");
+    } finally {
+      execFileSync("umount", [host]);
+    }
   });
 });

@@ -125,7 +125,7 @@ export const COMMANDS: Readonly<Record<string, CommandEntry>> = {
     load: () => import("./commands/load.ts"),
   },
   gc: {
-    summary: "remove leftover bundles, sockets, work directories and stdio FIFO dirs",
+    summary: "remove leftover bundles, sockets, work directories, stdio FIFO dirs and half-done deletes",
     file: "gc.ts",
     listing: true,
     load: () => import("./commands/gc.ts"),

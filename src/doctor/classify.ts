@@ -1,12 +1,12 @@
 /**
  * Pure classification for `shimkit doctor` and `shimkit gc --dry-run`: turns what the probes
- * saw (bundles, work dirs, records, sockets, locks) into a health per bundle and a list of
+ * saw (bundles, work dirs, records, sockets, locks, half-done deletes) into a health per bundle and a list of
  * problems. No I/O here; `doctor.ts` does the probing.
  *
  * @module
  */
 
-import { type DialOutcome, shouldCleanupShim } from "../shim/loader.ts";
+import { type DialOutcome, isInterruptedDelete, shouldCleanupShim } from "../shim/loader.ts";
 
 /** How bad a problem is: errors make `doctor` exit non-zero and are what `gc` acts on. */
 export type Severity = "error" | "warning";
@@ -24,7 +24,8 @@ export type ProblemCode =
   | "orphan-work-dir"
   | "orphan-record"
   | "stale-socket"
-  | "stale-lock";
+  | "stale-lock"
+  | "interrupted-delete";
 
 /** One finding. */
 export interface Problem {
@@ -114,6 +115,28 @@ export interface Inventory {
   staleLocks: string[];
   /** Containers whose lock is held by a live process (`ns/id`): never flagged as orphans. */
   busy: string[];
+  /**
+   * Hidden `.<id>` bundles and work dirs that deletes renamed but did not finish removing, with the
+   * time since their entries last changed (a delete in progress keeps that short).
+   */
+  interruptedDeletes: Array<{ namespace: string; id: string; path: string; ageMs: number }>;
+}
+
+/**
+ * An inventory with nothing in it, for probes to fill.
+ *
+ * @returns a fresh empty inventory
+ */
+export function emptyInventory(): Inventory {
+  return {
+    bundles: [],
+    workDirs: [],
+    records: [],
+    sockets: [],
+    staleLocks: [],
+    busy: [],
+    interruptedDeletes: [],
+  };
 }
 
 /** The result of {@link classifyInventory}. */
@@ -263,6 +286,17 @@ export function classifyInventory(inv: Inventory): Diagnosis {
   }
   for (const path of inv.staleLocks) {
     problems.push({ code: "stale-lock", severity: "warning", path, message: "lock owner is gone" });
+  }
+  for (const d of inv.interruptedDeletes) {
+    if (!isInterruptedDelete(d.ageMs, busy.has(`${d.namespace}/${d.id}`))) continue;
+    problems.push({
+      code: "interrupted-delete",
+      severity: "error",
+      namespace: d.namespace,
+      id: d.id,
+      path: d.path,
+      message: "left by a delete that did not finish",
+    });
   }
   return { bundles, problems, ok: !problems.some((p) => p.severity === "error") };
 }

@@ -5,10 +5,12 @@ import {
   type BundleProbe,
   classifyBundle,
   classifyInventory,
+  emptyInventory,
   type Inventory,
   type ProblemCode,
 } from "./classify.ts";
 import { DeadlineExceededError, NotFoundError } from "../errors.ts";
+import { INTERRUPTED_DELETE_GRACE_MS } from "../shim/loader.ts";
 
 const base: BundleProbe = {
   namespace: "ns",
@@ -140,7 +142,7 @@ describe("classifyBundle()", () => {
 });
 
 describe("classifyInventory()", () => {
-  const empty: Inventory = { bundles: [], workDirs: [], records: [], sockets: [], staleLocks: [], busy: [] };
+  const empty: Inventory = emptyInventory();
   it("is ok with nothing", () => {
     assert.deepEqual(classifyInventory(empty), { bundles: [], problems: [], ok: true });
   });
@@ -176,6 +178,26 @@ describe("classifyInventory()", () => {
       "stale-lock",
       "warning",
     ]]);
+    assert.equal(d.ok, false);
+  });
+  it("flags a half-done delete once it has been still for the grace period, unless its container is locked", () => {
+    const d = classifyInventory({
+      ...empty,
+      interruptedDeletes: [
+        { namespace: "ns", id: "old", path: "/s/ns/.old", ageMs: INTERRUPTED_DELETE_GRACE_MS },
+        { namespace: "ns", id: "recent", path: "/s/ns/.recent", ageMs: INTERRUPTED_DELETE_GRACE_MS - 1 },
+        { namespace: "ns", id: "busy", path: "/r/ns/.busy", ageMs: 10 * INTERRUPTED_DELETE_GRACE_MS },
+      ],
+      busy: ["ns/busy"],
+    });
+    assert.deepEqual(d.problems, [{
+      code: "interrupted-delete",
+      severity: "error",
+      namespace: "ns",
+      id: "old",
+      path: "/s/ns/.old",
+      message: "left by a delete that did not finish",
+    }]);
     assert.equal(d.ok, false);
   });
   it("is ok with warnings only", () => {

@@ -11,7 +11,7 @@
 import * as fsp from "node:fs/promises";
 import { join } from "node:path";
 import { isNotFound } from "../errors.ts";
-import { type BundleEntry, listBundles } from "../bundle/bundle.ts";
+import { type BundleEntry, listBundles, listInterruptedDeletes } from "../bundle/bundle.ts";
 import { readBootstrap } from "../bundle/bootstrap.ts";
 import {
   BUNDLE_FILES,
@@ -28,7 +28,13 @@ import { ShimConnection } from "../shim/connection.ts";
 import { dialPath } from "../shim/socket.ts";
 import { chooseRuntime, dialOutcomeOf, isListening, mapConcurrent, taskWasCreated } from "../shim/loader.ts";
 import { type ContainerRecord, listRecordIds, readRecord } from "../bundle/records.ts";
-import { type BundleProbe, classifyInventory, type Diagnosis, type Inventory } from "./classify.ts";
+import {
+  type BundleProbe,
+  classifyInventory,
+  type Diagnosis,
+  emptyInventory,
+  type Inventory,
+} from "./classify.ts";
 
 /** Options for {@link doctor} and {@link takeInventory}. */
 export interface DoctorOptions {
@@ -225,7 +231,7 @@ async function scanLocks(state: string): Promise<{ busy: Map<string, number>; st
 export async function takeInventory(opts: DoctorOptions): Promise<Inventory> {
   const entries = await listBundles(opts.state);
   const bundles = await mapConcurrent(entries, opts.concurrency ?? 8, (e) => probeBundle(e, opts));
-  const inv: Inventory = { bundles, workDirs: [], records: [], sockets: [], staleLocks: [], busy: [] };
+  const inv: Inventory = { ...emptyInventory(), bundles };
   const locks = await scanLocks(opts.state);
   inv.busy = [...locks.busy.keys()];
   inv.staleLocks = locks.stale;
@@ -241,6 +247,10 @@ export async function takeInventory(opts: DoctorOptions): Promise<Inventory> {
     for (const [namespace, id] of listRecordIds(opts.root).ids) {
       inv.records.push({ namespace, id, path: recordPath(opts.root, namespace, id) });
     }
+  }
+  const now = Date.now();
+  for (const d of await listInterruptedDeletes(opts.state, opts.root)) {
+    inv.interruptedDeletes.push({ namespace: d.namespace, id: d.id, path: d.path, ageMs: now - d.mtimeMs });
   }
   const sockets = [...(opts.sockets ?? [])];
   for (const dir of opts.socketDirs ?? []) sockets.push(...await socketFiles(dir));

@@ -296,4 +296,3 @@ describe("doctor() on containerd's own layout", {
     assert.match(r.problems.find((p) => p.code === "dead-shim")!.message, /still runs unsupervised/);
   });
 });
-

@@ -16,7 +16,15 @@ import * as fsp from "node:fs/promises";
 import { join } from "node:path";
 import { DeadlineExceededError, fromErrno, isDeadlineExceeded, isNotFound, kindOf } from "../errors.ts";
 import { isValidId } from "../ids.ts";
-import { type Bundle, type BundleEntry, deleteBundle, listBundles } from "../bundle/bundle.ts";
+import {
+  type Bundle,
+  type BundleEntry,
+  deleteBundle,
+  finishInterruptedDelete,
+  type InterruptedDelete,
+  listBundles,
+  listInterruptedDeletes,
+} from "../bundle/bundle.ts";
 import { BUNDLE_FILES, bundleDir, bundleFile, isHiddenName, recordPath, workDir } from "../bundle/layout.ts";
 import { acquireContainerLock, liveLockOwner, type LockOwner, removeStaleLocks } from "../bundle/lock.ts";
 import { dialSocket } from "../../vendor/ttrpc-ts/mod.ts";
@@ -764,7 +772,8 @@ async function loadLocked(
  * whose socket is missing or refuses is dead and cleaned up (`shim delete`, synthesized
  * `/tasks/exit` + `/tasks/delete` once, bundle and record removed); a reachable leaked shim
  * (see {@link shouldCleanupShim}) gets Delete + Shutdown; a slow shim is kept. Then work dirs,
- * records, sockets and locks nothing owns are removed ({@link cleanupWorkDirs}).
+ * records, sockets and locks nothing owns, and what interrupted deletes left, are removed
+ * ({@link cleanupWorkDirs}).
  *
  * @param manager the task manager whose shims are restored (kept shims are tracked by it)
  * @param opts directories, resolver, budget, concurrency, logger
@@ -838,8 +847,10 @@ export interface CleanupOptions {
  * Removes what no loaded shim owns (containerd `cleanupWorkDirs`, widened): `<root>/<ns>/<id>`
  * work dirs with neither a loaded shim nor a bundle (the reboot case: state on tmpfs is gone,
  * root is kept), container records whose bundle is gone, stale sockets of ours (`sockets`, e.g.
- * the events socket, and those under `socketDirs`, with nothing listening) and stale locks. Hidden names
- * (`.records`, bundles being deleted) are skipped, and so is any container locked by a live process.
+ * the events socket, and those under `socketDirs`, with nothing listening), stale locks, and the hidden
+ * `.<id>` bundles and work dirs of deletes that were interrupted (older than
+ * {@link INTERRUPTED_DELETE_GRACE_MS}; finished as {@link finishInterruptedDelete} says). Other hidden
+ * names (`.records`, `.locks`) are skipped, and so is any container locked by a live process.
  *
  * @param state the state directory
  * @param root the root directory
@@ -921,7 +932,54 @@ export async function cleanupWorkDirs(
     await remove(path, "stale socket");
   }
   for (const path of await removeStaleLocks(state, opts.dryRun)) cleaned.push({ path, reason: "stale lock" });
+  await finishInterruptedDeletes(state, root, opts.dryRun === true, log, cleaned, errors);
   return { cleaned, errors };
+}
+
+/**
+ * How long a hidden `.<id>` left by a delete must have been still before cleanup and `doctor` take
+ * it for an interrupted delete: a delete in progress keeps changing it.
+ */
+export const INTERRUPTED_DELETE_GRACE_MS = 60_000;
+
+/**
+ * Tells whether a hidden `.<id>` directory is an interrupted delete to finish, not one in progress.
+ *
+ * @param ageMs time since its entries last changed
+ * @param locked whether a live process holds the container's lock (a delete or a new create is running)
+ * @returns true when cleanup should finish it
+ */
+export function isInterruptedDelete(ageMs: number, locked: boolean): boolean {
+  return !locked && ageMs >= INTERRUPTED_DELETE_GRACE_MS;
+}
+
+async function finishInterruptedDeletes(
+  state: string,
+  root: string,
+  dryRun: boolean,
+  log: Logger,
+  cleaned: CleanedPath[],
+  errors: LoadError[],
+): Promise<void> {
+  let found: InterruptedDelete[];
+  try {
+    found = await listInterruptedDeletes(state, root);
+  } catch (err) {
+    errors.push({ message: `list interrupted deletes: ${(err as Error).message}` });
+    return;
+  }
+  for (const entry of found) {
+    const { namespace, id, path } = entry;
+    const locked = await liveLockOwner(state, namespace, id).then((o) => o !== undefined, () => true);
+    if (!isInterruptedDelete(Date.now() - entry.mtimeMs, locked)) continue;
+    try {
+      if (!dryRun) await finishInterruptedDelete(entry);
+      cleaned.push({ path, reason: "interrupted delete" });
+      log.info(dryRun ? "would remove" : "removed", { path, reason: "interrupted delete" });
+    } catch (err) {
+      errors.push({ namespace, id, message: (err as Error).message });
+    }
+  }
 }
 
 /** How old a hidden (temporary) socket name must be before cleanup takes it for a crashed bind's. */

@@ -8,12 +8,14 @@ import { Code, Server, TtrpcError } from "../../vendor/ttrpc-ts/mod.ts";
 import { Task as TaskV2 } from "../gen/containerd/task/v2/task_pb.ts";
 import { Task as TaskV3 } from "../gen/containerd/task/v3/task_pb.ts";
 import { createBundle } from "../bundle/bundle.ts";
+import { acquireContainerLock } from "../bundle/lock.ts";
 import { writeBootstrap } from "../bundle/bootstrap.ts";
 import { TaskManager } from "../task/manager.ts";
 import {
   chooseRuntime,
   cleanupWorkDirs,
   dialOutcomeOf,
+  INTERRUPTED_DELETE_GRACE_MS,
   loadExisting,
   loadShimOnceMore,
   type ShimLiveness,
@@ -284,6 +286,40 @@ describe("cleanupWorkDirs()", () => {
       assert.deepEqual(await fsp.readdir(recs), ["owned.json"]);
       assert.equal(r.errors.length, 1);
       assert.match(r.errors[0].message, /owned\.json/);
+    } finally {
+      await fsp.rm(d, { recursive: true, force: true });
+    }
+  });
+  it("cleanupWorkDirs() finishes deletes that were interrupted, not ones in progress or locked", async () => {
+    const d = await fsp.mkdtemp(join(tmpdir(), "shimkit-cleanup-"));
+    try {
+      const state = join(d, "state");
+      const root = join(d, "root");
+      const hidden = (base: string, id: string) => join(base, "ns", `.${id}`);
+      const past = new Date(Date.now() - INTERRUPTED_DELETE_GRACE_MS - 5000);
+      for (const id of ["old", "recent", "locked"]) {
+        for (const base of [state, root]) {
+          await fsp.mkdir(join(hidden(base, id), "rootfs"), { recursive: true });
+          await fsp.writeFile(join(hidden(base, id), "rootfs", "file"), "x");
+          if (id !== "recent") await fsp.utimes(hidden(base, id), past, past);
+        }
+      }
+      await using _lock = await acquireContainerLock(state, "ns", "locked");
+
+      const dry = await cleanupWorkDirs(state, root, [], { dryRun: true });
+      const expected = [
+        { path: hidden(state, "old"), reason: "interrupted delete" },
+        { path: hidden(root, "old"), reason: "interrupted delete" },
+      ];
+      assert.deepEqual(dry.cleaned, expected);
+      assert.equal(existsSync(hidden(state, "old")), true, "a dry run removes nothing");
+
+      const r = await cleanupWorkDirs(state, root, []);
+      assert.deepEqual(r.cleaned, expected);
+      assert.deepEqual(r.errors, []);
+      for (const base of [state, root]) {
+        assert.deepEqual((await fsp.readdir(join(base, "ns"))).sort(), [".locked", ".recent"]);
+      }
     } finally {
       await fsp.rm(d, { recursive: true, force: true });
     }

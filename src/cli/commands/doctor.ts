@@ -5,7 +5,8 @@
  * and task pids, whether the socket answers and the task's status. Then the
  * problems: dead or leaked shims, empty bundles, unresolvable runtimes,
  * missing bootstrap data, work dirs and records without a bundle, stale
- * sockets and locks. Nothing is changed; `shimkit gc` acts on ours.
+ * sockets and locks, bundles and work dirs an interrupted delete left.
+ * Nothing is changed; `shimkit gc` acts on ours.
  *
  * ```
  * shimkit doctor [--state DIR] [--root DIR] [--socket-dir DIR]... [--timeout DURATION] [--json]

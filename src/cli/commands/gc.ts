@@ -2,7 +2,8 @@
  * `shimkit gc`: remove what is left over under our state and root dirs:
  * dead shims (cleaned up as on load: `shim delete`, exit reported once),
  * leaked shims (Delete + Shutdown), empty bundles, work dirs and records
- * without a bundle, stale sockets and stale locks. A container whose lock is
+ * without a bundle, stale sockets, stale locks, and the hidden `.<id>` bundles
+ * and work dirs of interrupted deletes. A container whose lock is
  * held by a live process (being created or deleted) is never touched.
  * `--dry-run` only lists what would be done, from the same checks `doctor` makes.
  *
@@ -32,8 +33,8 @@ import { parseFlags } from "./_args.ts";
 const USAGE = `usage: shimkit gc [--dry-run] [--json]
 
 Reaps dead and leaked shims and removes orphaned bundles, work dirs, records,
-stale sockets, stale locks and unused stdio FIFO dirs under the state and root
-dirs. --dry-run only lists.
+stale sockets, stale locks, unused stdio FIFO dirs and what interrupted deletes
+left under the state and root dirs. --dry-run only lists.
 `;
 
 /** What gc does about each problem doctor can report; problems not listed are left alone. */
@@ -46,6 +47,7 @@ const GC_ACTIONS: Partial<Record<ProblemCode, "would reap" | "would remove">> = 
   "orphan-record": "would remove",
   "stale-socket": "would remove",
   "stale-lock": "would remove",
+  "interrupted-delete": "would remove",
 };
 
 /**
