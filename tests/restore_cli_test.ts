@@ -101,6 +101,7 @@ describe("shimkit doctor / gc / load", { skip: fakeAvailable ? false : "needs sr
     assert.deepEqual(rows.map((r) => r.action), ["reaped", "cleaned"]);
     assert.equal(rows[0].id, "dead");
     assert.match(rows[1].detail, /ghost: work dir without bundle/);
+    assert.equal(rows[1].id, "ghost");
     assert.equal(existsSync(join(dir, "state", "default", "dead")), false);
 
     const load = await sk("load", "--json");
@@ -147,10 +148,10 @@ describe("shimkit doctor / gc / load", { skip: fakeAvailable ? false : "needs sr
 
         const gc = await sk("gc", "--json");
         assert.equal(gc.code, 0, gc.stderr);
-        const rows = json(gc.stdout) as Array<{ action: string; detail: string }>;
-        assert.deepEqual(rows.map((r) => [r.action, r.detail]), [
-          ["cleaned", `${hidden("state", "gone")}: interrupted delete`],
-          ["cleaned", `${hidden("root", "gone")}: interrupted delete`],
+        const rows = json(gc.stdout) as Array<{ action: string; id?: string; detail: string }>;
+        assert.deepEqual(rows.map((r) => [r.action, r.id, r.detail]), [
+          ["cleaned", "gone", `${hidden("state", "gone")}: interrupted delete`],
+          ["cleaned", "gone", `${hidden("root", "gone")}: interrupted delete`],
         ]);
         for (const base of ["state", "root"]) {
           assert.equal(existsSync(hidden(base, "gone")), false);

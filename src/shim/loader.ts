@@ -257,9 +257,13 @@ export interface CleanedPath {
   path: string;
   /**
    * Why: `empty bundle`, `work dir without bundle`, `record without bundle`, `unreadable record without
-   * bundle`, `stale socket`, `stale lock`.
+   * bundle`, `stale socket`, `stale lock`, `interrupted delete`.
    */
   reason: string;
+  /** Namespace, when the path belonged to a container. */
+  namespace?: string;
+  /** Container id, when the path belonged to a container. */
+  id?: string;
 }
 
 /** A failure that did not stop the load. */
@@ -625,7 +629,7 @@ async function loadLocked(
   if (names.length === 0) {
     mutating();
     await deleteBundle(bundle);
-    out.cleaned.push({ path: bundle.path, reason: "empty bundle" });
+    out.cleaned.push({ path: bundle.path, reason: "empty bundle", namespace: ns, id });
     log.info("removed empty bundle", fields);
     return;
   }
@@ -875,7 +879,7 @@ export async function cleanupWorkDirs(
   const remove = async (path: string, reason: string, ns?: string, id?: string) => {
     try {
       if (!opts.dryRun) await removeTree(path);
-      cleaned.push({ path, reason });
+      cleaned.push(ns === undefined ? { path, reason } : { path, reason, namespace: ns, id });
       log.info(opts.dryRun ? "would remove" : "removed", { path, reason });
     } catch (err) {
       errors.push({ namespace: ns, id, message: `remove ${q(path)}: ${(err as Error).message}` });
@@ -974,7 +978,7 @@ async function finishInterruptedDeletes(
     if (!isInterruptedDelete(Date.now() - entry.mtimeMs, locked)) continue;
     try {
       if (!dryRun) await finishInterruptedDelete(entry);
-      cleaned.push({ path, reason: "interrupted delete" });
+      cleaned.push({ path, reason: "interrupted delete", namespace, id });
       log.info(dryRun ? "would remove" : "removed", { path, reason: "interrupted delete" });
     } catch (err) {
       errors.push({ namespace, id, message: (err as Error).message });

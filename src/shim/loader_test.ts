@@ -282,6 +282,8 @@ describe("cleanupWorkDirs()", () => {
       assert.deepEqual(r.cleaned, [{
         path: join(recs, "damaged.json"),
         reason: "unreadable record without bundle",
+        namespace: "ns",
+        id: "damaged",
       }]);
       assert.deepEqual(await fsp.readdir(recs), ["owned.json"]);
       assert.equal(r.errors.length, 1);
@@ -308,8 +310,8 @@ describe("cleanupWorkDirs()", () => {
 
       const dry = await cleanupWorkDirs(state, root, [], { dryRun: true });
       const expected = [
-        { path: hidden(state, "old"), reason: "interrupted delete" },
-        { path: hidden(root, "old"), reason: "interrupted delete" },
+        { path: hidden(state, "old"), reason: "interrupted delete", namespace: "ns", id: "old" },
+        { path: hidden(root, "old"), reason: "interrupted delete", namespace: "ns", id: "old" },
       ];
       assert.deepEqual(dry.cleaned, expected);
       assert.equal(existsSync(hidden(state, "old")), true, "a dry run removes nothing");

@@ -91,7 +91,9 @@ export function reportRows(
     }
   }
   if (include.includes("cleaned")) {
-    for (const c of r.cleaned) rows.push({ action: "cleaned", detail: `${c.path}: ${c.reason}` });
+    for (const c of r.cleaned) {
+      rows.push({ action: "cleaned", namespace: c.namespace, id: c.id, detail: `${c.path}: ${c.reason}` });
+    }
   }
   if (include.includes("errors")) {
     for (const e of r.errors) {
