@@ -1403,12 +1403,22 @@ describe("fault matrix: fake-shim faults × TaskManager", () => {
 
   // Bun gives hooks 5 s whatever the options say: every case has settled by now (each test awaited its own).
   after(async () => {
+    const running = new Set(results.keys());
+    for (const [name, p] of results) p.then(() => running.delete(name), () => running.delete(name));
     await settlesWithin(Promise.allSettled(results.values()), 1000);
+    // Cases start in `before`, not in their tests: a test-name filter skips the tests but not the cases,
+    // which then outlive the suite. The leak check below kills their shims; this says why they ran.
+    const why = running.size === 0 ? "" : `${running.size} case(s) still running when the suite ended ` +
+      `(a test-name filter such as \`bun test -t\` does not stop them; select cases with ` +
+      `FAULT_MATRIX_ONLY=<regexp>): ${[...running].slice(0, 3).join("; ")}`;
     try {
       await assertNoLeaks(leaks, { timeoutMs: 2500 });
+    } catch (err) {
+      throw why ? new Error(`${why}; ${(err as Error).message}`) : err;
     } finally {
       await fake.cleanup();
     }
+    if (why) throw new Error(why);
   });
 
   it("covers at least 30 cases that run", () => {

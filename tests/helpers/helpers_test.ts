@@ -70,10 +70,11 @@ describe("ownedPids()", () => {
 });
 
 describe("snapshotLeaks() and assertNoLeaks()", () => {
-  it("reports a child process, socket and directory left behind, then nothing once they are gone", async () => {
+  it("reports a child process, socket and directory left behind, kills the process, then reports only the dir", async () => {
     await using s = await tempState();
     const before = await snapshotLeaks([s.dir]);
     const child = spawn("sleep", ["30"], { stdio: "ignore" });
+    const closed = new Promise<NodeJS.Signals | null>((r) => child.on("close", (_code, sig) => r(sig)));
     const server = createServer();
     const sock = join(s.socketDir, "x.sock");
     await new Promise<void>((r) => server.listen(sock, r));
@@ -83,9 +84,10 @@ describe("snapshotLeaks() and assertNoLeaks()", () => {
         assertNoLeaks(before, { timeoutMs: 100 }),
         /leaked processes: \d+ \S*sleep 30.*sockets: .*x\.sock.*dirs: .*leak/,
       );
+      assert.equal(await closed, "SIGKILL", "the failing check killed the leaked process");
     } finally {
       child.kill("SIGKILL");
-      await new Promise((r) => child.on("close", r));
+      await closed;
       await new Promise((r) => server.close(r));
     }
     const leaks = await findLeaks(before);

@@ -196,6 +196,8 @@ async function snapshotDirs(dirs: string[]): Promise<{ sockets: Set<string>; sub
 /**
  * Asserts that nothing new survives: no new owned process, socket or
  * directory. Polls until `timeoutMs`, since exiting processes take a moment.
+ * When it fails, it first kills the leaked processes, so one failing test
+ * does not leave shims running into the next.
  *
  * @param before the snapshot taken before the test
  * @param options `timeoutMs` (default 3000)
@@ -211,6 +213,7 @@ export async function assertNoLeaks(
     const count = leaks.processes.length + leaks.sockets.length + leaks.dirs.length;
     if (count === 0) return;
     if (Date.now() >= deadline) {
+      for (const entry of leaks.processes) killLeaked(Number(entry.split(" ", 1)[0]));
       const parts: string[] = [];
       if (leaks.processes.length) parts.push(`processes: ${leaks.processes.join("; ")}`);
       if (leaks.sockets.length) parts.push(`sockets: ${leaks.sockets.join(", ")}`);
@@ -218,5 +221,14 @@ export async function assertNoLeaks(
       throw new Error(`leaked ${parts.join("; ")}`);
     }
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** SIGKILL (it ends a stopped process too); a process already gone is fine. */
+function killLeaked(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // Gone already.
   }
 }
