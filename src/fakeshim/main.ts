@@ -30,7 +30,7 @@ import {
 } from "./flags.ts";
 import { loadScenario, readBundleConfig } from "./loader.ts";
 import { selfCommand } from "../platform/process.ts";
-import { FAKE_STATE_FILE, readFakeState } from "./state_file.ts";
+import { FAKE_STATE_FILE, readFakeState, updateFakeState } from "./state_file.ts";
 
 /** Runtime names the fake answers to. */
 export const FAKE_RUNTIME_V2 = "io.containerd.fake.v2";
@@ -318,6 +318,15 @@ async function start(
     child.once("error", reject);
   });
   child.unref();
+  // As the runc shim writes shim.pid before it prints its address: `delete` must find the daemon even
+  // when it runs before the daemon got as far as writing its own state (a manager that rejects the
+  // address at once, on a loaded machine).
+  if (child.pid !== undefined) {
+    const keepSocket = !!phaseFault(scenario.faults, "daemon", "stale-socket");
+    await updateFakeState(process.cwd(), { daemonPid: child.pid, socket: path, keepSocket }).catch(() =>
+      undefined
+    );
+  }
   if (inherit) {
     await rename(tmp, path);
     await new Promise((r) => srv.close(r));

@@ -14,6 +14,7 @@ import { Shim as ShimV1 } from "../gen/containerd/runtime/linux/shim/v1/shim_pb.
 import { RuntimeInfoSchema } from "../gen/containerd/types/introspection_pb.ts";
 import { BootstrapResultSchema } from "../gen/containerd/runtime/bootstrap/v1/bootstrap_pb.ts";
 import { Status } from "../gen/containerd/v1/types/task_pb.ts";
+import { readFakeState } from "./state_file.ts";
 import { eventually, type FakeEnv, fakeEnv, waitGone } from "./test_helpers.ts";
 
 const NS = "fakens";
@@ -366,6 +367,27 @@ describe("fake shim more faults end to end", () => {
       await shutdown(createClient(TaskV3, c2), c2, "m4");
     },
   );
+
+  it("start has recorded the daemon (pid, socket) when it prints, so an immediate delete stops it", {
+    timeout: 30_000,
+  }, async () => {
+    const bundle = await fe.bundle("m6", ["sleep", "infinity"]);
+    const r = await fe.run(startArgs(fe, "m6"), { cwd: bundle });
+    assert.equal(r.code, 0, r.stderr);
+    const socket = addressOf(r.stdout).replace(/^unix:\/\//, "");
+    const st = await readFakeState(bundle);
+    assert.ok(st, "the state file exists as soon as start returns");
+    assert.equal(st.socket, socket);
+    const cmdline = await readFile(`/proc/${st.daemonPid}/cmdline`, "utf8");
+    assert.match(cmdline, /fake-shim\0-namespace\0fakens\0-id\0m6\0/, "daemonPid is the daemon's");
+
+    const d = await fe.run(["-namespace", NS, "-id", "m6", "-address", "x", "-bundle", bundle, "delete"], {
+      cwd: bundle,
+    });
+    assert.equal(d.code, 0, d.stderr);
+    assert.ok(await waitGone(st.daemonPid), "delete killed the daemon");
+    assert.equal(existsSync(socket), false, "delete removed the socket");
+  });
 
   it("delete fault fail makes the delete subcommand exit non-zero", { timeout: 30_000 }, async () => {
     const bundle = await fe.bundle("m5", [], {

@@ -357,4 +357,56 @@ export function hasCwd(pid: number, dir: string): boolean {
     return false;
   }
 }
+
+/** `__SO_ACCEPTCON` in /proc/net/unix's Flags column: the socket listens. */
+const SO_ACCEPTCON = 0x10000;
+
+/**
+ * Finds, in the text of `/proc/net/unix`, the inodes of the sockets listening
+ * on a path (pure).
+ *
+ * @param procNetUnix the file's text (a header line, then `Num RefCount Protocol Flags Type St Inode Path`)
+ * @param path the socket path
+ * @returns the inodes, as the decimal strings `/proc/<pid>/fd` links name (`socket:[<inode>]`)
+ */
+export function listeningSocketInodes(procNetUnix: string, path: string): string[] {
+  const out: string[] = [];
+  for (const line of procNetUnix.split("\n").slice(1)) {
+    const m = /^\s*\S+: \S+ \S+ ([0-9A-Fa-f]+) \S+ \S+ +(\d+) (.*)$/.exec(line);
+    if (m && m[3] === path && (parseInt(m[1], 16) & SO_ACCEPTCON) !== 0) out.push(m[2]);
+  }
+  return out;
+}
+
+/**
+ * The processes that hold a socket listening on `path` (from `/proc/net/unix`
+ * and `/proc/<pid>/fd`): who still serves a shim socket. Processes that exit
+ * meanwhile, or are not ours to inspect, are skipped.
+ *
+ * @param path the socket path
+ * @returns pids, ascending; empty when nothing listens there or there is no procfs
+ */
+export async function listenerPids(path: string): Promise<number[]> {
+  let table: string;
+  try {
+    table = readFileSync("/proc/net/unix", "utf8");
+  } catch {
+    return [];
+  }
+  const links = new Set(listeningSocketInodes(table, path).map((inode) => `socket:[${inode}]`));
+  if (links.size === 0) return [];
+  const pids: number[] = [];
+  for (const name of await readdir("/proc").catch(() => [] as string[])) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid) || pid <= 0) continue;
+    for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => [] as string[])) {
+      if (links.has(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => ""))) {
+        pids.push(pid);
+        break;
+      }
+    }
+  }
+  return pids.sort((a, b) => a - b);
+}
+
 export { selfCommand, selfExecutable } from "./self.ts";

@@ -4,10 +4,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { spawn } from "node:child_process";
+import { createServer } from "node:net";
 import {
   hasCwd,
   isHostPid,
   isProcessAlive,
+  listenerPids,
+  listeningSocketInodes,
   listPidsWithCwd,
   PID_MAX_LIMIT,
   processState,
@@ -177,5 +180,43 @@ describe("hasCwd()", () => {
     assert.equal(hasCwd(-1, "/"), false);
     assert.equal(hasCwd(4_194_304, "/"), false);
     assert.equal(hasCwd(process.pid, "/no/such/dir"), false);
+  });
+});
+
+describe("listeningSocketInodes() and listenerPids()", () => {
+  const table = [
+    "Num       RefCount Protocol Flags    Type St Inode Path",
+    "0000000000000000: 00000002 00000000 00010000 0001 01 1001 /run/s/abc",
+    "0000000000000000: 00000003 00000000 00000000 0001 03 1002 /run/s/abc",
+    "0000000000000000: 00000002 00000000 00010000 0001 01 1003 /run/s/other",
+    "0000000000000000: 00000002 00000000 00010000 0001 01 1004 @abstract",
+    "0000000000000000: 00000002 00000000 00000000 0001 03  1005",
+    "0000000000000000: 00000002 00000000 00010000 0001 01 1006 /run/s/with space",
+  ].join("\n");
+
+  it("takes only listening sockets bound to exactly that path", () => {
+    assert.deepEqual(
+      listeningSocketInodes(table, "/run/s/abc"),
+      ["1001"],
+      "the connected one (no ACCEPTCON) is not",
+    );
+    assert.deepEqual(listeningSocketInodes(table, "/run/s/with space"), ["1006"]);
+    assert.deepEqual(listeningSocketInodes(table, "/run/s/ab"), []);
+    assert.deepEqual(listeningSocketInodes("", "/run/s/abc"), []);
+  });
+
+  it("listenerPids() finds the process listening on a path, and nothing once it stops", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "shimkit-listen-"));
+    const path = join(dir, "s.sock");
+    const server = createServer();
+    try {
+      await new Promise<void>((r) => server.listen(path, r));
+      assert.deepEqual(await listenerPids(path), [process.pid]);
+      assert.deepEqual(await listenerPids(join(dir, "missing.sock")), []);
+    } finally {
+      await new Promise((r) => server.close(r));
+      await rm(dir, { recursive: true, force: true });
+    }
+    assert.deepEqual(await listenerPids(path), []);
   });
 });

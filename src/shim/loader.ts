@@ -43,7 +43,7 @@ import {
 } from "../bundle/records.ts";
 import { type BootstrapInfo, parseStartResponse, readSmallBundleFileSync } from "../bundle/bootstrap.ts";
 import type { Shim, ShimManager } from "./manager.ts";
-import { dialPath, isFilesystemAddress } from "./socket.ts";
+import { socketFileOf } from "./socket.ts";
 
 /** How reaching a shim went: connected, dead (socket missing or refused), slow, or another failure. */
 export type DialOutcome = "ok" | "refused" | "missing" | "timeout" | "error" | "skipped";
@@ -469,17 +469,8 @@ export async function loadShimOnceMore<T>(load: () => Promise<T>, retryMs = DYIN
   }
 }
 
-/** The socket file of a shim address, or undefined for an abstract or unparsable one. */
-function socketPathOf(address: string): string | undefined {
-  try {
-    return address !== "" && isFilesystemAddress(address) ? dialPath(address) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 async function removeStaleSocket(address: string, cleaned: CleanedPath[]): Promise<void> {
-  const path = socketPathOf(address);
+  const path = socketFileOf(address);
   if (path === undefined) return;
   const st = await fsp.lstat(path).catch(() => undefined);
   if (!st?.isSocket() || await isListening(path, 200)) return;
@@ -813,7 +804,7 @@ export async function loadExisting(manager: LoadHost, opts: LoadOptions): Promis
     if (o.kept) {
       report.kept.push(o.kept);
       loaded.push(`${o.kept.namespace}/${o.kept.id}`);
-      const socket = socketPathOf(manager.shims.get(o.kept.namespace, o.kept.id)?.address ?? "");
+      const socket = socketFileOf(manager.shims.get(o.kept.namespace, o.kept.id)?.address ?? "");
       if (socket) liveSockets.push(socket);
     }
     if (o.reaped) report.reaped.push(o.reaped);

@@ -32,7 +32,7 @@ import {
 } from "../errors.ts";
 import type { Logger, LogLevel } from "../log/logger.ts";
 import { nullLogger } from "../log/logger.ts";
-import { hasCwd, isProcessAlive, listPidsWithCwd } from "../platform/process.ts";
+import { hasCwd, isProcessAlive, listenerPids, listPidsWithCwd } from "../platform/process.ts";
 import type { RuntimeResolver } from "../runtime/resolve.ts";
 import type { TaskApiVersion, TaskClient } from "../taskapi/client.ts";
 import type { AnyValue, ExitInfo } from "../taskapi/types.ts";
@@ -46,7 +46,7 @@ import {
 } from "./binary.ts";
 import { ShimConnection } from "./connection.ts";
 import { type LogFifo, openLogFifo } from "./log_fifo.ts";
-import { dialPath, isFilesystemAddress, shimSocketAddress } from "./socket.ts";
+import { dialPath, shimSocketAddress, socketFileOf } from "./socket.ts";
 
 /** Exit status containerd reports for a task whose shim died and whose `delete` gave nothing. */
 export const DEAD_SHIM_EXIT_STATUS = 255;
@@ -252,6 +252,13 @@ export class Shim implements ShimRef {
 const key = (ns: string, id: string) => `${ns}/${id}`;
 
 /** Tells whether something accepts connections on a unix socket path. */
+/** Whether a process's command line is a shim's for this container: `-namespace <ns>` and `-id <id>`. */
+async function isShimFor(pid: number, ns: string, id: string): Promise<boolean> {
+  const argv = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0");
+  const at = (flag: string) => (argv.includes(flag) ? argv[argv.indexOf(flag) + 1] : undefined);
+  return at("-id") === id && at("-namespace") === ns;
+}
+
 function acceptsConnections(path: string): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
     const c = createConnection({ path });
@@ -939,6 +946,7 @@ export class ShimManager {
         this.#kill(shimPids, fields);
         await this.#waitGone(shimPids, 1000);
         for (const a of s.address ? [s.address] : this.#likelyAddresses(s.ns, s.id)) {
+          await this.#stopListener(a, s.ns, s.id, fields);
           await this.#removeStaleSocket(a);
         }
       }
@@ -963,14 +971,33 @@ export class ShimManager {
     return out;
   }
 
+  /**
+   * After a failed start: a daemon that still listens on the container's socket was missed by
+   * {@link #daemonPids} (it had not settled in its bundle yet, say). Stops the listener when its
+   * command line names this container (`-namespace <ns>` and `-id <id>`): it is this start's shim.
+   */
+  async #stopListener(
+    address: string,
+    ns: string,
+    id: string,
+    fields: Record<string, unknown>,
+  ): Promise<void> {
+    const path = socketFileOf(address);
+    if (path === undefined) return;
+    const ours: number[] = [];
+    for (const pid of await listenerPids(path)) {
+      if (await isShimFor(pid, ns, id)) ours.push(pid);
+    }
+    if (ours.length === 0) return;
+    this.#kill(ours, { ...fields, socket: path });
+    await this.#waitGone(ours, 1000);
+  }
+
   /** Finds a shim daemon that never answered: a process with cwd = the bundle and `-id <id>` on its command line. */
   async #daemonPids(ns: string, id: string, bundle: Bundle): Promise<number[]> {
     const out: number[] = [];
     for (const pid of await listPidsWithCwd(bundle.path).catch(() => [] as number[])) {
-      const cmd = await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "");
-      const argv = cmd.split("\0");
-      const at = (flag: string) => argv[argv.indexOf(flag) + 1];
-      if (argv.includes("-id") && at("-id") === id && at("-namespace") === ns) out.push(pid);
+      if (await isShimFor(pid, ns, id)) out.push(pid);
     }
     return out;
   }
@@ -1126,13 +1153,8 @@ export class ShimManager {
    * file when it is a socket nobody accepts on.
    */
   async #removeStaleSocket(address: string): Promise<void> {
-    let path: string;
-    try {
-      if (address === "" || !isFilesystemAddress(address)) return;
-      path = dialPath(address);
-    } catch {
-      return;
-    }
+    const path = socketFileOf(address);
+    if (path === undefined) return;
     const st = await lstat(path).catch(() => undefined);
     if (!st?.isSocket()) return;
     // A killed multi-threaded daemon shows as a zombie before its last thread has closed the

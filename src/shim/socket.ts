@@ -146,3 +146,17 @@ export function shimSocketAddress(inputs: ShimSocketInputs): string {
   const path = join(inputs.socketDir ?? DEFAULT_SOCKET_DIR, hash);
   return "unix://" + validateSocketPath(path);
 }
+
+/**
+ * The socket file a shim address names.
+ *
+ * @param address a shim address (`unix:///path`, a plain path, `unix://@abstract`, …)
+ * @returns the path, or undefined for an empty, abstract or unparsable address
+ */
+export function socketFileOf(address: string): string | undefined {
+  try {
+    return address !== "" && isFilesystemAddress(address) ? dialPath(address) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -7,8 +7,18 @@ import {
   isFilesystemAddress,
   shimSocketAddress,
   SOCKET_PATH_MAX,
+  socketFileOf,
   validateSocketPath,
 } from "./socket.ts";
+
+describe("socketFileOf()", () => {
+  it("names the file of a unix:// address, nothing for abstract, empty or unparsable ones", () => {
+    assert.equal(socketFileOf("unix:///run/s/abc"), "/run/s/abc");
+    assert.equal(socketFileOf("/run/s/abc"), undefined, "no scheme: an abstract name, as in containerd");
+    assert.equal(socketFileOf(""), undefined);
+    assert.equal(socketFileOf("tcp://127.0.0.1:1"), undefined);
+  });
+});
 
 describe("dialPath()", () => {
   const ok: Array<[string, string]> = [
