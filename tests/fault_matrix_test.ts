@@ -1362,8 +1362,13 @@ function runCases(cases: Case[], fake: FakeRuntime, limit: number): Map<string, 
   return results;
 }
 
+/** Cases whose leak check has not run yet, with their temp states (removed by the suite if it ends first). */
+const unfinished = new Map<string, TempState>();
+
 async function runOne(c: Case, fake: FakeRuntime): Promise<void> {
-  const h = new Harness(await tempState("sk-fm-"), fake);
+  const s = await tempState("sk-fm-");
+  unfinished.set(c.name, s);
+  const h = new Harness(s, fake);
   let failure: unknown;
   try {
     await h.open();
@@ -1386,6 +1391,8 @@ async function runOne(c: Case, fake: FakeRuntime): Promise<void> {
     await h.finish();
   } catch (err) {
     failure ??= err;
+  } finally {
+    unfinished.delete(c.name);
   }
   if (failure !== undefined) throw failure;
 }
@@ -1403,20 +1410,21 @@ describe("fault matrix: fake-shim faults × TaskManager", () => {
 
   // Bun gives hooks 5 s whatever the options say: every case has settled by now (each test awaited its own).
   after(async () => {
-    const running = new Set(results.keys());
-    for (const [name, p] of results) p.then(() => running.delete(name), () => running.delete(name));
     await settlesWithin(Promise.allSettled(results.values()), 1000);
     // Cases start in `before`, not in their tests: a test-name filter skips the tests but not the cases,
-    // which then outlive the suite. The leak check below kills their shims; this says why they ran.
-    const why = running.size === 0 ? "" : `${running.size} case(s) still running when the suite ended ` +
+    // which then outlive the suite. The leak check below kills their shims, their dirs are removed, and this
+    // says why they ran.
+    const running = [...unfinished.keys()];
+    const why = running.length === 0 ? "" : `${running.length} case(s) still running when the suite ended ` +
       `(a test-name filter such as \`bun test -t\` does not stop them; select cases with ` +
-      `FAULT_MATRIX_ONLY=<regexp>): ${[...running].slice(0, 3).join("; ")}`;
+      `FAULT_MATRIX_ONLY=<regexp>): ${running.slice(0, 3).join("; ")}`;
     try {
       await assertNoLeaks(leaks, { timeoutMs: 2500 });
     } catch (err) {
       throw why ? new Error(`${why}; ${(err as Error).message}`) : err;
     } finally {
       await fake.cleanup();
+      for (const s of unfinished.values()) await s.cleanup();
     }
     if (why) throw new Error(why);
   });

@@ -318,9 +318,9 @@ async function start(
     child.once("error", reject);
   });
   child.unref();
-  // As the runc shim writes shim.pid before it prints its address: `delete` must find the daemon even
-  // when it runs before the daemon got as far as writing its own state (a manager that rejects the
-  // address at once, on a loaded machine).
+  // The daemon writes this too once it runs (it may be started without `start`). Recording it here, before
+  // the address is printed, lets `delete` find the daemon even when it runs first: a manager that rejects
+  // the address at once, on a loaded machine.
   if (child.pid !== undefined) {
     const keepSocket = !!phaseFault(scenario.faults, "daemon", "stale-socket");
     await updateFakeState(process.cwd(), { daemonPid: child.pid, socket: path, keepSocket }).catch(() =>

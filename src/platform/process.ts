@@ -7,7 +7,7 @@
  */
 
 import { spawn } from "node:child_process";
-import { readdir, readlink, realpath } from "node:fs/promises";
+import { readdir, readFile, readlink, realpath } from "node:fs/promises";
 import { readdirSync, readFileSync, readlinkSync, realpathSync } from "node:fs";
 
 /** Default per-stream output cap for {@link runProcess}: 4 MiB. */
@@ -284,9 +284,7 @@ export async function listPidsWithCwd(dir: string): Promise<number[]> {
     want = dir;
   }
   const pids: number[] = [];
-  for (const name of await readdir("/proc")) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid) || pid <= 0) continue;
+  for (const pid of await procPids()) {
     try {
       if ((await readlink(`/proc/${pid}/cwd`)) === want) pids.push(pid);
     } catch {
@@ -358,6 +356,11 @@ export function hasCwd(pid: number, dir: string): boolean {
   }
 }
 
+/** The pids /proc lists (processes may exit while the caller looks at them). */
+async function procPids(): Promise<number[]> {
+  return (await readdir("/proc")).map(Number).filter((pid) => Number.isInteger(pid) && pid > 0);
+}
+
 /** `__SO_ACCEPTCON` in /proc/net/unix's Flags column: the socket listens. */
 const SO_ACCEPTCON = 0x10000;
 
@@ -387,18 +390,11 @@ export function listeningSocketInodes(procNetUnix: string, path: string): string
  * @returns pids, ascending; empty when nothing listens there or there is no procfs
  */
 export async function listenerPids(path: string): Promise<number[]> {
-  let table: string;
-  try {
-    table = readFileSync("/proc/net/unix", "utf8");
-  } catch {
-    return [];
-  }
+  const table = await readFile("/proc/net/unix", "utf8").catch(() => "");
   const links = new Set(listeningSocketInodes(table, path).map((inode) => `socket:[${inode}]`));
   if (links.size === 0) return [];
   const pids: number[] = [];
-  for (const name of await readdir("/proc").catch(() => [] as string[])) {
-    const pid = Number(name);
-    if (!Number.isInteger(pid) || pid <= 0) continue;
+  for (const pid of await procPids().catch(() => [] as number[])) {
     for (const fd of await readdir(`/proc/${pid}/fd`).catch(() => [] as string[])) {
       if (links.has(await readlink(`/proc/${pid}/fd/${fd}`).catch(() => ""))) {
         pids.push(pid);

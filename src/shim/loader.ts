@@ -863,17 +863,27 @@ export async function cleanupWorkDirs(
   const keep = new Set(loaded);
   const cleaned: CleanedPath[] = [];
   const errors: LoadError[] = [];
+  // An unreadable lock counts as held: nothing is removed on a guess.
+  const locked = (ns: string, id: string) =>
+    liveLockOwner(state, ns, id).then((o) => o !== undefined, () => true);
   const ownedElsewhere = async (ns: string, id: string) =>
     keep.has(`${ns}/${id}`) ||
     await fsp.stat(join(state, ns, id)).then(() => true, () => false) ||
-    await liveLockOwner(state, ns, id).then((o) => o !== undefined, () => true);
-  const remove = async (path: string, reason: string, ns?: string, id?: string) => {
+    await locked(ns, id);
+  // The removal's error names the path (removeTree's and finishInterruptedDelete's both do).
+  const remove = async (
+    path: string,
+    reason: string,
+    ns?: string,
+    id?: string,
+    removal: () => Promise<void> = () => removeTree(path),
+  ) => {
     try {
-      if (!opts.dryRun) await removeTree(path);
+      if (!opts.dryRun) await removal();
       cleaned.push(ns === undefined ? { path, reason } : { path, reason, namespace: ns, id });
       log.info(opts.dryRun ? "would remove" : "removed", { path, reason });
     } catch (err) {
-      errors.push({ namespace: ns, id, message: `remove ${q(path)}: ${(err as Error).message}` });
+      errors.push({ namespace: ns, id, message: (err as Error).message });
     }
   };
 
@@ -927,7 +937,17 @@ export async function cleanupWorkDirs(
     await remove(path, "stale socket");
   }
   for (const path of await removeStaleLocks(state, opts.dryRun)) cleaned.push({ path, reason: "stale lock" });
-  await finishInterruptedDeletes(state, root, opts.dryRun === true, log, cleaned, errors);
+  let interrupted: InterruptedDelete[] = [];
+  try {
+    interrupted = await listInterruptedDeletes(state, root);
+  } catch (err) {
+    errors.push({ message: `list interrupted deletes: ${(err as Error).message}` });
+  }
+  for (const entry of interrupted) {
+    const { namespace, id, path } = entry;
+    if (!isInterruptedDelete(Date.now() - entry.mtimeMs, await locked(namespace, id))) continue;
+    await remove(path, "interrupted delete", namespace, id, () => finishInterruptedDelete(entry));
+  }
   return { cleaned, errors };
 }
 
@@ -946,35 +966,6 @@ export const INTERRUPTED_DELETE_GRACE_MS = 60_000;
  */
 export function isInterruptedDelete(ageMs: number, locked: boolean): boolean {
   return !locked && ageMs >= INTERRUPTED_DELETE_GRACE_MS;
-}
-
-async function finishInterruptedDeletes(
-  state: string,
-  root: string,
-  dryRun: boolean,
-  log: Logger,
-  cleaned: CleanedPath[],
-  errors: LoadError[],
-): Promise<void> {
-  let found: InterruptedDelete[];
-  try {
-    found = await listInterruptedDeletes(state, root);
-  } catch (err) {
-    errors.push({ message: `list interrupted deletes: ${(err as Error).message}` });
-    return;
-  }
-  for (const entry of found) {
-    const { namespace, id, path } = entry;
-    const locked = await liveLockOwner(state, namespace, id).then((o) => o !== undefined, () => true);
-    if (!isInterruptedDelete(Date.now() - entry.mtimeMs, locked)) continue;
-    try {
-      if (!dryRun) await finishInterruptedDelete(entry);
-      cleaned.push({ path, reason: "interrupted delete", namespace, id });
-      log.info(dryRun ? "would remove" : "removed", { path, reason: "interrupted delete" });
-    } catch (err) {
-      errors.push({ namespace, id, message: (err as Error).message });
-    }
-  }
 }
 
 /** How old a hidden (temporary) socket name must be before cleanup takes it for a crashed bind's. */

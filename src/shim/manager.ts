@@ -251,7 +251,6 @@ export class Shim implements ShimRef {
 
 const key = (ns: string, id: string) => `${ns}/${id}`;
 
-/** Tells whether something accepts connections on a unix socket path. */
 /** Whether a process's command line is a shim's for this container: `-namespace <ns>` and `-id <id>`. */
 async function isShimFor(pid: number, ns: string, id: string): Promise<boolean> {
   const argv = (await readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => "")).split("\0");
@@ -259,6 +258,7 @@ async function isShimFor(pid: number, ns: string, id: string): Promise<boolean> 
   return at("-id") === id && at("-namespace") === ns;
 }
 
+/** Tells whether something accepts connections on a unix socket path. */
 function acceptsConnections(path: string): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
     const c = createConnection({ path });
